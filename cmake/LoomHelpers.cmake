@@ -10,11 +10,20 @@ set(LOOM_LAYER_sched 2)
 set(LOOM_LAYER_mapreduce 3)
 set(LOOM_LAYER_pregel 3)
 
-# loom_add_library(NAME <name> SOURCES ... [LOOM_DEPS <loom libs>] [DEPS <other targets>]
-#                  [PC_REQUIRES <pkg-config modules>])
+# loom_find_pkg(<PREFIX> <pkg-config module>): find a dependency as PkgConfig::<PREFIX>,
+# and record it so the installed loomConfig.cmake finds it again for consumers.
+function(loom_find_pkg prefix module)
+  pkg_check_modules(${prefix} REQUIRED IMPORTED_TARGET GLOBAL ${module})
+  set_property(GLOBAL APPEND PROPERTY LOOM_CONFIG_PKGS
+               "pkg_check_modules(${prefix} REQUIRED IMPORTED_TARGET ${module})")
+  set_property(GLOBAL APPEND PROPERTY LOOM_PC_REQUIRES ${module})
+endfunction()
+
+# loom_add_library(NAME <name> SOURCES ... [LOOM_DEPS <loom libs>] [DEPS <other targets>])
+# DEPS are imported targets: PkgConfig::<PREFIX> from loom_find_pkg(), or MPI::MPI_C.
 # Creates target loom_<name> (file libloom-<name>), alias loom::<name>, installed and exported.
 function(loom_add_library)
-  cmake_parse_arguments(A "" "NAME" "SOURCES;LOOM_DEPS;DEPS;PC_REQUIRES" ${ARGN})
+  cmake_parse_arguments(A "" "NAME" "SOURCES;LOOM_DEPS;DEPS" ${ARGN})
   if(NOT DEFINED LOOM_LAYER_${A_NAME})
     message(FATAL_ERROR "loom_add_library: '${A_NAME}' has no layer in LoomHelpers.cmake")
   endif()
@@ -40,7 +49,9 @@ function(loom_add_library)
           LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
           ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
   set_property(GLOBAL APPEND PROPERTY LOOM_PC_LIBS -lloom-${A_NAME})
-  set_property(GLOBAL APPEND PROPERTY LOOM_PC_REQUIRES ${A_PC_REQUIRES})
+  if(MPI::MPI_C IN_LIST A_DEPS)
+    set_property(GLOBAL APPEND PROPERTY LOOM_PC_REQUIRES ompi-c)
+  endif()
 endfunction()
 
 # loom_add_program(NAME <exe> SOURCES ... LIBS ...): an installed executable.
