@@ -29,6 +29,7 @@ struct cmd {
 extern const struct cmd cmd_version;
 extern const struct cmd cmd_topo;
 extern const struct cmd cmd_run;
+extern const struct cmd cmd_gen;
 
 /* Iterate over options like getopt_long, built from cmd->options. Returns the option's
  * key and sets *arg, or -1 at the end of options (optind then indexes the first
@@ -48,6 +49,12 @@ int cmd_error (const struct cmd *cmd, const char *fmt, ...)
  * Returns a malloc'ed path, or NULL if there is none.
  */
 char *cmd_find_program (const char *name);
+
+/* Start the MPI program loom-<app> with 'argv' (argc entries, the app's options plus
+ * -n N / --np N, which is taken out) on N ranks: srun inside Slurm, mpirun otherwise.
+ * Returns only on failure, after printing one line: the exit status 1.
+ */
+int cmd_exec_app (const struct cmd *cmd, const char *app, int argc, char **argv);
 
 /* Parse a positive integer option value; on error prints one line and returns -1. */
 long cmd_parse_count (const struct cmd *cmd, const char *opt, const char *value);

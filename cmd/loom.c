@@ -8,12 +8,16 @@
 
 #include "cmd.h"
 
+/* One entry per line, so subcommands added in parallel merge cleanly. */
+/* clang-format off */
 static const struct cmd *const commands[] = {
     &cmd_topo,
     &cmd_run,
+    &cmd_gen,
     &cmd_version,
     NULL,
 };
+/* clang-format on */
 
 static void usage (FILE *f)
 {

@@ -59,21 +59,8 @@ static int parse_np (
     return 0;
 }
 
-static int run_main (const struct cmd *cmd, int argc, char **argv)
+int cmd_exec_app (const struct cmd *cmd, const char *app, int argc, char **argv)
 {
-    if (argc < 2) {
-        cmd_error (cmd, "which app? (usage: loom run <app> -n N [options])");
-        return 1;
-    }
-    const char *app = argv[1];
-    if (strcmp (app, "--help") == 0 || strcmp (app, "-h") == 0) {
-        cmd_help (cmd, stdout);
-        return 0;
-    }
-    if (app[0] == '-')
-        return cmd_error (cmd,
-                          "the app name comes first: loom run <app> -n N [options]");
-
     char **rest = calloc ((size_t)argc + 1, sizeof (char *));
     char **args = calloc ((size_t)argc + 16, sizeof (char *));
     char *path = NULL;
@@ -83,7 +70,7 @@ static int run_main (const struct cmd *cmd, int argc, char **argv)
         cmd_error (cmd, "out of memory");
         goto error;
     }
-    if (parse_np (cmd, argc - 2, argv + 2, &np, rest, &nrest) < 0)
+    if (parse_np (cmd, argc, argv, &np, rest, &nrest) < 0)
         goto error;
     if (!(path = cmd_find_program (app))) {
         cmd_error (cmd, "no app '%s' (no loom-%s beside loom or on PATH)", app, app);
@@ -102,6 +89,10 @@ static int run_main (const struct cmd *cmd, int argc, char **argv)
     } else {
         engine = "mpirun";
         args[n++] = "mpirun";
+        /* Apps print their own one-line errors; without -q mpirun adds a 10-line
+         * banner for every non-zero exit.
+         */
+        args[n++] = "-q";
         args[n++] = "-np";
         args[n++] = npbuf;
         if ((unsigned long)np > allowed_pus ()) {
@@ -129,6 +120,23 @@ error:
     free (rest);
     free (args);
     return 1;
+}
+
+static int run_main (const struct cmd *cmd, int argc, char **argv)
+{
+    if (argc < 2) {
+        cmd_error (cmd, "which app? (usage: loom run <app> -n N [options])");
+        return 1;
+    }
+    const char *app = argv[1];
+    if (strcmp (app, "--help") == 0 || strcmp (app, "-h") == 0) {
+        cmd_help (cmd, stdout);
+        return 0;
+    }
+    if (app[0] == '-')
+        return cmd_error (cmd,
+                          "the app name comes first: loom run <app> -n N [options]");
+    return cmd_exec_app (cmd, app, argc - 2, argv + 2);
 }
 
 const struct cmd cmd_run = {
