@@ -48,17 +48,18 @@ static void make_record (uint64_t seed, uint64_t i, char *rec)
 
 static void usage (void)
 {
-    printf ("Usage: loom gen sort --bytes N [--seed S] --output FILE [--force] [-n N]\n\n"
-            "Writes TeraSort-style 100-byte records (10-byte printable key, record\n"
-            "number, filler, newline). The same seed gives the same file at any\n"
-            "number of ranks.\n\n"
-            "Options:\n"
-            "  --bytes=N      Size; K/M/G suffixes (powers of 1024); rounded down to\n"
-            "                 whole records\n"
-            "  --records=N    Number of records instead of --bytes\n"
-            "  --seed=S       Seed (default 1)\n"
-            "  --output=FILE  File to write (replaced only with --force)\n"
-            "  --force        Replace an existing output\n");
+    printf (
+        "Usage: loom gen sort --bytes N [--seed S] --output FILE [--force] [-n N]\n\n"
+        "Writes TeraSort-style 100-byte records (10-byte printable key, record\n"
+        "number, filler, newline). The same seed gives the same file at any\n"
+        "number of ranks.\n\n"
+        "Options:\n"
+        "  --bytes=N      Size; K/M/G suffixes (powers of 1024); rounded down to\n"
+        "                 whole records\n"
+        "  --records=N    Number of records instead of --bytes\n"
+        "  --seed=S       Seed (default 1)\n"
+        "  --output=FILE  File to write (replaced only with --force)\n"
+        "  --force        Replace an existing output\n");
 }
 
 static int sort_main (const struct gen_kind *kind, MPI_Comm comm, int argc, char **argv)
@@ -85,8 +86,8 @@ static int sort_main (const struct gen_kind *kind, MPI_Comm comm, int argc, char
         switch (c) {
         case 'b':
             if (gen_parse_bytes (optarg, &bytes) < 0)
-                return gen_error (kind, comm, "--bytes must be a size like 1G, not '%s'",
-                                  optarg);
+                return gen_error (kind, comm,
+                                  "--bytes must be a size like 1G, not '%s'", optarg);
             records = bytes / REC_SIZE;
             have_size = 1;
             break;
@@ -114,9 +115,11 @@ static int sort_main (const struct gen_kind *kind, MPI_Comm comm, int argc, char
                 usage ();
             return 0;
         case ':':
-            return gen_error (kind, comm, "option '%s' needs a value", argv[optind - 1]);
+            return gen_error (kind, comm, "option '%s' needs a value",
+                              argv[optind - 1]);
         default:
-            return gen_error (kind, comm, "unknown option '%s' (see 'loom gen sort --help')",
+            return gen_error (kind, comm,
+                              "unknown option '%s' (see 'loom gen sort --help')",
                               argv[optind - 1]);
         }
     }

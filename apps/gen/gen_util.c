@@ -122,7 +122,8 @@ int gen_output_open (struct gen_output *out,
     if (gen_any_failed (comm, failed, msg, msglen))
         return -1;
     MPI_Bcast (&nonce, 1, MPI_UNSIGNED, 0, comm);
-    if (asprintf (&out->tmp, "%s.tmp-%u", path, nonce) < 0 || !(out->path = strdup (path))) {
+    if (asprintf (&out->tmp, "%s.tmp-%u", path, nonce) < 0
+        || !(out->path = strdup (path))) {
         out->tmp = NULL;
         snprintf (msg, msglen, "out of memory");
         failed = 1;
