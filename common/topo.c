@@ -110,6 +110,11 @@ hwloc_topology_t loom_topo_hwloc (loom_topo_t *topo)
     return topo->hw;
 }
 
+hwloc_const_cpuset_t loom_topo_allowed (loom_topo_t *topo)
+{
+    return topo->allowed;
+}
+
 int loom_topo_restrict (loom_topo_t *topo, const char *cpulist, loom_error_t *error)
 {
     hwloc_bitmap_t set = hwloc_bitmap_alloc ();

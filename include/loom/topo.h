@@ -35,6 +35,11 @@ LOOM_API void loom_topo_destroy (loom_topo_t *topo);
 /* The underlying hwloc topology, owned by 'topo', valid until loom_topo_destroy(). */
 LOOM_API hwloc_topology_t loom_topo_hwloc (loom_topo_t *topo);
 
+/* PUs tasks may use: hwloc's allowed set, narrowed by loom_topo_restrict(). Owned by
+ * 'topo', valid until loom_topo_destroy(). This function can't fail.
+ */
+LOOM_API hwloc_const_cpuset_t loom_topo_allowed (loom_topo_t *topo);
+
 /* Restrict the allowed cpuset to 'cpulist' (hwloc list syntax, "0-3,8"), as a cgroup
  * or a scheduler grant would. Returns 0, or -1 with errno EINVAL if the list does not
  * parse or names no PU of the topology.
