@@ -26,5 +26,6 @@
 #include <loom/hash.h>
 #include <loom/clock.h>
 #include <loom/topo.h>
+#include <loom/trace.h>
 
 #endif
