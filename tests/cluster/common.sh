@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: MIT
+# Helpers shared by the cluster scripts (netns-up/down, slurm-up/down, nsrsh) and tests.
+# Sourced, never run. Everything a cluster creates lives in one instance directory
+# under $LOOM_CLUSTER_ROOT, named in its 'state' file, so that several clusters (for
+# example two engineers' test runs) can exist side by side without sharing anything.
+
+LOOM_CLUSTER_ROOT=${LOOM_CLUSTER_ROOT:-/tmp/loom-cluster}
+LOOM_NET=10.77.0 # host addresses; only ever on our own bridges
+
+# cl_say WHO MSG...: one line on stderr.
+cl_say () {
+    local who=$1
+    shift
+    echo "$who: $*" >&2
+}
+
+# cl_alive PID: the process exists and is not a zombie (kill -0 succeeds on zombies,
+# and PID 1 on this class of machine never reaps the orphans it adopts).
+cl_alive () {
+    local st
+    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# cl_zombie PID: the process is a zombie.
+cl_zombie () {
+    [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
+# cl_can_namespace: we may create network, UTS, mount and PID namespaces. Prints why
+# not on stderr and returns 1 otherwise.
+cl_can_namespace () {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "needs root (network namespaces and slurmd need CAP_SYS_ADMIN/CAP_NET_ADMIN)" >&2
+        return 1
+    fi
+    if ! unshare --net --uts --mount --pid --fork true 2>/dev/null; then
+        echo "cannot create namespaces here (unshare --net --uts --mount --pid failed)" >&2
+        return 1
+    fi
+    return 0
+}
+
+# cl_new_instance KIND: make a fresh instance directory, print its path.
+cl_new_instance () {
+    mkdir -p "$LOOM_CLUSTER_ROOT"
+    chmod 755 "$LOOM_CLUSTER_ROOT"
+    mktemp -d "$LOOM_CLUSTER_ROOT/$1.XXXXXX"
+}
+
+# cl_id DIR: the short instance id used in namespace names ("net.Ab12Cd" -> "Ab12Cd").
+cl_id () {
+    local b
+    b=$(basename "$1")
+    echo "${b#*.}"
+}
+
+# cl_leftover_shm DIR...: list files left in the given per-host /dev/shm directories.
+cl_leftover_shm () {
+    local d
+    for d in "$@"; do
+        [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 -printf "$d/%f\n"
+    done
+    return 0
+}
+
+# cl_reap_stale: tear down instances whose owner process is gone (a test killed by a
+# timeout cannot run its own trap). Instances of live owners are left alone.
+cl_reap_stale () {
+    local here d owner
+    here=$(dirname "${BASH_SOURCE[0]}")
+    for d in "$LOOM_CLUSTER_ROOT"/net.* "$LOOM_CLUSTER_ROOT"/slurm.*; do
+        [ -f "$d/owner" ] || continue
+        owner=$(cat "$d/owner")
+        cl_alive "$owner" && continue
+        cl_say reap "owner $owner of $d is gone: tearing it down"
+        case $(basename "$d") in
+        net.*) LOOM_NETNS=$d "$here/netns-down" --quiet || true ;;
+        slurm.*) LOOM_SLURM=$d "$here/slurm-down" --quiet || true ;;
+        esac
+    done
+}
