@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals of loom::datasets shared between its files. Not installed. */
+#ifndef LOOM_DATASETS_INTERNAL_H
+#define LOOM_DATASETS_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <loom/dataset.h>
+#include <loom/error.h>
+
+#define DS_MAX_COLS     64
+#define DS_MAX_NAME     63
+#define DS_MANIFEST     "manifest.json"
+#define DS_MAX_NPARTS   (1u << 24)
+
+struct ds_column {
+    char name[DS_MAX_NAME + 1];
+    loom_ds_type_t type;
+    size_t width; /* element size; 0 for BYTES */
+};
+
+struct loom_ds_schema {
+    size_t ncols;
+    struct ds_column cols[DS_MAX_COLS];
+};
+
+/* One partition as recorded in the manifest. */
+struct ds_partinfo {
+    uint64_t records;
+    uint64_t checksum;
+    uint64_t bytes; /* file size; 0 for a memory-only dataset */
+    int32_t owner;  /* memory datasets: rank holding it; -1 otherwise */
+    bool present;   /* used while committing */
+};
+
+/* The parsed manifest: everything a reader knows before touching partition files. */
+struct ds_manifest {
+    uint32_t generation;
+    loom_ds_schema_t schema;
+    uint32_t nparts;
+    loom_ds_partitioner_t partitioner;
+    int key;       /* column index, -1 for NONE */
+    uint64_t seed; /* HASH */
+    /* RANGE: nparts - 1 splitters, each a malloc'ed byte string */
+    uint8_t **split;
+    size_t *split_len;
+    char *created;
+    char *trace_id;     /* may be NULL */
+    char *lineage;      /* JSON text, "null" when none */
+    loom_ds_persist_t persist;
+    struct ds_partinfo *parts;
+};
+
+/* manifest.c */
+void loom__manifest_free (struct ds_manifest *m);
+/* Parse manifest text; every field is validated (the fuzz target's entry point).
+ * Returns 0 or -1 with errno EPROTO/ENOMEM and 'error' saying what is wrong.
+ */
+int loom__manifest_parse (const char *text,
+                          size_t len,
+                          struct ds_manifest *m,
+                          loom_error_t *error);
+/* Serialize; returns malloc'ed text or NULL (ENOMEM). */
+char *loom__manifest_format (const struct ds_manifest *m);
+/* Read and parse '<dir>/manifest.json'. Errors name 'dir'. */
+int loom__manifest_load (const char *dir, struct ds_manifest *m, loom_error_t *error);
+/* Partitioner as JSON text (for attributes and the config hash); malloc'ed. */
+char *loom__partitioner_json (const struct ds_manifest *m);
+/* The dataset checksum: xxh64 over the partition checksums. */
+uint64_t loom__manifest_checksum (const struct ds_manifest *m);
+
+/* schema.c */
+const char *loom__type_name (loom_ds_type_t t);
+size_t loom__type_size (loom_ds_type_t t, size_t width);
+
+/* partitioner.c */
+int64_t loom__partition_of (const struct ds_manifest *m, const void *key, size_t len);
+/* Compare two keys of column type 't' (width 'w'); BYTES use la/lb. */
+int loom__key_cmp (loom_ds_type_t t,
+                   const void *a,
+                   size_t la,
+                   const void *b,
+                   size_t lb);
+/* Parse "3,5-7" into a bool array of nparts. Returns 0 or -1 (EINVAL). */
+int loom__parse_partlist (const char *s, uint32_t nparts, bool *sel, loom_error_t *error);
+
+/* fsutil.c */
+/* Write 'len' bytes to 'path' atomically: temp file in the same directory, fsync,
+ * rename, fsync of the directory.
+ */
+int loom__write_atomic (const char *path, const void *buf, size_t len, loom_error_t *error);
+int loom__fsync_path (const char *path);
+int loom__fsync_dir (const char *dir);
+char *loom__read_file (const char *path, size_t *len, size_t max);
+char *loom__path_join (const char *dir, const char *name);
+char *loom__part_name (uint32_t part, uint32_t generation);
+char *loom__now_rfc3339 (void);
+void loom__hex64 (uint64_t v, char out[17]);
+int loom__unhex64 (const char *s, uint64_t *v);
+
+/* partfile.c: one HDF5 file holding one partition. */
+struct ds_partfile_meta {
+    uint32_t partition;
+    uint32_t nparts;
+    uint32_t generation;
+    uint64_t config; /* hash of schema + partitioner + lineage: resume key */
+    const char *schema_text;
+    const char *partitioner_json;
+    const char *lineage;
+    const char *trace_id;
+    const char *created;
+};
+
+typedef struct ds_pfw ds_pfw_t;
+ds_pfw_t *loom__pfw_create (const char *tmp_path,
+                            const loom_ds_schema_t *s,
+                            loom_error_t *error);
+int loom__pfw_append (ds_pfw_t *f,
+                      size_t n,
+                      const struct loom_ds_colbuf *cols,
+                      loom_error_t *error);
+/* Write attributes, close, fsync. Frees 'f'. Fills records/checksum. */
+int loom__pfw_finish (ds_pfw_t *f,
+                      const struct ds_partfile_meta *meta,
+                      uint64_t *records,
+                      uint64_t *checksum,
+                      loom_error_t *error);
+void loom__pfw_abort (ds_pfw_t *f);
+
+/* Column arrays of a partition in memory, plus its checksum. */
+struct ds_coldata {
+    void *data;
+    uint64_t *offsets; /* BYTES only, n + 1 entries */
+    size_t nbytes;     /* bytes in data */
+};
+
+/* Read a partition file completely. 'label' prefixes errors ("ds: partition 3").
+ * Checks the file's partition number and generation against 'expect'.
+ */
+int loom__pf_read (const char *path,
+                   const char *label,
+                   const loom_ds_schema_t *s,
+                   uint32_t part,
+                   uint32_t generation,
+                   size_t *n,
+                   struct ds_coldata *cols,
+                   loom_error_t *error);
+/* Read only the attributes of a partition file (for resume). */
+int loom__pf_read_meta (const char *path,
+                        uint32_t *partition,
+                        uint32_t *generation,
+                        uint64_t *config,
+                        uint64_t *records,
+                        uint64_t *checksum);
+
+/* Checksum of column arrays in the stored form (see docs/datasets.md). */
+uint64_t loom__checksum_cols (const loom_ds_schema_t *s,
+                              size_t n,
+                              const struct ds_coldata *cols);
+/* Incremental form used by writers: one xxh64 state per stored HDF5 dataset. */
+struct ds_sum;
+struct ds_sum *loom__sum_create (const loom_ds_schema_t *s);
+void loom__sum_update (struct ds_sum *sum, size_t stored_idx, const void *p, size_t len);
+uint64_t loom__sum_digest (struct ds_sum *sum);
+void loom__sum_destroy (struct ds_sum *sum);
+/* Number of stored HDF5 datasets of a schema (BYTES columns count twice). */
+size_t loom__nstored (const loom_ds_schema_t *s);
+
+void loom__coldata_free (const loom_ds_schema_t *s, struct ds_coldata *cols);
+
+/* memstore.c: in-process copies of PERSIST_MEMORY/BOTH datasets. */
+struct ds_mem; /* refcounted */
+/* Register the committed manifest and the partitions this rank holds (ownership of
+ * 'cols' arrays passes to the store). Replaces any previous entry for 'path'.
+ */
+int loom__mem_put (const char *path,
+                   const struct ds_manifest *m,
+                   struct ds_coldata **local_parts);
+struct ds_mem *loom__mem_get (const char *path);
+const struct ds_manifest *loom__mem_manifest (const struct ds_mem *mem);
+const struct ds_coldata *loom__mem_part (const struct ds_mem *mem, uint32_t part);
+void loom__mem_ref (struct ds_mem *mem);
+void loom__mem_unref (struct ds_mem *mem);
+/* Canonical key of a dataset path (absolute, no trailing slash); malloc'ed. */
+char *loom__mem_key (const char *path);
+
+/* lineage.c: compact lineage JSON ('null' for NULL), inputs' checksums included. */
+char *loom__lineage_build (const struct loom_ds_lineage *l, loom_error_t *error);
+
+/* HDF5 must never print: call before any HDF5 call in a public entry point. */
+void loom__h5_quiet (void);
+
+#endif

@@ -1,0 +1,629 @@
+/* SPDX-License-Identifier: MIT */
+/* One partition = one HDF5 file: a 1-D dataset per column (a BYTES column stores
+ * '<name>.offsets' and '<name>.bytes'), and root attributes that describe the dataset
+ * so h5py/h5dump users need nothing else. Files use the 1.10 format (checksummed
+ * metadata) and no timestamps, so a deterministic producer writes identical bytes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "internal.h"
+
+#define CHUNK_BYTES (1u << 20)
+
+void loom__h5_quiet (void)
+{
+    H5Eset_auto2 (H5E_DEFAULT, NULL, NULL);
+}
+
+static hid_t file_type (const struct ds_column *c)
+{
+    switch (c->type) {
+    case LOOM_DS_INT32:
+        return H5Tcopy (H5T_STD_I32LE);
+    case LOOM_DS_INT64:
+        return H5Tcopy (H5T_STD_I64LE);
+    case LOOM_DS_UINT64:
+        return H5Tcopy (H5T_STD_U64LE);
+    case LOOM_DS_FLOAT64:
+        return H5Tcopy (H5T_IEEE_F64LE);
+    case LOOM_DS_FIXSTR: {
+        hid_t t = H5Tcopy (H5T_C_S1);
+        if (t >= 0 && (H5Tset_size (t, c->width) < 0 || H5Tset_strpad (t, H5T_STR_NULLPAD) < 0)) {
+            H5Tclose (t);
+            return -1;
+        }
+        return t;
+    }
+    case LOOM_DS_BYTES:
+        break;
+    }
+    return -1;
+}
+
+/* Stored dataset k of a schema: its name, HDF5 type and element size. */
+struct stored {
+    char name[DS_MAX_NAME + 16];
+    hid_t type;
+    size_t esize;
+    int col;
+    int is_offsets;
+};
+
+static int stored_list (const loom_ds_schema_t *s, struct stored *st)
+{
+    size_t k = 0;
+    for (size_t c = 0; c < s->ncols; c++) {
+        const struct ds_column *col = &s->cols[c];
+        if (col->type == LOOM_DS_BYTES) {
+            snprintf (st[k].name, sizeof (st[k].name), "%s.offsets", col->name);
+            st[k].type = H5Tcopy (H5T_STD_U64LE);
+            st[k].esize = 8;
+            st[k].col = (int)c;
+            st[k].is_offsets = 1;
+            k++;
+            snprintf (st[k].name, sizeof (st[k].name), "%s.bytes", col->name);
+            st[k].type = H5Tcopy (H5T_STD_U8LE);
+            st[k].esize = 1;
+        } else {
+            snprintf (st[k].name, sizeof (st[k].name), "%s", col->name);
+            st[k].type = file_type (col);
+            st[k].esize = col->width;
+        }
+        st[k].col = (int)c;
+        st[k].is_offsets = 0;
+        k++;
+    }
+    for (size_t i = 0; i < k; i++)
+        if (st[i].type < 0)
+            return -1;
+    return (int)k;
+}
+
+static void stored_free (struct stored *st, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (st[i].type >= 0)
+            H5Tclose (st[i].type);
+}
+
+struct ds_pfw {
+    char *path;
+    const loom_ds_schema_t *schema;
+    hid_t file;
+    size_t nst;
+    struct stored st[2 * DS_MAX_COLS];
+    hid_t dset[2 * DS_MAX_COLS];
+    hsize_t len[2 * DS_MAX_COLS];
+    uint64_t records;
+    struct ds_sum *sum;
+    uint64_t *scratch; /* rebased offsets of one append */
+    size_t scratch_cap;
+};
+
+static hid_t file_fapl (void)
+{
+    hid_t fapl = H5Pcreate (H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_libver_bounds (fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0) {
+        H5Pclose (fapl);
+        return -1;
+    }
+    return fapl;
+}
+
+void loom__pfw_abort (ds_pfw_t *f)
+{
+    if (!f)
+        return;
+    int saved = errno;
+    for (size_t i = 0; i < f->nst; i++)
+        if (f->dset[i] >= 0)
+            H5Dclose (f->dset[i]);
+    stored_free (f->st, f->nst);
+    if (f->file >= 0)
+        H5Fclose (f->file);
+    if (f->path)
+        unlink (f->path);
+    free (f->path);
+    free (f->scratch);
+    loom__sum_destroy (f->sum);
+    free (f);
+    errno = saved;
+}
+
+ds_pfw_t *loom__pfw_create (const char *tmp_path,
+                            const loom_ds_schema_t *s,
+                            loom_error_t *error)
+{
+    ds_pfw_t *f = calloc (1, sizeof (*f));
+    hid_t fapl = -1, fcpl = -1, dcpl = -1, dapl = -1, space = -1;
+    if (!f || !(f->path = strdup (tmp_path)) || !(f->sum = loom__sum_create (s))) {
+        loom__pfw_abort (f);
+        loom_errset (error, ENOMEM, "%s: out of memory", tmp_path);
+        return NULL;
+    }
+    f->file = -1;
+    f->schema = s;
+    for (size_t i = 0; i < 2 * DS_MAX_COLS; i++)
+        f->dset[i] = -1;
+    int nst = stored_list (s, f->st);
+    if (nst < 0)
+        goto h5error;
+    f->nst = (size_t)nst;
+    if ((fapl = file_fapl ()) < 0 || (fcpl = H5Pcreate (H5P_FILE_CREATE)) < 0
+        || H5Pset_obj_track_times (fcpl, 0) < 0)
+        goto h5error;
+    f->file = H5Fcreate (tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
+    if (f->file < 0)
+        goto h5error;
+    /* Whole-chunk writes bypass HDF5's chunk cache; a cache would only copy. */
+    if ((dapl = H5Pcreate (H5P_DATASET_ACCESS)) < 0
+        || H5Pset_chunk_cache (dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, 0,
+                               H5D_CHUNK_CACHE_W0_DEFAULT)
+               < 0)
+        goto h5error;
+    for (size_t i = 0; i < f->nst; i++) {
+        hsize_t zero = 0, unlimited = H5S_UNLIMITED;
+        hsize_t chunk = CHUNK_BYTES / f->st[i].esize;
+        if (chunk == 0)
+            chunk = 1;
+        if ((space = H5Screate_simple (1, &zero, &unlimited)) < 0
+            || (dcpl = H5Pcreate (H5P_DATASET_CREATE)) < 0
+            || H5Pset_chunk (dcpl, 1, &chunk) < 0 || H5Pset_obj_track_times (dcpl, 0) < 0
+            || H5Pset_fill_time (dcpl, H5D_FILL_TIME_NEVER) < 0)
+            goto h5error;
+        f->dset[i] = H5Dcreate2 (f->file, f->st[i].name, f->st[i].type, space,
+                                 H5P_DEFAULT, dcpl, dapl);
+        H5Pclose (dcpl);
+        H5Sclose (space);
+        dcpl = space = -1;
+        if (f->dset[i] < 0)
+            goto h5error;
+    }
+    H5Pclose (dapl);
+    H5Pclose (fapl);
+    H5Pclose (fcpl);
+    /* A BYTES column's offsets start with 0; appends add one offset per record. */
+    for (size_t i = 0; i < f->nst; i++) {
+        if (f->st[i].is_offsets) {
+            uint64_t zero = 0;
+            hsize_t one = 1, start = 0;
+            hid_t fs, ms;
+            if (H5Dset_extent (f->dset[i], &one) < 0 || (fs = H5Dget_space (f->dset[i])) < 0)
+                goto h5error;
+            ms = H5Screate_simple (1, &one, NULL);
+            herr_t rc = H5Sselect_hyperslab (fs, H5S_SELECT_SET, &start, NULL, &one, NULL);
+            if (rc >= 0)
+                rc = H5Dwrite (f->dset[i], H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, &zero);
+            H5Sclose (fs);
+            H5Sclose (ms);
+            if (rc < 0)
+                goto h5error;
+            f->len[i] = 1;
+            loom__sum_update (f->sum, i, &zero, 8);
+        }
+    }
+    return f;
+h5error: {
+    int saved = errno;
+    if (dcpl >= 0)
+        H5Pclose (dcpl);
+    if (dapl >= 0)
+        H5Pclose (dapl);
+    if (space >= 0)
+        H5Sclose (space);
+    if (fapl >= 0)
+        H5Pclose (fapl);
+    if (fcpl >= 0)
+        H5Pclose (fcpl);
+    loom__pfw_abort (f);
+    loom_errset (error, EIO, "%s: cannot create HDF5 file%s%s", tmp_path,
+                 saved ? ": " : "", saved ? strerror (saved) : "");
+    return NULL;
+}
+}
+
+static hid_t mem_type (const struct stored *st, const loom_ds_schema_t *s)
+{
+    if (st->is_offsets)
+        return H5T_NATIVE_UINT64;
+    const struct ds_column *c = &s->cols[st->col];
+    switch (c->type) {
+    case LOOM_DS_INT32:
+        return H5T_NATIVE_INT32;
+    case LOOM_DS_INT64:
+        return H5T_NATIVE_INT64;
+    case LOOM_DS_UINT64:
+        return H5T_NATIVE_UINT64;
+    case LOOM_DS_FLOAT64:
+        return H5T_NATIVE_DOUBLE;
+    case LOOM_DS_BYTES:
+        return H5T_NATIVE_UINT8;
+    case LOOM_DS_FIXSTR:
+        return st->type; /* same fixed string type in memory */
+    }
+    return -1;
+}
+
+/* Append 'n' elements at 'buf' to stored dataset i. */
+static int append_stored (ds_pfw_t *f, size_t i, const void *buf, hsize_t n)
+{
+    if (n == 0)
+        return 0;
+    hsize_t start = f->len[i], newlen = f->len[i] + n;
+    hid_t fs = -1, ms = -1;
+    int rc = -1;
+    if (H5Dset_extent (f->dset[i], &newlen) < 0 || (fs = H5Dget_space (f->dset[i])) < 0
+        || (ms = H5Screate_simple (1, &n, NULL)) < 0
+        || H5Sselect_hyperslab (fs, H5S_SELECT_SET, &start, NULL, &n, NULL) < 0
+        || H5Dwrite (f->dset[i], mem_type (&f->st[i], f->schema), ms, fs, H5P_DEFAULT, buf)
+               < 0)
+        goto out;
+    f->len[i] = newlen;
+    loom__sum_update (f->sum, i, buf, n * f->st[i].esize);
+    rc = 0;
+out:
+    if (fs >= 0)
+        H5Sclose (fs);
+    if (ms >= 0)
+        H5Sclose (ms);
+    return rc;
+}
+
+int loom__pfw_append (ds_pfw_t *f,
+                      size_t n,
+                      const struct loom_ds_colbuf *cols,
+                      loom_error_t *error)
+{
+    const loom_ds_schema_t *s = f->schema;
+    /* Validate everything before writing anything, so a bad call leaves no half
+     * batch behind.
+     */
+    for (size_t c = 0; c < s->ncols; c++) {
+        if (n > 0 && !cols[c].data && s->cols[c].type != LOOM_DS_BYTES)
+            return loom_errset (error, EINVAL, "column '%s': no data", s->cols[c].name);
+        if (s->cols[c].type == LOOM_DS_BYTES) {
+            const uint64_t *off = cols[c].offsets;
+            if (!off)
+                return loom_errset (error, EINVAL, "column '%s': no offsets",
+                                    s->cols[c].name);
+            for (size_t r = 0; r < n; r++)
+                if (off[r + 1] < off[r])
+                    return loom_errset (error, EINVAL,
+                                        "column '%s': offsets decrease at record %zu",
+                                        s->cols[c].name, r);
+            if (off[n] > off[0] && !cols[c].data)
+                return loom_errset (error, EINVAL, "column '%s': no data",
+                                    s->cols[c].name);
+        }
+    }
+    if (n > f->scratch_cap) {
+        uint64_t *p = realloc (f->scratch, n * sizeof (*p));
+        if (!p)
+            return loom_errset (error, ENOMEM, "%s: out of memory", f->path);
+        f->scratch = p;
+        f->scratch_cap = n;
+    }
+    size_t k = 0;
+    for (size_t c = 0; c < s->ncols; c++) {
+        int rc;
+        if (s->cols[c].type == LOOM_DS_BYTES) {
+            const uint64_t *off = cols[c].offsets;
+            uint64_t base = f->len[k + 1]; /* bytes stored so far */
+            for (size_t r = 0; r < n; r++)
+                f->scratch[r] = base + (off[r + 1] - off[0]);
+            rc = append_stored (f, k, f->scratch, n);
+            if (rc == 0)
+                rc = append_stored (f, k + 1, (const uint8_t *)cols[c].data + off[0],
+                                    off[n] - off[0]);
+            k += 2;
+        } else {
+            rc = append_stored (f, k, cols[c].data, n);
+            k += 1;
+        }
+        if (rc < 0)
+            return loom_errset (error, EIO, "%s: column '%s': HDF5 write failed", f->path,
+                                s->cols[c].name);
+    }
+    f->records += n;
+    return 0;
+}
+
+static int attr_u64 (hid_t obj, const char *name, hid_t type, const void *v)
+{
+    hid_t sp = H5Screate (H5S_SCALAR);
+    hid_t a = H5Acreate2 (obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = (a >= 0 && H5Awrite (a, type == H5T_STD_U32LE ? H5T_NATIVE_UINT32
+                                                          : H5T_NATIVE_UINT64,
+                                  v) >= 0)
+                 ? 0
+                 : -1;
+    if (a >= 0)
+        H5Aclose (a);
+    H5Sclose (sp);
+    return rc;
+}
+
+static int attr_str (hid_t obj, const char *name, const char *v)
+{
+    if (!v)
+        return 0;
+    size_t len = strlen (v);
+    hid_t t = H5Tcopy (H5T_C_S1);
+    H5Tset_size (t, len ? len : 1);
+    H5Tset_strpad (t, H5T_STR_NULLPAD);
+    hid_t sp = H5Screate (H5S_SCALAR);
+    hid_t a = H5Acreate2 (obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = (a >= 0 && H5Awrite (a, t, len ? v : "") >= 0) ? 0 : -1;
+    if (a >= 0)
+        H5Aclose (a);
+    H5Sclose (sp);
+    H5Tclose (t);
+    return rc;
+}
+
+int loom__pfw_finish (ds_pfw_t *f,
+                      const struct ds_partfile_meta *meta,
+                      uint64_t *records,
+                      uint64_t *checksum,
+                      loom_error_t *error)
+{
+    uint32_t version = LOOM_DS_FORMAT_VERSION;
+    uint64_t sum = loom__sum_digest (f->sum);
+    hid_t root = f->file;
+    if (attr_u64 (root, "loom_format_version", H5T_STD_U32LE, &version) < 0
+        || attr_u64 (root, "loom_partition", H5T_STD_U32LE, &meta->partition) < 0
+        || attr_u64 (root, "loom_nparts", H5T_STD_U32LE, &meta->nparts) < 0
+        || attr_u64 (root, "loom_generation", H5T_STD_U32LE, &meta->generation) < 0
+        || attr_u64 (root, "loom_records", H5T_STD_U64LE, &f->records) < 0
+        || attr_u64 (root, "loom_checksum", H5T_STD_U64LE, &sum) < 0
+        || attr_u64 (root, "loom_config", H5T_STD_U64LE, &meta->config) < 0
+        || attr_str (root, "loom_schema", meta->schema_text) < 0
+        || attr_str (root, "loom_partitioner", meta->partitioner_json) < 0
+        || attr_str (root, "loom_lineage", meta->lineage) < 0
+        || attr_str (root, "loom_trace_id", meta->trace_id) < 0
+        || attr_str (root, "loom_created", meta->created) < 0) {
+        loom_errset (error, EIO, "%s: cannot write HDF5 attributes", f->path);
+        loom__pfw_abort (f);
+        return -1;
+    }
+    for (size_t i = 0; i < f->nst; i++) {
+        H5Dclose (f->dset[i]);
+        f->dset[i] = -1;
+    }
+    herr_t rc = H5Fclose (f->file);
+    f->file = -1;
+    if (rc < 0) {
+        loom_errset (error, EIO, "%s: HDF5 close failed (disk full?)", f->path);
+        loom__pfw_abort (f);
+        return -1;
+    }
+    if (loom__fsync_path (f->path) < 0) {
+        loom_errset (error, errno, "%s: fsync: %s", f->path, strerror (errno));
+        loom__pfw_abort (f);
+        return -1;
+    }
+    *records = f->records;
+    *checksum = sum;
+    free (f->path);
+    f->path = NULL; /* keep the file: the caller renames it */
+    loom__pfw_abort (f);
+    return 0;
+}
+
+/* ---- reading ---- */
+
+static int read_attr (hid_t obj, const char *name, hid_t mtype, void *v)
+{
+    hid_t a = H5Aopen (obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    hid_t sp = H5Aget_space (a);
+    int ok = sp >= 0 && H5Sget_simple_extent_type (sp) == H5S_SCALAR;
+    hid_t ft = H5Aget_type (a);
+    ok = ok && ft >= 0 && H5Tget_class (ft) == H5T_INTEGER;
+    if (sp >= 0)
+        H5Sclose (sp);
+    if (ft >= 0)
+        H5Tclose (ft);
+    int rc = ok && H5Aread (a, mtype, v) >= 0 ? 0 : -1;
+    H5Aclose (a);
+    return rc;
+}
+
+int loom__pf_read_meta (const char *path,
+                        uint32_t *partition,
+                        uint32_t *generation,
+                        uint64_t *config,
+                        uint64_t *records,
+                        uint64_t *checksum)
+{
+    loom__h5_quiet ();
+    hid_t fapl = file_fapl ();
+    hid_t file = H5Fopen (path, H5F_ACC_RDONLY, fapl);
+    H5Pclose (fapl);
+    if (file < 0) {
+        errno = EPROTO;
+        return -1;
+    }
+    uint32_t version = 0;
+    int rc = 0;
+    if (read_attr (file, "loom_format_version", H5T_NATIVE_UINT32, &version) < 0
+        || version != LOOM_DS_FORMAT_VERSION
+        || read_attr (file, "loom_partition", H5T_NATIVE_UINT32, partition) < 0
+        || read_attr (file, "loom_generation", H5T_NATIVE_UINT32, generation) < 0
+        || read_attr (file, "loom_config", H5T_NATIVE_UINT64, config) < 0
+        || read_attr (file, "loom_records", H5T_NATIVE_UINT64, records) < 0
+        || read_attr (file, "loom_checksum", H5T_NATIVE_UINT64, checksum) < 0)
+        rc = -1;
+    H5Fclose (file);
+    if (rc < 0)
+        errno = EPROTO;
+    return rc;
+}
+
+/* Read stored dataset 'name' whole into a new buffer of *n elements. */
+static void *read_stored (hid_t file,
+                          const struct stored *st,
+                          hid_t mtype,
+                          hsize_t *n,
+                          const char **why)
+{
+    hid_t d = H5Dopen2 (file, st->name, H5P_DEFAULT);
+    if (d < 0) {
+        *why = "missing";
+        return NULL;
+    }
+    void *buf = NULL;
+    hid_t sp = H5Dget_space (d), ft = H5Dget_type (d);
+    hsize_t dims[2] = {0, 0};
+    if (sp < 0 || ft < 0 || H5Sget_simple_extent_ndims (sp) != 1
+        || H5Sget_simple_extent_dims (sp, dims, NULL) != 1) {
+        *why = "not a 1-D dataset";
+        goto out;
+    }
+    if (H5Tget_class (ft) != H5Tget_class (st->type) || H5Tget_size (ft) != st->esize) {
+        *why = "has the wrong type";
+        goto out;
+    }
+    buf = malloc (dims[0] ? dims[0] * st->esize : 1);
+    if (!buf) {
+        *why = "out of memory";
+        errno = ENOMEM;
+        goto out;
+    }
+    if (dims[0] && H5Dread (d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        free (buf);
+        buf = NULL;
+        *why = "cannot be read (corrupt or truncated file)";
+        goto out;
+    }
+    *n = dims[0];
+out:
+    if (sp >= 0)
+        H5Sclose (sp);
+    if (ft >= 0)
+        H5Tclose (ft);
+    H5Dclose (d);
+    return buf;
+}
+
+int loom__pf_read (const char *path,
+                   const char *label,
+                   const loom_ds_schema_t *s,
+                   uint32_t part,
+                   uint32_t generation,
+                   size_t *nrec,
+                   struct ds_coldata *cols,
+                   loom_error_t *error)
+{
+    loom__h5_quiet ();
+    struct stored st[2 * DS_MAX_COLS];
+    int nst = stored_list (s, st);
+    hid_t file = -1, fapl = file_fapl ();
+    if (nst < 0 || fapl < 0) {
+        stored_free (st, nst < 0 ? 0 : (size_t)nst);
+        return loom_errset (error, ENOMEM, "%s: HDF5 type creation failed", label);
+    }
+    file = H5Fopen (path, H5F_ACC_RDONLY, fapl);
+    H5Pclose (fapl);
+    if (file < 0) {
+        stored_free (st, (size_t)nst);
+        return loom_errset (error, EPROTO,
+                            "%s: not a readable HDF5 file (truncated or corrupt)", label);
+    }
+    uint32_t version = 0, fpart = 0, fgen = 0;
+    if (read_attr (file, "loom_format_version", H5T_NATIVE_UINT32, &version) < 0) {
+        loom_errset (error, EPROTO, "%s: no loom_format_version attribute", label);
+        goto error;
+    }
+    if (version != LOOM_DS_FORMAT_VERSION) {
+        loom_errset (error, EPROTO, "%s: format version %u, this Loom reads %d", label,
+                     version, LOOM_DS_FORMAT_VERSION);
+        goto error;
+    }
+    if (read_attr (file, "loom_partition", H5T_NATIVE_UINT32, &fpart) < 0
+        || read_attr (file, "loom_generation", H5T_NATIVE_UINT32, &fgen) < 0
+        || fpart != part || fgen != generation) {
+        loom_errset (error, EPROTO,
+                     "%s: file holds partition %u generation %u, expected %u "
+                     "generation %u",
+                     label, fpart, fgen, part, generation);
+        goto error;
+    }
+    size_t n = 0;
+    int have_n = 0;
+    for (int k = 0; k < nst; k++) {
+        const char *why = NULL;
+        hsize_t len = 0;
+        void *buf = read_stored (file, &st[k], mem_type (&st[k], s), &len, &why);
+        if (!buf) {
+            loom_errset (error, errno == ENOMEM ? ENOMEM : EPROTO, "%s: column '%s' %s",
+                         label, st[k].name, why);
+            goto error;
+        }
+        struct ds_coldata *cd = &cols[st[k].col];
+        size_t records = st[k].is_offsets ? (size_t)len - 1 : (size_t)len;
+        if (st[k].is_offsets) {
+            cd->offsets = buf;
+            if (len == 0) {
+                loom_errset (error, EPROTO, "%s: column '%s' is empty", label, st[k].name);
+                goto error;
+            }
+        } else if (s->cols[st[k].col].type == LOOM_DS_BYTES) {
+            cd->data = buf;
+            cd->nbytes = (size_t)len;
+            continue; /* its records were counted by the offsets */
+        } else {
+            cd->data = buf;
+            cd->nbytes = (size_t)len * st[k].esize;
+        }
+        if (have_n && records != n) {
+            loom_errset (error, EPROTO, "%s: column '%s' has %zu records, others %zu",
+                         label, st[k].name, records, n);
+            goto error;
+        }
+        n = records;
+        have_n = 1;
+    }
+    /* Offsets must index inside the bytes, or a reader would run off the buffer. */
+    for (size_t c = 0; c < s->ncols; c++) {
+        if (s->cols[c].type != LOOM_DS_BYTES)
+            continue;
+        const uint64_t *off = cols[c].offsets;
+        if (off[0] != 0 || off[n] != cols[c].nbytes) {
+            loom_errset (error, EPROTO, "%s: column '%s': offsets do not match its bytes",
+                         label, s->cols[c].name);
+            goto error;
+        }
+        for (size_t r = 0; r < n; r++)
+            if (off[r + 1] < off[r]) {
+                loom_errset (error, EPROTO, "%s: column '%s': offsets decrease at %zu",
+                             label, s->cols[c].name, r);
+                goto error;
+            }
+    }
+    H5Fclose (file);
+    stored_free (st, (size_t)nst);
+    *nrec = n;
+    return 0;
+error: {
+    int saved = errno;
+    H5Fclose (file);
+    stored_free (st, (size_t)nst);
+    for (size_t c = 0; c < s->ncols; c++) {
+        free (cols[c].data);
+        free (cols[c].offsets);
+        cols[c].data = NULL;
+        cols[c].offsets = NULL;
+    }
+    errno = saved;
+    return -1;
+}
+}

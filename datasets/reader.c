@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/* Reading a dataset: the manifest alone describes it (open is cheap for any number
+ * of partitions); a partition is read whole and checked against the manifest.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+struct loom_ds {
+    char *path;
+    int rank, size;
+    int flags;
+    struct ds_manifest own;
+    const struct ds_manifest *m;
+    struct ds_mem *mem;
+    uint64_t checksum;
+};
+
+struct loom_ds_part {
+    loom_ds_schema_t schema_copy; /* a part outlives its loom_ds_t */
+    const loom_ds_schema_t *schema;
+    size_t n;
+    struct ds_coldata *cols; /* owned unless 'mem' */
+    struct ds_mem *mem;      /* borrowed arrays of an in-memory dataset */
+};
+
+static int check_schema (const char *path,
+                         const loom_ds_schema_t *have,
+                         const loom_ds_schema_t *want,
+                         loom_error_t *error)
+{
+    if (loom_ds_schema_equal (have, want))
+        return 0;
+    char *h = loom_ds_schema_format (have), *w = loom_ds_schema_format (want);
+    size_t n = have->ncols < want->ncols ? have->ncols : want->ncols, i;
+    for (i = 0; i < n; i++)
+        if (strcmp (have->cols[i].name, want->cols[i].name) != 0
+            || have->cols[i].type != want->cols[i].type
+            || have->cols[i].width != want->cols[i].width)
+            break;
+    loom_errset (error, EPROTO, "%s: schema mismatch at column %zu: dataset has '%s', "
+                                "expected '%s'",
+                 path, i, h ? h : "?", w ? w : "?");
+    free (h);
+    free (w);
+    errno = EPROTO;
+    return -1;
+}
+
+loom_ds_t *loom_ds_open (MPI_Comm comm,
+                         const char *path,
+                         const struct loom_ds_open_params *params,
+                         loom_error_t *error)
+{
+    loom__h5_quiet ();
+    if (!path || !*path) {
+        loom_errset (error, EINVAL, "dataset: no path given");
+        return NULL;
+    }
+    loom_ds_t *ds = calloc (1, sizeof (*ds));
+    if (!ds || !(ds->path = strdup (path))) {
+        free (ds);
+        loom_errset (error, ENOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    ds->size = 1;
+    if (comm != MPI_COMM_NULL) {
+        MPI_Comm_rank (comm, &ds->rank);
+        MPI_Comm_size (comm, &ds->size);
+    }
+    if (params)
+        ds->flags = params->flags;
+    if (ds->flags & ~LOOM_DS_NO_VERIFY) {
+        loom_errset (error, EINVAL, "%s: unknown open flags 0x%x", path, ds->flags);
+        goto error;
+    }
+    if ((ds->mem = loom__mem_get (path))) {
+        ds->m = loom__mem_manifest (ds->mem);
+    } else {
+        if (loom__manifest_load (path, &ds->own, error) < 0)
+            goto error;
+        ds->m = &ds->own;
+    }
+    if (params && params->expect_schema
+        && check_schema (path, &ds->m->schema, params->expect_schema, error) < 0)
+        goto error;
+    ds->checksum = loom__manifest_checksum (ds->m);
+    return ds;
+error:
+    loom_ds_close (ds);
+    return NULL;
+}
+
+void loom_ds_close (loom_ds_t *ds)
+{
+    if (!ds)
+        return;
+    int saved = errno;
+    loom__manifest_free (&ds->own);
+    loom__mem_unref (ds->mem);
+    free (ds->path);
+    free (ds);
+    errno = saved;
+}
+
+const loom_ds_schema_t *loom_ds_schema (const loom_ds_t *ds)
+{
+    return &ds->m->schema;
+}
+
+uint32_t loom_ds_nparts (const loom_ds_t *ds)
+{
+    return ds->m->nparts;
+}
+
+loom_ds_partitioner_t loom_ds_partitioner (const loom_ds_t *ds)
+{
+    return ds->m->partitioner;
+}
+
+int loom_ds_key_column (const loom_ds_t *ds)
+{
+    return ds->m->key;
+}
+
+uint64_t loom_ds_seed (const loom_ds_t *ds)
+{
+    return ds->m->seed;
+}
+
+uint64_t loom_ds_part_records (const loom_ds_t *ds, uint32_t part)
+{
+    return part < ds->m->nparts ? ds->m->parts[part].records : 0;
+}
+
+uint64_t loom_ds_part_checksum (const loom_ds_t *ds, uint32_t part)
+{
+    return part < ds->m->nparts ? ds->m->parts[part].checksum : 0;
+}
+
+uint64_t loom_ds_part_size (const loom_ds_t *ds, uint32_t part)
+{
+    return part < ds->m->nparts ? ds->m->parts[part].bytes : 0;
+}
+
+uint64_t loom_ds_records (const loom_ds_t *ds)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < ds->m->nparts; i++)
+        n += ds->m->parts[i].records;
+    return n;
+}
+
+uint64_t loom_ds_checksum (const loom_ds_t *ds)
+{
+    return ds->checksum;
+}
+
+const char *loom_ds_lineage_json (const loom_ds_t *ds)
+{
+    return ds->m->lineage;
+}
+
+const char *loom_ds_trace_id (const loom_ds_t *ds)
+{
+    return ds->m->trace_id;
+}
+
+const char *loom_ds_created (const loom_ds_t *ds)
+{
+    return ds->m->created;
+}
+
+int64_t loom_ds_partition_of (const loom_ds_t *ds, const void *key, size_t len)
+{
+    return loom__partition_of (ds->m, key, len);
+}
+
+void loom_ds_assign (const loom_ds_t *ds, uint32_t *first, uint32_t *count)
+{
+    uint32_t P = ds->m->nparts, M = (uint32_t)ds->size, r = (uint32_t)ds->rank;
+    uint32_t base = P / M, extra = P % M;
+    *first = r * base + (r < extra ? r : extra);
+    *count = base + (r < extra ? 1 : 0);
+}
+
+int loom_ds_aligned (const loom_ds_t *ds, uint32_t nranks, uint64_t seed)
+{
+    return ds->m->partitioner == LOOM_DS_PART_HASH && ds->m->seed == seed && nranks > 0
+           && ds->m->nparts % nranks == 0;
+}
+
+static loom_ds_part_t *part_from_memory (loom_ds_t *ds, uint32_t part)
+{
+    const struct ds_coldata *cols = loom__mem_part (ds->mem, part);
+    if (!cols)
+        return NULL;
+    loom_ds_part_t *pr = calloc (1, sizeof (*pr));
+    if (!pr)
+        return NULL;
+    pr->schema_copy = ds->m->schema;
+    pr->schema = &pr->schema_copy;
+    pr->n = ds->m->parts[part].records;
+    pr->cols = (struct ds_coldata *)cols;
+    pr->mem = ds->mem;
+    loom__mem_ref (ds->mem);
+    return pr;
+}
+
+loom_ds_part_t *loom_ds_part_read (loom_ds_t *ds, uint32_t part, loom_error_t *error)
+{
+    loom__h5_quiet ();
+    if (!ds) {
+        loom_errset (error, EINVAL, "dataset: no dataset");
+        return NULL;
+    }
+    const struct ds_manifest *m = ds->m;
+    if (part >= m->nparts) {
+        loom_errset (error, EINVAL, "%s: partition %u out of range (nparts %u)", ds->path,
+                     part, m->nparts);
+        return NULL;
+    }
+    if (ds->mem) {
+        loom_ds_part_t *pr = part_from_memory (ds, part);
+        if (pr)
+            return pr;
+        if (m->persist == LOOM_DS_PERSIST_MEMORY) {
+            loom_errset (error, EXDEV,
+                         "%s: partition %u is held in memory by rank %d (persist it to "
+                         "disk to read it elsewhere)",
+                         ds->path, part, m->parts[part].owner);
+            return NULL;
+        }
+    }
+    char *name = loom__part_name (part, m->generation);
+    char *file = name ? loom__path_join (ds->path, name) : NULL;
+    char label[512];
+    snprintf (label, sizeof (label), "%s: partition %u (%s)", ds->path, part,
+              name ? name : "?");
+    loom_ds_part_t *pr = calloc (1, sizeof (*pr));
+    struct stat st;
+    if (pr) {
+        pr->schema_copy = m->schema;
+        pr->schema = &pr->schema_copy;
+    }
+    if (!pr || !file || !(pr->cols = calloc (m->schema.ncols, sizeof (*pr->cols)))) {
+        loom_errset (error, ENOMEM, "%s: out of memory", label);
+        goto error;
+    }
+    if (stat (file, &st) < 0) {
+        loom_errset (error, errno == ENOENT ? ENOENT : EIO, "%s: %s", label,
+                     errno == ENOENT ? "missing" : strerror (errno));
+        goto error;
+    }
+    if ((uint64_t)st.st_size != m->parts[part].bytes) {
+        loom_errset (error, EPROTO, "%s: %s (%lld bytes, the manifest says %llu)", label,
+                     (uint64_t)st.st_size < m->parts[part].bytes ? "truncated"
+                                                                : "wrong size",
+                     (long long)st.st_size, (unsigned long long)m->parts[part].bytes);
+        goto error;
+    }
+    if (loom__pf_read (file, label, &m->schema, part, m->generation, &pr->n, pr->cols,
+                       error)
+        < 0)
+        goto error;
+    if (pr->n != m->parts[part].records) {
+        loom_errset (error, EPROTO, "%s: %zu records, the manifest says %llu", label,
+                     pr->n, (unsigned long long)m->parts[part].records);
+        goto error;
+    }
+    if (!(ds->flags & LOOM_DS_NO_VERIFY)) {
+        uint64_t sum = loom__checksum_cols (&m->schema, pr->n, pr->cols);
+        if (sum != m->parts[part].checksum) {
+            loom_errset (error, EPROTO,
+                         "%s: checksum mismatch (data %016llx, manifest %016llx): "
+                         "corrupt data",
+                         label, (unsigned long long)sum,
+                         (unsigned long long)m->parts[part].checksum);
+            goto error;
+        }
+    }
+    free (name);
+    free (file);
+    return pr;
+error: {
+    int saved = errno;
+    loom_ds_part_destroy (pr);
+    free (name);
+    free (file);
+    errno = saved;
+    return NULL;
+}
+}
+
+size_t loom_ds_part_nrecords (const loom_ds_part_t *pr)
+{
+    return pr->n;
+}
+
+const void *loom_ds_part_column (const loom_ds_part_t *pr, size_t col)
+{
+    if (!pr || col >= pr->schema->ncols) {
+        errno = EINVAL;
+        return NULL;
+    }
+    /* An empty column has no buffer: hand out a valid pointer anyway. */
+    static const uint64_t empty;
+    return pr->cols[col].data ? pr->cols[col].data : &empty;
+}
+
+const uint64_t *loom_ds_part_offsets (const loom_ds_part_t *pr, size_t col)
+{
+    if (!pr || col >= pr->schema->ncols || pr->schema->cols[col].type != LOOM_DS_BYTES) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return pr->cols[col].offsets;
+}
+
+void loom_ds_part_destroy (loom_ds_part_t *pr)
+{
+    if (!pr)
+        return;
+    int saved = errno;
+    if (!pr->mem && pr->cols)
+        loom__coldata_free (pr->schema, pr->cols);
+    loom__mem_unref (pr->mem);
+    free (pr);
+    errno = saved;
+}
