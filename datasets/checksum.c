@@ -61,9 +61,8 @@ void loom__sum_destroy (struct ds_sum *sum)
     errno = saved;
 }
 
-uint64_t loom__checksum_cols (const loom_ds_schema_t *s,
-                              size_t n,
-                              const struct ds_coldata *cols)
+uint64_t
+loom__checksum_cols (const loom_ds_schema_t *s, size_t n, const struct ds_coldata *cols)
 {
     uint8_t words[8 * 2 * DS_MAX_COLS];
     size_t k = 0;

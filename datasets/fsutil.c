@@ -73,7 +73,10 @@ static int write_all (int fd, const void *buf, size_t len)
     return 0;
 }
 
-int loom__write_atomic (const char *path, const void *buf, size_t len, loom_error_t *error)
+int loom__write_atomic (const char *path,
+                        const void *buf,
+                        size_t len,
+                        loom_error_t *error)
 {
     char *dcopy = strdup (path), *tmp = NULL;
     if (!dcopy)
@@ -98,7 +101,7 @@ int loom__write_atomic (const char *path, const void *buf, size_t len, loom_erro
     free (tmp);
     free (dcopy);
     return 0;
-error: {
+error : {
     int saved = errno;
     loom_errset (error, saved, "%s: %s", path, strerror (saved));
     unlink (tmp);
@@ -145,7 +148,7 @@ char *loom__read_file (const char *path, size_t *len, size_t max)
     *len = got;
     close (fd);
     return buf;
-error: {
+error : {
     int saved = errno;
     close (fd);
     errno = saved;

@@ -8,10 +8,10 @@
 #include <loom/dataset.h>
 #include <loom/error.h>
 
-#define DS_MAX_COLS     64
-#define DS_MAX_NAME     63
-#define DS_MANIFEST     "manifest.json"
-#define DS_MAX_NPARTS   (1u << 24)
+#define DS_MAX_COLS   64
+#define DS_MAX_NAME   63
+#define DS_MANIFEST   "manifest.json"
+#define DS_MAX_NPARTS (1u << 24)
 
 struct ds_column {
     char name[DS_MAX_NAME + 1];
@@ -45,8 +45,8 @@ struct ds_manifest {
     uint8_t **split;
     size_t *split_len;
     char *created;
-    char *trace_id;     /* may be NULL */
-    char *lineage;      /* JSON text, "null" when none */
+    char *trace_id; /* may be NULL */
+    char *lineage;  /* JSON text, "null" when none */
     loom_ds_persist_t persist;
     struct ds_partinfo *parts;
 };
@@ -76,19 +76,22 @@ size_t loom__type_size (loom_ds_type_t t, size_t width);
 /* partitioner.c */
 int64_t loom__partition_of (const struct ds_manifest *m, const void *key, size_t len);
 /* Compare two keys of column type 't' (width 'w'); BYTES use la/lb. */
-int loom__key_cmp (loom_ds_type_t t,
-                   const void *a,
-                   size_t la,
-                   const void *b,
-                   size_t lb);
+int loom__key_cmp (
+    loom_ds_type_t t, const void *a, size_t la, const void *b, size_t lb);
 /* Parse "3,5-7" into a bool array of nparts. Returns 0 or -1 (EINVAL). */
-int loom__parse_partlist (const char *s, uint32_t nparts, bool *sel, loom_error_t *error);
+int loom__parse_partlist (const char *s,
+                          uint32_t nparts,
+                          bool *sel,
+                          loom_error_t *error);
 
 /* fsutil.c */
 /* Write 'len' bytes to 'path' atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory.
  */
-int loom__write_atomic (const char *path, const void *buf, size_t len, loom_error_t *error);
+int loom__write_atomic (const char *path,
+                        const void *buf,
+                        size_t len,
+                        loom_error_t *error);
 int loom__fsync_path (const char *path);
 int loom__fsync_dir (const char *dir);
 char *loom__read_file (const char *path, size_t *len, size_t max);
@@ -112,9 +115,8 @@ struct ds_partfile_meta {
 };
 
 typedef struct ds_pfw ds_pfw_t;
-ds_pfw_t *loom__pfw_create (const char *tmp_path,
-                            const loom_ds_schema_t *s,
-                            loom_error_t *error);
+ds_pfw_t *
+loom__pfw_create (const char *tmp_path, const loom_ds_schema_t *s, loom_error_t *error);
 int loom__pfw_append (ds_pfw_t *f,
                       size_t n,
                       const struct loom_ds_colbuf *cols,
@@ -160,7 +162,10 @@ uint64_t loom__checksum_cols (const loom_ds_schema_t *s,
 /* Incremental form used by writers: one xxh64 state per stored HDF5 dataset. */
 struct ds_sum;
 struct ds_sum *loom__sum_create (const loom_ds_schema_t *s);
-void loom__sum_update (struct ds_sum *sum, size_t stored_idx, const void *p, size_t len);
+void loom__sum_update (struct ds_sum *sum,
+                       size_t stored_idx,
+                       const void *p,
+                       size_t len);
 uint64_t loom__sum_digest (struct ds_sum *sum);
 void loom__sum_destroy (struct ds_sum *sum);
 /* Number of stored HDF5 datasets of a schema (BYTES columns count twice). */

@@ -13,11 +13,8 @@
 
 #include "internal.h"
 
-int loom_ds_verify (const char *path,
-                    int64_t part,
-                    uint32_t **bad,
-                    size_t *nbad,
-                    loom_error_t *error)
+int loom_ds_verify (
+    const char *path, int64_t part, uint32_t **bad, size_t *nbad, loom_error_t *error)
 {
     if (bad)
         *bad = NULL;
@@ -30,8 +27,9 @@ int loom_ds_verify (const char *path,
     if (part >= 0) {
         if ((uint64_t)part >= n) {
             loom_ds_close (ds);
-            return loom_errset (error, EINVAL, "%s: partition %lld out of range (nparts %u)",
-                                path, (long long)part, n);
+            return loom_errset (error, EINVAL,
+                                "%s: partition %lld out of range (nparts %u)", path,
+                                (long long)part, n);
         }
         first = (uint32_t)part;
         last = first + 1;
@@ -97,7 +95,8 @@ static int is_ours (const char *name)
 }
 
 /* Collect one dataset directory. Returns files removed, or -1. */
-static int gc_dataset (const char *dir, double min_age, struct removed *r, loom_error_t *error)
+static int
+gc_dataset (const char *dir, double min_age, struct removed *r, loom_error_t *error)
 {
     struct ds_manifest m;
     loom_error_t e;
@@ -159,7 +158,10 @@ static int looks_like_dataset (const char *dir)
     return found;
 }
 
-int loom_ds_gc (const char *path, double min_age_s, char ***removed, loom_error_t *error)
+int loom_ds_gc (const char *path,
+                double min_age_s,
+                char ***removed,
+                loom_error_t *error)
 {
     struct removed r = {0};
     int total = 0;

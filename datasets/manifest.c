@@ -76,7 +76,9 @@ static int unhexbytes (const char *s, uint8_t **out, size_t *n)
         int v = 0;
         for (int j = 0; j < 2; j++) {
             char c = s[2 * i + j];
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            int d = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                           : -1;
             if (d < 0) {
                 free (p);
                 return -1;
@@ -161,7 +163,8 @@ char *loom__manifest_format (const struct ds_manifest *m)
     json_object_set_new (root, "persist", json_string (persist_name (m->persist)));
     for (uint32_t i = 0; i < m->nparts; i++) {
         json_t *p = json_object ();
-        json_object_set_new (p, "records", json_integer ((json_int_t)m->parts[i].records));
+        json_object_set_new (p, "records",
+                             json_integer ((json_int_t)m->parts[i].records));
         json_object_set_new (p, "checksum", hex64_json (m->parts[i].checksum));
         json_object_set_new (p, "bytes", json_integer ((json_int_t)m->parts[i].bytes));
         if (m->parts[i].owner >= 0)
@@ -207,11 +210,8 @@ static int get_hex64 (json_t *o, const char *name, uint64_t *v, loom_error_t *er
     return 0;
 }
 
-static int get_uint (json_t *o,
-                     const char *name,
-                     uint64_t max,
-                     uint64_t *v,
-                     loom_error_t *error)
+static int
+get_uint (json_t *o, const char *name, uint64_t max, uint64_t *v, loom_error_t *error)
 {
     json_t *i = member (o, name, JSON_INTEGER, error);
     if (!i)
@@ -245,7 +245,8 @@ static int parse_partitioner (json_t *o, struct ds_manifest *m, loom_error_t *er
         return -1;
     m->key = loom_ds_schema_find (&m->schema, json_string_value (key));
     if (m->key < 0)
-        return loom_errset (error, EPROTO, "manifest: partitioner key '%.40s' is not a column",
+        return loom_errset (error, EPROTO,
+                            "manifest: partitioner key '%.40s' is not a column",
                             json_string_value (key));
     if (m->partitioner == LOOM_DS_PART_HASH)
         return get_hex64 (o, "seed", &m->seed, error);
@@ -264,16 +265,19 @@ static int parse_partitioner (json_t *o, struct ds_manifest *m, loom_error_t *er
         json_t *s = json_array_get (a, i);
         if (!json_is_string (s)
             || unhexbytes (json_string_value (s), &m->split[i], &m->split_len[i]) < 0)
-            return loom_errset (error, EPROTO, "manifest: splitter %u is not hex bytes", i);
-        if (col->type != LOOM_DS_BYTES && m->split_len[i] != col->width)
-            return loom_errset (error, EPROTO, "manifest: splitter %u has %zu bytes, "
-                                              "column '%s' %zu",
-                                i, m->split_len[i], col->name, col->width);
-        if (i > 0 && loom__key_cmp (col->type, m->split[i - 1], m->split_len[i - 1],
-                                    m->split[i], m->split_len[i])
-                         > 0)
-            return loom_errset (error, EPROTO, "manifest: splitters are not ascending at %u",
+            return loom_errset (error, EPROTO, "manifest: splitter %u is not hex bytes",
                                 i);
+        if (col->type != LOOM_DS_BYTES && m->split_len[i] != col->width)
+            return loom_errset (error, EPROTO,
+                                "manifest: splitter %u has %zu bytes, "
+                                "column '%s' %zu",
+                                i, m->split_len[i], col->name, col->width);
+        if (i > 0
+            && loom__key_cmp (col->type, m->split[i - 1], m->split_len[i - 1],
+                              m->split[i], m->split_len[i])
+                   > 0)
+            return loom_errset (error, EPROTO,
+                                "manifest: splitters are not ascending at %u", i);
     }
     return 0;
 }
@@ -381,7 +385,8 @@ int loom__manifest_parse (const char *text,
         json_t *e = json_array_get (parts, i);
         struct ds_partinfo *pi = &m->parts[i];
         uint64_t owner = 0;
-        if (!json_is_object (e) || get_uint (e, "records", INT64_MAX, &pi->records, error) < 0
+        if (!json_is_object (e)
+            || get_uint (e, "records", INT64_MAX, &pi->records, error) < 0
             || get_hex64 (e, "checksum", &pi->checksum, error) < 0
             || get_uint (e, "bytes", INT64_MAX, &pi->bytes, error) < 0) {
             loom_errset (error, EPROTO, "manifest: partition %u: bad entry", i);
@@ -397,7 +402,7 @@ int loom__manifest_parse (const char *text,
     }
     json_decref (root);
     return 0;
-error: {
+error : {
     int saved = errno == ENOMEM ? ENOMEM : EPROTO;
     json_decref (root);
     loom__manifest_free (m);

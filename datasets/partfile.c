@@ -35,7 +35,9 @@ static hid_t file_type (const struct ds_column *c)
         return H5Tcopy (H5T_IEEE_F64LE);
     case LOOM_DS_FIXSTR: {
         hid_t t = H5Tcopy (H5T_C_S1);
-        if (t >= 0 && (H5Tset_size (t, c->width) < 0 || H5Tset_strpad (t, H5T_STR_NULLPAD) < 0)) {
+        if (t >= 0
+            && (H5Tset_size (t, c->width) < 0
+                || H5Tset_strpad (t, H5T_STR_NULLPAD) < 0)) {
             H5Tclose (t);
             return -1;
         }
@@ -110,7 +112,8 @@ struct ds_pfw {
 static hid_t file_fapl (void)
 {
     hid_t fapl = H5Pcreate (H5P_FILE_ACCESS);
-    if (fapl >= 0 && H5Pset_libver_bounds (fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0) {
+    if (fapl >= 0
+        && H5Pset_libver_bounds (fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0) {
         H5Pclose (fapl);
         return -1;
     }
@@ -137,9 +140,8 @@ void loom__pfw_abort (ds_pfw_t *f)
     errno = saved;
 }
 
-ds_pfw_t *loom__pfw_create (const char *tmp_path,
-                            const loom_ds_schema_t *s,
-                            loom_error_t *error)
+ds_pfw_t *
+loom__pfw_create (const char *tmp_path, const loom_ds_schema_t *s, loom_error_t *error)
 {
     ds_pfw_t *f = calloc (1, sizeof (*f));
     hid_t fapl = -1, fcpl = -1, dcpl = -1, dapl = -1, space = -1;
@@ -175,7 +177,8 @@ ds_pfw_t *loom__pfw_create (const char *tmp_path,
             chunk = 1;
         if ((space = H5Screate_simple (1, &zero, &unlimited)) < 0
             || (dcpl = H5Pcreate (H5P_DATASET_CREATE)) < 0
-            || H5Pset_chunk (dcpl, 1, &chunk) < 0 || H5Pset_obj_track_times (dcpl, 0) < 0
+            || H5Pset_chunk (dcpl, 1, &chunk) < 0
+            || H5Pset_obj_track_times (dcpl, 0) < 0
             || H5Pset_fill_time (dcpl, H5D_FILL_TIME_NEVER) < 0)
             goto h5error;
         f->dset[i] = H5Dcreate2 (f->file, f->st[i].name, f->st[i].type, space,
@@ -195,12 +198,15 @@ ds_pfw_t *loom__pfw_create (const char *tmp_path,
             uint64_t zero = 0;
             hsize_t one = 1, start = 0;
             hid_t fs, ms;
-            if (H5Dset_extent (f->dset[i], &one) < 0 || (fs = H5Dget_space (f->dset[i])) < 0)
+            if (H5Dset_extent (f->dset[i], &one) < 0
+                || (fs = H5Dget_space (f->dset[i])) < 0)
                 goto h5error;
             ms = H5Screate_simple (1, &one, NULL);
-            herr_t rc = H5Sselect_hyperslab (fs, H5S_SELECT_SET, &start, NULL, &one, NULL);
+            herr_t rc =
+                H5Sselect_hyperslab (fs, H5S_SELECT_SET, &start, NULL, &one, NULL);
             if (rc >= 0)
-                rc = H5Dwrite (f->dset[i], H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, &zero);
+                rc = H5Dwrite (f->dset[i], H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT,
+                               &zero);
             H5Sclose (fs);
             H5Sclose (ms);
             if (rc < 0)
@@ -210,7 +216,7 @@ ds_pfw_t *loom__pfw_create (const char *tmp_path,
         }
     }
     return f;
-h5error: {
+h5error : {
     int saved = errno;
     if (dcpl >= 0)
         H5Pclose (dcpl);
@@ -262,7 +268,8 @@ static int append_stored (ds_pfw_t *f, size_t i, const void *buf, hsize_t n)
     if (H5Dset_extent (f->dset[i], &newlen) < 0 || (fs = H5Dget_space (f->dset[i])) < 0
         || (ms = H5Screate_simple (1, &n, NULL)) < 0
         || H5Sselect_hyperslab (fs, H5S_SELECT_SET, &start, NULL, &n, NULL) < 0
-        || H5Dwrite (f->dset[i], mem_type (&f->st[i], f->schema), ms, fs, H5P_DEFAULT, buf)
+        || H5Dwrite (f->dset[i], mem_type (&f->st[i], f->schema), ms, fs, H5P_DEFAULT,
+                     buf)
                < 0)
         goto out;
     f->len[i] = newlen;
@@ -328,8 +335,8 @@ int loom__pfw_append (ds_pfw_t *f,
             k += 1;
         }
         if (rc < 0)
-            return loom_errset (error, EIO, "%s: column '%s': HDF5 write failed", f->path,
-                                s->cols[c].name);
+            return loom_errset (error, EIO, "%s: column '%s': HDF5 write failed",
+                                f->path, s->cols[c].name);
     }
     f->records += n;
     return 0;
@@ -339,11 +346,13 @@ static int attr_u64 (hid_t obj, const char *name, hid_t type, const void *v)
 {
     hid_t sp = H5Screate (H5S_SCALAR);
     hid_t a = H5Acreate2 (obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = (a >= 0 && H5Awrite (a, type == H5T_STD_U32LE ? H5T_NATIVE_UINT32
-                                                          : H5T_NATIVE_UINT64,
-                                  v) >= 0)
-                 ? 0
-                 : -1;
+    int rc =
+        (a >= 0
+         && H5Awrite (a, type == H5T_STD_U32LE ? H5T_NATIVE_UINT32 : H5T_NATIVE_UINT64,
+                      v)
+                >= 0)
+            ? 0
+            : -1;
     if (a >= 0)
         H5Aclose (a);
     H5Sclose (sp);
@@ -469,11 +478,8 @@ int loom__pf_read_meta (const char *path,
 }
 
 /* Read stored dataset 'name' whole into a new buffer of *n elements. */
-static void *read_stored (hid_t file,
-                          const struct stored *st,
-                          hid_t mtype,
-                          hsize_t *n,
-                          const char **why)
+static void *read_stored (
+    hid_t file, const struct stored *st, hid_t mtype, hsize_t *n, const char **why)
 {
     hid_t d = H5Dopen2 (file, st->name, H5P_DEFAULT);
     if (d < 0) {
@@ -536,7 +542,8 @@ int loom__pf_read (const char *path,
     if (file < 0) {
         stored_free (st, (size_t)nst);
         return loom_errset (error, EPROTO,
-                            "%s: not a readable HDF5 file (truncated or corrupt)", label);
+                            "%s: not a readable HDF5 file (truncated or corrupt)",
+                            label);
     }
     uint32_t version = 0, fpart = 0, fgen = 0;
     if (read_attr (file, "loom_format_version", H5T_NATIVE_UINT32, &version) < 0) {
@@ -573,7 +580,8 @@ int loom__pf_read (const char *path,
         if (st[k].is_offsets) {
             cd->offsets = buf;
             if (len == 0) {
-                loom_errset (error, EPROTO, "%s: column '%s' is empty", label, st[k].name);
+                loom_errset (error, EPROTO, "%s: column '%s' is empty", label,
+                             st[k].name);
                 goto error;
             }
         } else if (s->cols[st[k].col].type == LOOM_DS_BYTES) {
@@ -598,8 +606,9 @@ int loom__pf_read (const char *path,
             continue;
         const uint64_t *off = cols[c].offsets;
         if (off[0] != 0 || off[n] != cols[c].nbytes) {
-            loom_errset (error, EPROTO, "%s: column '%s': offsets do not match its bytes",
-                         label, s->cols[c].name);
+            loom_errset (error, EPROTO,
+                         "%s: column '%s': offsets do not match its bytes", label,
+                         s->cols[c].name);
             goto error;
         }
         for (size_t r = 0; r < n; r++)
@@ -613,7 +622,7 @@ int loom__pf_read (const char *path,
     stored_free (st, (size_t)nst);
     *nrec = n;
     return 0;
-error: {
+error : {
     int saved = errno;
     H5Fclose (file);
     stored_free (st, (size_t)nst);

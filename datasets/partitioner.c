@@ -72,7 +72,10 @@ int64_t loom__partition_of (const struct ds_manifest *m, const void *key, size_t
     return lo;
 }
 
-int loom__parse_partlist (const char *s, uint32_t nparts, bool *sel, loom_error_t *error)
+int loom__parse_partlist (const char *s,
+                          uint32_t nparts,
+                          bool *sel,
+                          loom_error_t *error)
 {
     const char *p = s;
     if (!*p)
@@ -104,5 +107,6 @@ int loom__parse_partlist (const char *s, uint32_t nparts, bool *sel, loom_error_
     }
     return 0;
 bad:
-    return loom_errset (error, EINVAL, "bad partition list '%.60s' (write e.g. 3,5-7)", s);
+    return loom_errset (error, EINVAL, "bad partition list '%.60s' (write e.g. 3,5-7)",
+                        s);
 }

@@ -42,8 +42,9 @@ static int check_schema (const char *path,
             || have->cols[i].type != want->cols[i].type
             || have->cols[i].width != want->cols[i].width)
             break;
-    loom_errset (error, EPROTO, "%s: schema mismatch at column %zu: dataset has '%s', "
-                                "expected '%s'",
+    loom_errset (error, EPROTO,
+                 "%s: schema mismatch at column %zu: dataset has '%s', "
+                 "expected '%s'",
                  path, i, h ? h : "?", w ? w : "?");
     free (h);
     free (w);
@@ -220,8 +221,8 @@ loom_ds_part_t *loom_ds_part_read (loom_ds_t *ds, uint32_t part, loom_error_t *e
     }
     const struct ds_manifest *m = ds->m;
     if (part >= m->nparts) {
-        loom_errset (error, EINVAL, "%s: partition %u out of range (nparts %u)", ds->path,
-                     part, m->nparts);
+        loom_errset (error, EINVAL, "%s: partition %u out of range (nparts %u)",
+                     ds->path, part, m->nparts);
         return NULL;
     }
     if (ds->mem) {
@@ -257,10 +258,10 @@ loom_ds_part_t *loom_ds_part_read (loom_ds_t *ds, uint32_t part, loom_error_t *e
         goto error;
     }
     if ((uint64_t)st.st_size != m->parts[part].bytes) {
-        loom_errset (error, EPROTO, "%s: %s (%lld bytes, the manifest says %llu)", label,
-                     (uint64_t)st.st_size < m->parts[part].bytes ? "truncated"
-                                                                : "wrong size",
-                     (long long)st.st_size, (unsigned long long)m->parts[part].bytes);
+        loom_errset (
+            error, EPROTO, "%s: %s (%lld bytes, the manifest says %llu)", label,
+            (uint64_t)st.st_size < m->parts[part].bytes ? "truncated" : "wrong size",
+            (long long)st.st_size, (unsigned long long)m->parts[part].bytes);
         goto error;
     }
     if (loom__pf_read (file, label, &m->schema, part, m->generation, &pr->n, pr->cols,
@@ -286,7 +287,7 @@ loom_ds_part_t *loom_ds_part_read (loom_ds_t *ds, uint32_t part, loom_error_t *e
     free (name);
     free (file);
     return pr;
-error: {
+error : {
     int saved = errno;
     loom_ds_part_destroy (pr);
     free (name);
@@ -314,7 +315,8 @@ const void *loom_ds_part_column (const loom_ds_part_t *pr, size_t col)
 
 const uint64_t *loom_ds_part_offsets (const loom_ds_part_t *pr, size_t col)
 {
-    if (!pr || col >= pr->schema->ncols || pr->schema->cols[col].type != LOOM_DS_BYTES) {
+    if (!pr || col >= pr->schema->ncols
+        || pr->schema->cols[col].type != LOOM_DS_BYTES) {
         errno = EINVAL;
         return NULL;
     }

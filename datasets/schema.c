@@ -12,8 +12,9 @@ static const struct {
     loom_ds_type_t type;
     size_t size;
 } types[] = {
-    {"i32", LOOM_DS_INT32, 4},   {"i64", LOOM_DS_INT64, 8}, {"u64", LOOM_DS_UINT64, 8},
-    {"f64", LOOM_DS_FLOAT64, 8}, {"bytes", LOOM_DS_BYTES, 0},
+    {"i32", LOOM_DS_INT32, 4},   {"i64", LOOM_DS_INT64, 8},
+    {"u64", LOOM_DS_UINT64, 8},  {"f64", LOOM_DS_FLOAT64, 8},
+    {"bytes", LOOM_DS_BYTES, 0},
 };
 
 const char *loom__type_name (loom_ds_type_t t)
@@ -95,10 +96,8 @@ int loom_ds_schema_add (loom_ds_schema_t *s,
 }
 
 /* Parse one "name:type" item of 'len' bytes. */
-static int parse_item (loom_ds_schema_t *s,
-                       const char *item,
-                       size_t len,
-                       loom_error_t *error)
+static int
+parse_item (loom_ds_schema_t *s, const char *item, size_t len, loom_error_t *error)
 {
     char buf[128];
     if (len >= sizeof (buf))
@@ -168,7 +167,8 @@ char *loom_ds_schema_format (const loom_ds_schema_t *s)
         if (c->type == LOOM_DS_FIXSTR)
             p += sprintf (p, "%s%s:str%zu", i ? "," : "", c->name, c->width);
         else
-            p += sprintf (p, "%s%s:%s", i ? "," : "", c->name, loom__type_name (c->type));
+            p += sprintf (p, "%s%s:%s", i ? "," : "", c->name,
+                          loom__type_name (c->type));
     }
     return out;
 }
@@ -208,7 +208,8 @@ int loom_ds_schema_equal (const loom_ds_schema_t *a, const loom_ds_schema_t *b)
         return 0;
     for (size_t i = 0; i < a->ncols; i++)
         if (strcmp (a->cols[i].name, b->cols[i].name) != 0
-            || a->cols[i].type != b->cols[i].type || a->cols[i].width != b->cols[i].width)
+            || a->cols[i].type != b->cols[i].type
+            || a->cols[i].width != b->cols[i].width)
             return 0;
     return 1;
 }

@@ -78,7 +78,8 @@ static int setup (loom_ds_writer_t *w,
     if (p->persist < LOOM_DS_PERSIST_DISK || p->persist > LOOM_DS_PERSIST_BOTH)
         return loom_errset (error, EINVAL, "%s: unknown persistence %d", w->path,
                             (int)p->persist);
-    if (p->persist == LOOM_DS_PERSIST_MEMORY && (p->repair_partitions || (p->flags & LOOM_DS_RESUME)))
+    if (p->persist == LOOM_DS_PERSIST_MEMORY
+        && (p->repair_partitions || (p->flags & LOOM_DS_RESUME)))
         return loom_errset (error, EINVAL,
                             "%s: repair and resume need a dataset persisted on disk",
                             w->path);
@@ -92,15 +93,16 @@ static int setup (loom_ds_writer_t *w,
             return loom_errset (error, EINVAL, "%s: unknown partitioner %d", w->path,
                                 (int)p->partitioner);
         if (!p->key || (m->key = loom_ds_schema_find (schema, p->key)) < 0)
-            return loom_errset (error, EINVAL, "%s: partitioner key '%s' is not a column",
-                                w->path, p->key ? p->key : "(none)");
+            return loom_errset (error, EINVAL,
+                                "%s: partitioner key '%s' is not a column", w->path,
+                                p->key ? p->key : "(none)");
         m->seed = p->seed;
     }
     if (p->partitioner == LOOM_DS_PART_RANGE && p->nparts > 1) {
         const struct ds_column *c = &schema->cols[m->key];
         if (!p->splitters.data || (c->type == LOOM_DS_BYTES && !p->splitters.offsets))
-            return loom_errset (error, EINVAL, "%s: range partitioner without splitters",
-                                w->path);
+            return loom_errset (error, EINVAL,
+                                "%s: range partitioner without splitters", w->path);
         m->split = calloc (p->nparts, sizeof (*m->split));
         m->split_len = calloc (p->nparts, sizeof (*m->split_len));
         if (!m->split || !m->split_len)
@@ -120,11 +122,12 @@ static int setup (loom_ds_writer_t *w,
                 return loom_errset (error, ENOMEM, "%s: out of memory", w->path);
             memcpy (m->split[i], src, len);
             m->split_len[i] = len;
-            if (i > 0 && loom__key_cmp (c->type, m->split[i - 1], m->split_len[i - 1],
-                                        m->split[i], len)
-                             > 0)
-                return loom_errset (error, EINVAL, "%s: splitters are not ascending at %u",
-                                    w->path, i);
+            if (i > 0
+                && loom__key_cmp (c->type, m->split[i - 1], m->split_len[i - 1],
+                                  m->split[i], len)
+                       > 0)
+                return loom_errset (
+                    error, EINVAL, "%s: splitters are not ascending at %u", w->path, i);
         }
     } else if (p->partitioner == LOOM_DS_PART_RANGE) {
         m->split = calloc (1, sizeof (*m->split));
@@ -145,7 +148,8 @@ static void find_resumable (loom_ds_writer_t *w, uint32_t gen)
         uint32_t fpart, fgen;
         uint64_t config, records, checksum;
         if (path && stat (path, &st) == 0
-            && loom__pf_read_meta (path, &fpart, &fgen, &config, &records, &checksum) == 0
+            && loom__pf_read_meta (path, &fpart, &fgen, &config, &records, &checksum)
+                   == 0
             && fpart == part && fgen == gen && config == w->config) {
             w->reused[part] = true;
             w->info[part].records = records;
@@ -195,22 +199,24 @@ static int plan_root (loom_ds_writer_t *w,
         return loom_errset (error, EEXIST, "%s (use overwrite to replace it)", e.text);
     if (p->repair_partitions) {
         if (!have_old)
-            return loom_errset (error, errno == ENOENT ? ENOENT : EPROTO,
-                                "repair: %s", e.text);
+            return loom_errset (error, errno == ENOENT ? ENOENT : EPROTO, "repair: %s",
+                                e.text);
         int ok = loom_ds_schema_equal (&old.schema, &w->m.schema)
                  && old.nparts == w->m.nparts && old.persist != LOOM_DS_PERSIST_MEMORY;
         if (!ok) {
             loom__manifest_free (&old);
-            return loom_errset (error, EPROTO,
-                                "%s: repair: schema or partition count differs from the "
-                                "dataset's",
-                                w->path);
+            return loom_errset (
+                error, EPROTO,
+                "%s: repair: schema or partition count differs from the "
+                "dataset's",
+                w->path);
         }
         /* Keep the recorded version and description so repaired partition files
          * come out bit-identical; only the listed partitions are rewritten.
          */
         bool *sel = calloc (w->m.nparts, sizeof (bool));
-        if (!sel || loom__parse_partlist (p->repair_partitions, w->m.nparts, sel, &e) < 0) {
+        if (!sel
+            || loom__parse_partlist (p->repair_partitions, w->m.nparts, sel, &e) < 0) {
             free (sel);
             loom__manifest_free (&old);
             return loom_errset (error, EINVAL, "%s: repair: %s", w->path,
@@ -228,8 +234,8 @@ static int plan_root (loom_ds_writer_t *w,
     }
     if (have_old && !(p->flags & LOOM_DS_OVERWRITE)) {
         loom__manifest_free (&old);
-        return loom_errset (error, EEXIST, "%s: dataset exists (use overwrite to replace it)",
-                            w->path);
+        return loom_errset (
+            error, EEXIST, "%s: dataset exists (use overwrite to replace it)", w->path);
     }
     pl->old_generation = have_old ? old.generation : 0;
     pl->generation = pl->old_generation + 1;
@@ -402,7 +408,8 @@ const loom_ds_schema_t *loom_ds_writer_schema (const loom_ds_writer_t *w)
     return &w->m.schema;
 }
 
-int64_t loom_ds_writer_partition_of (const loom_ds_writer_t *w, const void *key, size_t len)
+int64_t
+loom_ds_writer_partition_of (const loom_ds_writer_t *w, const void *key, size_t len)
 {
     return loom__partition_of (&w->m, key, len);
 }
@@ -431,8 +438,8 @@ loom_ds_part_begin (loom_ds_writer_t *w, uint32_t part, loom_error_t *error)
         return NULL;
     }
     if (part >= w->m.nparts) {
-        loom_errset (error, EINVAL, "%s: partition %u out of range (nparts %u)", w->path,
-                     part, w->m.nparts);
+        loom_errset (error, EINVAL, "%s: partition %u out of range (nparts %u)",
+                     w->path, part, w->m.nparts);
         return NULL;
     }
     if (w->mine[part] || w->reused[part] || w->committed) {
@@ -495,7 +502,8 @@ static int grow (void **p, size_t *cap, size_t need)
     return 0;
 }
 
-static int mem_append (loom_ds_part_writer_t *pw, size_t n, const struct loom_ds_colbuf *cols)
+static int
+mem_append (loom_ds_part_writer_t *pw, size_t n, const struct loom_ds_colbuf *cols)
 {
     const loom_ds_schema_t *s = &pw->w->m.schema;
     size_t nc = s->ncols;
@@ -505,15 +513,16 @@ static int mem_append (loom_ds_part_writer_t *pw, size_t n, const struct loom_ds
             const uint64_t *off = cols[c].offsets;
             size_t len = off[n] - off[0];
             size_t ocap = pw->cap[nc + c] * sizeof (uint64_t);
-            if (grow ((void **)&cd->offsets, &ocap, (pw->n + n + 1) * sizeof (uint64_t)) < 0
+            if (grow ((void **)&cd->offsets, &ocap, (pw->n + n + 1) * sizeof (uint64_t))
+                    < 0
                 || grow (&cd->data, &pw->cap[c], cd->nbytes + len) < 0)
                 return -1;
             pw->cap[nc + c] = ocap / sizeof (uint64_t);
             for (size_t r = 0; r < n; r++)
                 cd->offsets[pw->n + r + 1] = cd->nbytes + (off[r + 1] - off[0]);
             if (len)
-                memcpy ((char *)cd->data + cd->nbytes, (const char *)cols[c].data + off[0],
-                        len);
+                memcpy ((char *)cd->data + cd->nbytes,
+                        (const char *)cols[c].data + off[0], len);
             cd->nbytes += len;
         } else {
             size_t len = n * s->cols[c].width;
@@ -547,20 +556,23 @@ int loom_ds_part_append (loom_ds_part_writer_t *pw,
         const loom_ds_schema_t *s = &pw->w->m.schema;
         for (size_t c = 0; c < s->ncols; c++) {
             const uint64_t *off = cols[c].offsets;
-            if (s->cols[c].type != LOOM_DS_BYTES ? !cols[c].data
-                                                 : !off || (off[n] > off[0] && !cols[c].data))
-                return loom_errset (error, EINVAL, "%s: partition %u: column '%s': no data",
+            if (s->cols[c].type != LOOM_DS_BYTES
+                    ? !cols[c].data
+                    : !off || (off[n] > off[0] && !cols[c].data))
+                return loom_errset (error, EINVAL,
+                                    "%s: partition %u: column '%s': no data",
                                     pw->w->path, pw->part, s->cols[c].name);
             for (size_t r = 0; off && s->cols[c].type == LOOM_DS_BYTES && r < n; r++)
                 if (off[r + 1] < off[r])
-                    return loom_errset (error, EINVAL,
-                                        "%s: partition %u: column '%s': offsets decrease",
-                                        pw->w->path, pw->part, s->cols[c].name);
+                    return loom_errset (
+                        error, EINVAL,
+                        "%s: partition %u: column '%s': offsets decrease", pw->w->path,
+                        pw->part, s->cols[c].name);
         }
     }
     if (pw->mem && mem_append (pw, n, cols) < 0)
-        return loom_errset (error, ENOMEM, "%s: partition %u: out of memory", pw->w->path,
-                            pw->part);
+        return loom_errset (error, ENOMEM, "%s: partition %u: out of memory",
+                            pw->w->path, pw->part);
     pw->n += n;
     return 0;
 }
@@ -591,8 +603,8 @@ int loom_ds_part_end (loom_ds_part_writer_t *pw, loom_error_t *error)
             int saved = errno;
             unlink (pw->tmp);
             loom_ds_part_abort (pw);
-            return loom_errset (error, saved, "%s: partition %u: %s", w->path,
-                                pw->part, e.text);
+            return loom_errset (error, saved, "%s: partition %u: %s", w->path, pw->part,
+                                e.text);
         }
         /* rename() after fsync: the final name only ever holds a whole file. */
         if (stat (pw->tmp, &st) < 0 || rename (pw->tmp, pw->final) < 0
@@ -662,9 +674,9 @@ static int commit_root (loom_ds_writer_t *w,
             if (part >= m->nparts || m->parts[part].present) {
                 int other = part < m->nparts ? by[part] : -1;
                 free (by);
-                return loom_errset (error, EEXIST,
-                                    "%s: partition %llu written twice (ranks %d and %d)",
-                                    w->path, (unsigned long long)part, other, r);
+                return loom_errset (
+                    error, EEXIST, "%s: partition %llu written twice (ranks %d and %d)",
+                    w->path, (unsigned long long)part, other, r);
             }
             struct ds_partinfo *pi = &m->parts[part];
             pi->records = all[k + 1];
@@ -678,8 +690,8 @@ static int commit_root (loom_ds_writer_t *w,
     free (by);
     for (uint32_t i = 0; i < m->nparts; i++)
         if (!m->parts[i].present)
-            return loom_errset (error, ENOENT, "%s: partition %u was not written", w->path,
-                                i);
+            return loom_errset (error, ENOENT, "%s: partition %u was not written",
+                                w->path, i);
     if (!(*text = loom__manifest_format (m)))
         return loom_errset (error, ENOMEM, "%s: out of memory", w->path);
     if (!is_disk (w))

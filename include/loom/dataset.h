@@ -118,7 +118,8 @@ LOOM_API size_t loom_ds_schema_width (const loom_ds_schema_t *s, size_t i);
 LOOM_API int loom_ds_schema_find (const loom_ds_schema_t *s, const char *name);
 
 /* Are 'a' and 'b' the same schema (names, types, widths, order)? Returns 1 or 0. */
-LOOM_API int loom_ds_schema_equal (const loom_ds_schema_t *a, const loom_ds_schema_t *b);
+LOOM_API int loom_ds_schema_equal (const loom_ds_schema_t *a,
+                                   const loom_ds_schema_t *b);
 
 /* Deep copy. Returns a new schema, or NULL with errno ENOMEM. */
 LOOM_API loom_ds_schema_t *loom_ds_schema_copy (const loom_ds_schema_t *s);
@@ -419,7 +420,9 @@ LOOM_API const char *loom_ds_created (const loom_ds_t *ds);
 /* The partition the key belongs to under the dataset's partitioner (see
  * loom_ds_writer_partition_of()). Returns it, or -1 with errno EINVAL for NONE.
  */
-LOOM_API int64_t loom_ds_partition_of (const loom_ds_t *ds, const void *key, size_t len);
+LOOM_API int64_t loom_ds_partition_of (const loom_ds_t *ds,
+                                       const void *key,
+                                       size_t len);
 
 /* This rank's share of the partitions: the contiguous block [*first, *first +
  * *count) when spread evenly over the ranks of the open's 'comm' (the first
@@ -484,11 +487,8 @@ LOOM_API int loom_ds_release (const char *path);
  * non-NULL) receives a malloc'ed array of the bad partition numbers and 'nbad' its
  * length; 'error' describes the first bad partition.
  */
-LOOM_API int loom_ds_verify (const char *path,
-                             int64_t part,
-                             uint32_t **bad,
-                             size_t *nbad,
-                             loom_error_t *error);
+LOOM_API int loom_ds_verify (
+    const char *path, int64_t part, uint32_t **bad, size_t *nbad, loom_error_t *error);
 
 /* Remove orphaned temporary and uncommitted partition files and manifests of
  * earlier versions under dataset 'path' (or, if 'path' is not a dataset, the
@@ -497,10 +497,8 @@ LOOM_API int loom_ds_verify (const char *path,
  * files removed, or -1 with errno. If 'removed' is non-NULL it receives a malloc'ed,
  * NULL-terminated list of removed paths (free each and the list).
  */
-LOOM_API int loom_ds_gc (const char *path,
-                         double min_age_s,
-                         char ***removed,
-                         loom_error_t *error);
+LOOM_API int
+loom_ds_gc (const char *path, double min_age_s, char ***removed, loom_error_t *error);
 
 #ifdef __cplusplus
 }

@@ -49,8 +49,8 @@ static void write_all (const char *path, loom_ds_persist_t persist)
     for (uint32_t part = (uint32_t)rank; part < NPARTS; part += (uint32_t)size) {
         struct dsgen g;
         dsgen_fill (&g, part);
-        CHECK (loom_ds_write_partition (w, part, g.n, g.cols, &err) == 0, "write %u: %s",
-               part, err.text);
+        CHECK (loom_ds_write_partition (w, part, g.n, g.cols, &err) == 0,
+               "write %u: %s", part, err.text);
         dsgen_free (&g);
     }
     CHECK (loom_ds_commit (w, &err) == 0, "commit: %s", err.text);
@@ -112,7 +112,8 @@ int main (int argc, char **argv)
         uint32_t *bad;
         size_t nbad;
         loom_error_t err;
-        CHECK (loom_ds_verify (path, -1, &bad, &nbad, &err) == 0, "verify: %s", err.text);
+        CHECK (loom_ds_verify (path, -1, &bad, &nbad, &err) == 0, "verify: %s",
+               err.text);
         free (bad);
     }
 
@@ -124,7 +125,8 @@ int main (int argc, char **argv)
     for (uint32_t part = 0; ds && part < NPARTS; part++) {
         loom_ds_part_t *pr = loom_ds_part_read (ds, part, &err);
         int mine = (int)(part % (uint32_t)size) == rank;
-        CHECK (!pr == !mine, "memory partition %u: %s", part, pr ? "readable" : err.text);
+        CHECK (!pr == !mine, "memory partition %u: %s", part,
+               pr ? "readable" : err.text);
         if (pr)
             CHECK (dsgen_check (pr, part) == -1, "memory partition %u differs", part);
         loom_ds_part_destroy (pr);
@@ -143,7 +145,8 @@ int main (int argc, char **argv)
     int all = 0;
     MPI_Allreduce (&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)
-        printf ("mpi_roundtrip np=%d: %s (%d failures)\n", size, all ? "FAIL" : "ok", all);
+        printf ("mpi_roundtrip np=%d: %s (%d failures)\n", size, all ? "FAIL" : "ok",
+                all);
     MPI_Finalize ();
     return all ? 1 : 0;
 }

@@ -72,8 +72,8 @@ static void schema_parse_format (void **state)
     free (text);
     loom_ds_schema_destroy (s);
 
-    const char *bad[] = {"",         "a",           "a:u32",    "a:u64,a:i32", "a b:u64",
-                         "a:str0",   "a:str70000",  ":u64",     "a:u64,",      "a:str1x"};
+    const char *bad[] = {"",       "a",          "a:u32", "a:u64,a:i32", "a b:u64",
+                         "a:str0", "a:str70000", ":u64",  "a:u64,",      "a:str1x"};
     for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
         errno = 0;
         assert_null (loom_ds_schema_parse (bad[i], &err));
@@ -138,9 +138,9 @@ static void batches_equal_one_write (void **state)
     for (size_t at = 0; at < g.n; at += 13) {
         size_t k = g.n - at < 13 ? g.n - at : 13;
         struct loom_ds_colbuf c[6] = {
-            {g.a + at, NULL},     {g.b + at, NULL}, {g.c + at, NULL},
-            {g.d + at, NULL},     {g.e + 6 * at, NULL},
-            {g.f, g.off + at}, /* offsets slice: offsets[0] != 0 */
+            {g.a + at, NULL},     {g.b + at, NULL},  {g.c + at, NULL}, {g.d + at, NULL},
+            {g.e + 6 * at, NULL}, {g.f, g.off + at}, /* offsets slice: offsets[0] != 0
+                                                      */
         };
         assert_int_equal (loom_ds_part_append (pw, k, c, &err), 0);
     }
@@ -246,7 +246,8 @@ static void schema_mismatch_on_open (void **state)
 {
     const char *path = dspath ("rt.h5");
     loom_error_t err;
-    loom_ds_schema_t *want = loom_ds_schema_parse ("a:i32,b:i64,c:u64,d:f64,e:str7,f:bytes", &err);
+    loom_ds_schema_t *want =
+        loom_ds_schema_parse ("a:i32,b:i64,c:u64,d:f64,e:str7,f:bytes", &err);
     struct loom_ds_open_params op = LOOM_DS_OPEN_PARAMS_INIT;
     op.expect_schema = want;
     assert_null (loom_ds_open (MPI_COMM_NULL, path, &op, &err));
@@ -271,7 +272,9 @@ static void hash_partitioner_matches_shared_hash (void **state)
     int64_t part = loom_ds_writer_partition_of (w, &key, 0);
     assert_int_equal (part, loom_hash_partition (&key, 8, 0xfeedULL, 8));
     for (uint32_t i = 0; i < 8; i++)
-        assert_int_equal (loom_ds_write_partition (w, i, 0, (struct loom_ds_colbuf[2]){{0}}, &err), 0);
+        assert_int_equal (
+            loom_ds_write_partition (w, i, 0, (struct loom_ds_colbuf[2]){{0}}, &err),
+            0);
     assert_int_equal (loom_ds_commit (w, &err), 0);
     loom_ds_writer_destroy (w);
     loom_ds_t *ds = loom_ds_open (MPI_COMM_NULL, path, NULL, &err);
@@ -300,7 +303,8 @@ static void range_partitioner (void **state)
     p.nparts = 3;
     p.partitioner = LOOM_DS_PART_RANGE;
     p.key = "k";
-    p.splitters.data = "ddd" "ppp";
+    p.splitters.data = "ddd"
+                       "ppp";
     loom_ds_writer_t *w = loom_ds_create (MPI_COMM_NULL, path, s, &p, &err);
     if (!w)
         fail_msg ("%s", err.text);
@@ -309,7 +313,9 @@ static void range_partitioner (void **state)
     assert_int_equal (loom_ds_writer_partition_of (w, "pop", 0), 1);
     assert_int_equal (loom_ds_writer_partition_of (w, "zzz", 0), 2);
     for (uint32_t i = 0; i < 3; i++)
-        assert_int_equal (loom_ds_write_partition (w, i, 0, (struct loom_ds_colbuf[2]){{0}}, &err), 0);
+        assert_int_equal (
+            loom_ds_write_partition (w, i, 0, (struct loom_ds_colbuf[2]){{0}}, &err),
+            0);
     assert_int_equal (loom_ds_commit (w, &err), 0);
     loom_ds_writer_destroy (w);
     loom_ds_t *ds = loom_ds_open (MPI_COMM_NULL, path, NULL, &err);
@@ -318,7 +324,8 @@ static void range_partitioner (void **state)
     assert_int_equal (loom_ds_partition_of (ds, "zzz", 0), 2);
     loom_ds_close (ds);
     /* Splitters out of order are refused. */
-    p.splitters.data = "ppp" "ddd";
+    p.splitters.data = "ppp"
+                       "ddd";
     p.flags = LOOM_DS_OVERWRITE;
     assert_null (loom_ds_create (MPI_COMM_NULL, path, s, &p, &err));
     assert_int_equal (errno, EINVAL);
@@ -346,7 +353,8 @@ static void lineage_and_trace_recorded (void **state)
     loom_ds_writer_t *w = loom_ds_create (MPI_COMM_NULL, path, s, &p, &err);
     if (!w)
         fail_msg ("%s", err.text);
-    assert_int_equal (loom_ds_write_partition (w, 0, 0, (struct loom_ds_colbuf[1]){{0}}, &err), 0);
+    assert_int_equal (
+        loom_ds_write_partition (w, 0, 0, (struct loom_ds_colbuf[1]){{0}}, &err), 0);
     assert_int_equal (loom_ds_commit (w, &err), 0);
     loom_ds_writer_destroy (w);
     loom_ds_t *ds = loom_ds_open (MPI_COMM_NULL, path, NULL, &err);
@@ -379,7 +387,8 @@ static void memory_handoff (void **state)
     const char *path = dspath ("mem.h5");
     loom_error_t err;
     loom_ds_schema_t *s = loom_ds_schema_parse (DSGEN_SCHEMA, &err);
-    for (int persist = LOOM_DS_PERSIST_MEMORY; persist <= LOOM_DS_PERSIST_BOTH; persist++) {
+    for (int persist = LOOM_DS_PERSIST_MEMORY; persist <= LOOM_DS_PERSIST_BOTH;
+         persist++) {
         struct loom_ds_create_params p = LOOM_DS_CREATE_PARAMS_INIT;
         p.nparts = 3;
         p.persist = persist;
@@ -505,13 +514,16 @@ static void bad_params (void **state)
     assert_null (loom_ds_create (MPI_COMM_NULL, dspath ("bad.h5"), s, &p, &err));
     assert_int_equal (errno, EINVAL);
     p.partitioner = LOOM_DS_PART_NONE;
-    loom_ds_writer_t *w = loom_ds_create (MPI_COMM_NULL, dspath ("bad.h5"), s, &p, &err);
+    loom_ds_writer_t *w =
+        loom_ds_create (MPI_COMM_NULL, dspath ("bad.h5"), s, &p, &err);
     assert_non_null (w);
     assert_null (loom_ds_part_begin (w, 2, &err));
     assert_int_equal (errno, EINVAL);
     assert_int_equal (loom_ds_writer_partition_of (w, "k", 1), -1);
     loom_ds_part_writer_t *pw = loom_ds_part_begin (w, 0, &err);
-    assert_int_equal (loom_ds_part_append (pw, 1, (struct loom_ds_colbuf[1]){{NULL, NULL}}, &err), -1);
+    assert_int_equal (
+        loom_ds_part_append (pw, 1, (struct loom_ds_colbuf[1]){{NULL, NULL}}, &err),
+        -1);
     assert_int_equal (errno, EINVAL);
     loom_ds_part_abort (pw);
     loom_ds_part_abort (NULL);
