@@ -53,20 +53,14 @@ static int allreduce (loom_comm_t *c,
     return loom__waitall (1, &req, c->timeout_sec, "allreduce", error);
 }
 
-int loom_comm_allreduce_u64 (loom_comm_t *c,
-                             uint64_t *buf,
-                             size_t n,
-                             loom_op_t op,
-                             loom_error_t *error)
+int loom_comm_allreduce_u64 (
+    loom_comm_t *c, uint64_t *buf, size_t n, loom_op_t op, loom_error_t *error)
 {
     return allreduce (c, buf, n, MPI_UINT64_T, op, error);
 }
 
-int loom_comm_allreduce_f64 (loom_comm_t *c,
-                             double *buf,
-                             size_t n,
-                             loom_op_t op,
-                             loom_error_t *error)
+int loom_comm_allreduce_f64 (
+    loom_comm_t *c, double *buf, size_t n, loom_op_t op, loom_error_t *error)
 {
     return allreduce (c, buf, n, MPI_DOUBLE, op, error);
 }

@@ -99,7 +99,8 @@ loom_comm_t *loom_comm_create (MPI_Comm mpi_comm,
     int inited = 0, rc;
     MPI_Initialized (&inited);
     if (!inited) {
-        loom_errset (error, EINVAL, "comm: MPI is not initialised (call MPI_Init first)");
+        loom_errset (error, EINVAL,
+                     "comm: MPI is not initialised (call MPI_Init first)");
         return NULL;
     }
     if (mpi_comm == MPI_COMM_NULL) {

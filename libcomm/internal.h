@@ -41,10 +41,7 @@ int loom__mpi_error (int rc, const char *what, loom_error_t *error);
 
 /* Deadline helpers for loops that poll several steps under one timeout. */
 double loom__deadline (double timeout_sec); /* 0 when timeout_sec is 0 */
-int loom__waitall_until (int n,
-                         MPI_Request *reqs,
-                         double deadline,
-                         const char *what,
-                         loom_error_t *error);
+int loom__waitall_until (
+    int n, MPI_Request *reqs, double deadline, const char *what, loom_error_t *error);
 
 #endif

@@ -24,11 +24,8 @@ double loom__deadline (double timeout_sec)
     return timeout_sec > 0 ? loom_clock_sec () + timeout_sec : 0;
 }
 
-int loom__waitall_until (int n,
-                         MPI_Request *reqs,
-                         double deadline,
-                         const char *what,
-                         loom_error_t *error)
+int loom__waitall_until (
+    int n, MPI_Request *reqs, double deadline, const char *what, loom_error_t *error)
 {
     int rc;
     if (n == 0)
@@ -49,18 +46,15 @@ int loom__waitall_until (int n,
         /* Reading the clock every poll costs more than the poll. */
         if ((spins & 63) == 63) {
             if (loom_clock_sec () > deadline)
-                return loom_errset (error, ETIMEDOUT,
-                                    "%s: timed out waiting for peers", what);
+                return loom_errset (error, ETIMEDOUT, "%s: timed out waiting for peers",
+                                    what);
             sched_yield ();
         }
     }
 }
 
-int loom__waitall (int n,
-                   MPI_Request *reqs,
-                   double timeout_sec,
-                   const char *what,
-                   loom_error_t *error)
+int loom__waitall (
+    int n, MPI_Request *reqs, double timeout_sec, const char *what, loom_error_t *error)
 {
     return loom__waitall_until (n, reqs, loom__deadline (timeout_sec), what, error);
 }

@@ -54,7 +54,10 @@ struct loom_comm_params {
     double timeout_sec;
 };
 
-#define LOOM_COMM_PARAMS_INIT {.node_size = 0, .timeout_sec = 0.0}
+#define LOOM_COMM_PARAMS_INIT                                                          \
+    {                                                                                  \
+        .node_size = 0, .timeout_sec = 0.0                                             \
+    }
 
 /* Create a communicator over a duplicate of 'mpi_comm' (the caller keeps and frees
  * its own). Discovers the node-local communicator, the leaders communicator (node
@@ -119,16 +122,10 @@ typedef enum {
  * entry and the result on return). Returns 0, or -1 with errno EINVAL (bad op, n too
  * large for MPI), ETIMEDOUT or EIO.
  */
-LOOM_API int loom_comm_allreduce_u64 (loom_comm_t *comm,
-                                      uint64_t *buf,
-                                      size_t n,
-                                      loom_op_t op,
-                                      loom_error_t *error);
-LOOM_API int loom_comm_allreduce_f64 (loom_comm_t *comm,
-                                      double *buf,
-                                      size_t n,
-                                      loom_op_t op,
-                                      loom_error_t *error);
+LOOM_API int loom_comm_allreduce_u64 (
+    loom_comm_t *comm, uint64_t *buf, size_t n, loom_op_t op, loom_error_t *error);
+LOOM_API int loom_comm_allreduce_f64 (
+    loom_comm_t *comm, double *buf, size_t n, loom_op_t op, loom_error_t *error);
 
 /* Count exchange: send_counts[r] goes to rank r, recv_counts[r] is what rank r sent
  * to this rank. Both arrays hold loom_comm_size() values (the same array may not be
@@ -330,15 +327,20 @@ struct loom_shuffle_params {
     }
 
 /* Create a shuffle over 'comm' with 'params' (copied; params->splitters is
- * borrowed). Not collective. Returns a handle, or NULL with errno set (EINVAL: bad
- * params, 'error' names the field; ENOMEM).
+ * borrowed). Collective: every rank creates its shuffles in the same order, and each
+ * gets its own duplicate of the MPI communicator so that shuffles alive at the same
+ * time never mix their messages. Create once and loom_shuffle_reset() between
+ * exchanges on hot paths. Returns a handle, or NULL with errno set (EINVAL: bad
+ * params, 'error' names the field; ENOMEM; EIO).
  */
 LOOM_API loom_shuffle_t *loom_shuffle_create (loom_comm_t *comm,
                                               const struct loom_shuffle_params *params,
                                               loom_error_t *error);
 
-/* Free the shuffle, its buffers, and remove its spill files. Not collective, but a
- * shuffle destroyed before loom_shuffle_finish() returned leaves its peers waiting.
+/* Free the shuffle, its buffers, and remove its spill files. Collective
+ * (MPI_Comm_free) unless an earlier call failed with ETIMEDOUT; a shuffle destroyed
+ * before loom_shuffle_finish() returned leaves its peers waiting. Spill files are
+ * unlinked as soon as they are created, so they disappear even if the process dies.
  * Accepts NULL, preserves errno.
  */
 LOOM_API void loom_shuffle_destroy (loom_shuffle_t *sh);
@@ -406,9 +408,8 @@ LOOM_API int loom_shuffle_finish (loom_shuffle_t *sh, loom_error_t *error);
  * -1 with errno set (EINVAL: before finish or with a callback set; EIO: reading a
  * spill file).
  */
-LOOM_API int loom_shuffle_next (loom_shuffle_t *sh,
-                                struct loom_record *rec,
-                                loom_error_t *error);
+LOOM_API int
+loom_shuffle_next (loom_shuffle_t *sh, struct loom_record *rec, loom_error_t *error);
 
 /* A batch of received records, all from one source rank, for the receive callback.
  * Decode with loom_batch_next().
@@ -449,15 +450,18 @@ struct loom_shuffle_stats {
     uint64_t bytes_sent;       /* encoded bytes sent, including to the own rank */
     uint64_t records_received; /* before the receive-side combiner */
     uint64_t bytes_received;
-    uint64_t records_delivered; /* after the receive-side combiner */
-    uint64_t spill_bytes_written;
+    uint64_t records_delivered;   /* after the receive-side combiner */
+    uint64_t spill_bytes_written; /* both sides */
     uint64_t spill_bytes_read;
+    uint64_t spill_send_bytes; /* frames spilled because peers had not joined yet */
+    uint64_t spill_recv_bytes; /* received data beyond the budget */
     uint32_t rounds;
     uint32_t rounds_node_aware; /* rounds that used node-aware aggregation */
 };
 
 /* Fill 'st'. Can't fail. */
-LOOM_API void loom_shuffle_stats (const loom_shuffle_t *sh, struct loom_shuffle_stats *st);
+LOOM_API void loom_shuffle_stats (const loom_shuffle_t *sh,
+                                  struct loom_shuffle_stats *st);
 
 /* Per-peer record counts after loom_shuffle_finish(): sent_to[r] records this rank
  * sent to rank r and recv_from[r] records it received from rank r (before the
@@ -478,9 +482,9 @@ LOOM_API int loom_shuffle_reset (loom_shuffle_t *sh, loom_error_t *error);
 /* ------------------------------------------------------------------------------ */
 
 typedef enum {
-    LOOM_BCAST_AUTO = 0,  /* choose from the size and the number of ranks */
-    LOOM_BCAST_MPI = 1,   /* MPI_Bcast in chunks (the baseline) */
-    LOOM_BCAST_CHAIN = 2, /* pipelined chain of chunks */
+    LOOM_BCAST_AUTO = 0,              /* choose from the size and the number of ranks */
+    LOOM_BCAST_MPI = 1,               /* MPI_Bcast in chunks (the baseline) */
+    LOOM_BCAST_CHAIN = 2,             /* pipelined chain of chunks */
     LOOM_BCAST_SCATTER_ALLGATHER = 3, /* scatter, then ring allgather */
 } loom_bcast_algo_t;
 
@@ -491,7 +495,10 @@ struct loom_bcast_params {
     double timeout_sec; /* 0: the communicator's */
 };
 
-#define LOOM_BCAST_PARAMS_INIT {.algorithm = LOOM_BCAST_AUTO, .chunk_bytes = 0, .timeout_sec = 0.0}
+#define LOOM_BCAST_PARAMS_INIT                                                         \
+    {                                                                                  \
+        .algorithm = LOOM_BCAST_AUTO, .chunk_bytes = 0, .timeout_sec = 0.0             \
+    }
 
 /* Broadcast 'len' bytes at 'buf' from 'root' to every rank. Every rank passes the
  * same 'len' and a buffer of that size (filled on the root). 'params' may be NULL.

@@ -56,8 +56,8 @@ static inline int mt_finish (const char *name)
     int size;
     MPI_Comm_size (MPI_COMM_WORLD, &size);
     if (mt_rank == 0)
-        printf ("%s: np=%d: %s (%d failed checks)\n", name, size,
-                total ? "FAIL" : "ok", total);
+        printf ("%s: np=%d: %s (%d failed checks)\n", name, size, total ? "FAIL" : "ok",
+                total);
     MPI_Finalize ();
     return total ? 1 : 0;
 }

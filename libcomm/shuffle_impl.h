@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* The shuffle's internal state, shared by shuffle.c (send side), round.c (the
+ * exchange), store.c (receive side), combine.c, spill.c and encode.c.
+ *
+ * Data path. put() partitions each record into the per-destination buffers of the
+ * filling frame. A frame is full when it holds batch_bytes, or when one destination
+ * holds batch_bytes / nranks (so that no receiver gets more than about batch_bytes
+ * per round). A full frame is handed to a round: a count exchange (bytes, records,
+ * "last" flag per peer) then non-blocking sends and receives, which progress while
+ * put() fills the next frame. If the previous round is still in flight when the next
+ * frame fills (peers have not joined yet), the frame is spilled to disk rather than
+ * blocking, and sent later in order. Received segments (one per source and round) go
+ * to the store, which spills beyond its budget, or straight to the receive callback.
+ */
+#ifndef LOOM_LIBCOMM_SHUFFLE_IMPL_H
+#define LOOM_LIBCOMM_SHUFFLE_IMPL_H
+
+#include <stdio.h>
+
+#include "internal.h"
+
+/* ---- encoding (encode.c) ---- */
+
+struct loom__shape {
+    size_t kw, vw;     /* widths or LOOM_VARLEN */
+    bool kvar, vvar;   /* variable? */
+    size_t hdr;        /* bytes of length header per record: 4 per variable part */
+    size_t fixed_size; /* kw + vw when both fixed, else 0 */
+};
+
+void loom__shape_init (struct loom__shape *s, size_t kw, size_t vw);
+/* Encoded size of a record with these lengths. */
+static inline uint64_t
+loom__enc_size (const struct loom__shape *s, size_t klen, size_t vlen)
+{
+    return (uint64_t)s->hdr + klen + vlen;
+}
+/* Encode at 'dst' (which has room for loom__enc_size()). Returns the bytes written. */
+size_t loom__encode (const struct loom__shape *s,
+                     char *dst,
+                     const void *key,
+                     size_t klen,
+                     const void *val,
+                     size_t vlen);
+/* Decode the record at 'p' with 'avail' bytes left. Returns its encoded size, or 0
+ * if it does not fit (corrupt data).
+ */
+size_t loom__decode (const struct loom__shape *s,
+                     const char *p,
+                     uint64_t avail,
+                     struct loom_record *rec);
+
+/* ---- growable byte buffer ---- */
+
+struct loom__buf {
+    char *data;
+    uint64_t len, cap;
+    uint64_t nrec;
+};
+
+int loom__buf_reserve (struct loom__buf *b, uint64_t need);
+void loom__buf_free (struct loom__buf *b);
+
+/* ---- spill files (spill.c) ---- */
+
+struct loom__spill {
+    int fd; /* -1 until the first write */
+    uint64_t size;
+    char dir[512];
+    uint64_t *written, *read; /* statistics to add to */
+};
+
+void loom__spill_init (struct loom__spill *sp,
+                       const char *dir,
+                       uint64_t *written,
+                       uint64_t *read);
+/* Append 'len' bytes; *off receives their offset. Returns 0 or -1 (EIO/ENOSPC...). */
+int loom__spill_append (struct loom__spill *sp,
+                        const void *data,
+                        uint64_t len,
+                        uint64_t *off,
+                        loom_error_t *error);
+int loom__spill_read (struct loom__spill *sp,
+                      void *data,
+                      uint64_t len,
+                      uint64_t off,
+                      loom_error_t *error);
+/* Forget the contents (truncate), keep the file for reuse. */
+int loom__spill_reset (struct loom__spill *sp, loom_error_t *error);
+void loom__spill_close (struct loom__spill *sp);
+
+/* ---- combine tables (combine.c) ---- */
+
+/* Records with equal keys merged in place; the records live encoded in 'arena' in
+ * first-insertion order, so iterating the arena is deterministic.
+ */
+struct loom__ctab {
+    struct loom__buf arena;
+    uint64_t *slots; /* offset + 1 into arena, 0 = empty */
+    uint32_t *tags;  /* high hash bits, to skip most key compares */
+    uint64_t nslots, count;
+    uint64_t seed; /* of the hashes given to loom__ctab_add() */
+};
+
+struct loom__combiner {
+    loom_combine_kind_t kind;
+    loom_combine_f fn;
+    void *arg;
+    size_t vw;
+};
+
+/* Merge the record (key, val) into 't'. Returns 1 if it was merged into an existing
+ * record, 0 if it was appended, -1 on ENOMEM.
+ */
+int loom__ctab_add (struct loom__ctab *t,
+                    const struct loom__shape *s,
+                    const struct loom__combiner *cb,
+                    uint64_t hash,
+                    const void *key,
+                    size_t klen,
+                    const void *val);
+void loom__ctab_clear (struct loom__ctab *t);
+void loom__ctab_free (struct loom__ctab *t);
+/* Bytes the table occupies (arena + index). */
+uint64_t loom__ctab_bytes (const struct loom__ctab *t);
+
+/* ---- the shuffle ---- */
+
+/* One destination's share of a frame. */
+struct loom__frame {
+    struct loom__buf *dest; /* [nranks] */
+    struct loom__ctab *tab; /* [nranks] with a combiner, else NULL */
+    uint64_t bytes;         /* sum of dest[].len */
+};
+
+/* A frame waiting on disk: where each destination's bytes are. */
+struct loom__queued {
+    uint64_t off;    /* offset in the send spill file */
+    uint64_t *len;   /* [nranks] */
+    uint64_t *nrec;  /* [nranks] */
+    uint64_t bytes;  /* total */
+    struct loom__queued *next;
+};
+
+/* A received segment: the records one source sent in one round. */
+struct loom__segment {
+    int src;
+    uint32_t round;
+    uint64_t bytes, nrec;
+    char *data;   /* in memory, or NULL when spilled */
+    uint64_t off; /* offset in the receive spill file when spilled */
+};
+
+enum round_state { ROUND_IDLE, ROUND_COUNTS, ROUND_DATA };
+
+struct loom_shuffle {
+    loom_comm_t *comm;
+    MPI_Comm mpi; /* the shuffle's own duplicate */
+    int rank, size;
+    struct loom_shuffle_params p;
+    struct loom__shape shape;
+    struct loom__combiner comb;
+    char tmpdir[512];
+    double timeout;
+    uint64_t frame_cap, dest_cap, store_cap, max_record;
+
+    /* send side */
+    struct loom__frame fill, flight; /* filling, and in flight (or spare) */
+    struct loom__queued *qhead, *qtail;
+    struct loom__spill send_spill;
+    uint64_t since_poll;
+    bool finishing, finished, failed;
+    uint64_t *sent_to; /* [size] records sent to each rank */
+
+    /* the round in flight */
+    enum round_state state;
+    uint64_t *cnt_send, *cnt_recv; /* [3 * size]: bytes, records, flags */
+    MPI_Request *reqs;             /* Ialltoall or the data requests */
+    int nreqs, reqs_cap;
+    struct loom__buf *rbuf; /* [size] receive buffers of the round */
+    bool sent_last;         /* our "last" flag was in the round in flight */
+    bool all_last;          /* the round in flight ends the exchange */
+    uint32_t round;
+    double deadline;
+
+    /* receive side */
+    loom_recv_f recv_fn;
+    void *recv_arg;
+    bool stream; /* deliver to recv_fn as rounds complete */
+    struct loom__segment *segs;
+    size_t nsegs, segs_cap;
+    uint64_t store_mem; /* bytes of segments held in memory */
+    struct loom__spill recv_spill;
+    uint64_t *recv_from; /* [size] records received from each rank */
+    struct loom__ctab rtab; /* receive-side combine table */
+    /* receive-side combine overflow: runs spilled in hash buckets */
+    uint64_t *run_off, *run_len; /* [nruns * NBUCKETS] */
+    size_t nruns, runs_cap;
+
+    /* iteration */
+    size_t it_seg;    /* next segment; or bucket when combining with runs */
+    uint64_t it_pos;  /* position in the current data */
+    const char *it_data;
+    uint64_t it_bytes;
+    char *it_buf; /* read buffer for spilled segments */
+    uint64_t it_buf_cap;
+    int it_phase; /* 0 segments/table, 1 done */
+
+    struct loom_shuffle_stats st;
+};
+
+#define LOOM__NBUCKETS 16
+
+/* round.c */
+int loom__round_progress (loom_shuffle_t *sh, bool block, loom_error_t *error);
+int loom__frame_ready (loom_shuffle_t *sh, loom_error_t *error);
+
+/* store.c */
+int loom__store_segment (loom_shuffle_t *sh,
+                         int src,
+                         struct loom__buf *b,
+                         loom_error_t *error);
+int loom__store_finish (loom_shuffle_t *sh, loom_error_t *error);
+void loom__store_reset (loom_shuffle_t *sh);
+
+/* partition.c */
+int loom__partition (loom_shuffle_t *sh,
+                     const void *key,
+                     size_t klen,
+                     const void *val,
+                     size_t vlen,
+                     loom_error_t *error);
+
+/* combine.c */
+int loom__combine_check (const struct loom_shuffle_params *p, loom_error_t *error);
+void loom__combine_values (const struct loom__combiner *cb,
+                           void *acc,
+                           const void *val);
+
+#endif
