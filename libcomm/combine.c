@@ -146,8 +146,8 @@ int loom__ctab_add (struct loom__ctab *t,
                 return -1;
             t->slots[j] = t->arena.len + 1;
             t->tags[j] = tag;
-            t->arena.len += loom__encode (s, t->arena.data + t->arena.len, key, klen,
-                                          val, s->vw);
+            t->arena.len +=
+                loom__encode (s, t->arena.data + t->arena.len, key, klen, val, s->vw);
             t->arena.nrec++;
             t->count++;
             return 0;

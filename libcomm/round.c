@@ -47,7 +47,8 @@ static int spill_frame (loom_shuffle_t *sh, loom_error_t *error)
     for (int d = 0; d < sh->size; d++) {
         struct loom__buf *b = fbuf (&sh->fill, d);
         uint64_t off;
-        if (b->len && loom__spill_append (&sh->send_spill, b->data, b->len, &off, error) < 0)
+        if (b->len
+            && loom__spill_append (&sh->send_spill, b->data, b->len, &off, error) < 0)
             goto error;
         q->len[d] = b->len;
         q->nrec[d] = b->nrec;
@@ -185,8 +186,8 @@ static int post_data (loom_shuffle_t *sh, loom_error_t *error)
         b->nrec = sh->cnt_recv[3 * src + 1];
         for (uint64_t off = 0, k = 0; off < bytes; off += chunk, k++) {
             uint64_t len = bytes - off < chunk ? bytes - off : chunk;
-            int rc = MPI_Irecv (b->data + off, (int)len, MPI_BYTE, src, (int)(k & 0x7fff),
-                                sh->mpi, &sh->reqs[n++]);
+            int rc = MPI_Irecv (b->data + off, (int)len, MPI_BYTE, src,
+                                (int)(k & 0x7fff), sh->mpi, &sh->reqs[n++]);
             if (rc != MPI_SUCCESS) {
                 sh->nreqs = n - 1;
                 return loom__mpi_error (rc, "shuffle: receive", error);
@@ -200,8 +201,8 @@ static int post_data (loom_shuffle_t *sh, loom_error_t *error)
             continue;
         for (uint64_t off = 0, k = 0; off < b->len; off += chunk, k++) {
             uint64_t len = b->len - off < chunk ? b->len - off : chunk;
-            int rc = MPI_Isend (b->data + off, (int)len, MPI_BYTE, dst, (int)(k & 0x7fff),
-                                sh->mpi, &sh->reqs[n++]);
+            int rc = MPI_Isend (b->data + off, (int)len, MPI_BYTE, dst,
+                                (int)(k & 0x7fff), sh->mpi, &sh->reqs[n++]);
             if (rc != MPI_SUCCESS) {
                 sh->nreqs = n - 1;
                 return loom__mpi_error (rc, "shuffle: send", error);

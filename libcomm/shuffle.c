@@ -26,8 +26,9 @@ static int check_params (loom_comm_t *comm,
                             "0 (records of zero bytes)");
     if ((p->key_width != LOOM_VARLEN && p->key_width > KEY_LEN_MAX)
         || (p->value_width != LOOM_VARLEN && p->value_width > KEY_LEN_MAX))
-        return loom_errset (error, EINVAL, "shuffle: params.key_width or value_width "
-                                           "is larger than 4 GiB");
+        return loom_errset (error, EINVAL,
+                            "shuffle: params.key_width or value_width "
+                            "is larger than 4 GiB");
     switch (p->partition) {
     case LOOM_PARTITION_HASH:
         break;
@@ -75,7 +76,8 @@ static int check_params (loom_comm_t *comm,
     unsigned known =
         LOOM_SHUFFLE_DETERMINISTIC | LOOM_SHUFFLE_NO_SELF_SHORTCUT | LOOM_SHUFFLE_FLAT;
     if (p->flags & ~known)
-        return loom_errset (error, EINVAL, "shuffle: params.flags has unknown bits 0x%x",
+        return loom_errset (error, EINVAL,
+                            "shuffle: params.flags has unknown bits 0x%x",
                             p->flags & ~known);
     return 0;
 }
@@ -217,7 +219,8 @@ loom_shuffle_t *loom_shuffle_create (loom_comm_t *comm,
     sh->rbuf = calloc (n, sizeof (*sh->rbuf));
     sh->reqs_cap = 4;
     sh->reqs = malloc (sizeof (MPI_Request) * (size_t)sh->reqs_cap);
-    if (!sh->reqs || !sh->sent_to || !sh->recv_from || !sh->cnt_send || !sh->cnt_recv || !sh->rbuf)
+    if (!sh->reqs || !sh->sent_to || !sh->recv_from || !sh->cnt_send || !sh->cnt_recv
+        || !sh->rbuf)
         goto nomem;
     sh->rtab.seed = params->hash_seed;
     loom__spill_init (&sh->send_spill, sh->tmpdir, &sh->st.spill_bytes_written,
@@ -250,7 +253,8 @@ int loom_shuffle_set_recv (loom_shuffle_t *sh, loom_recv_f fn, void *arg)
     return 0;
 }
 
-static inline struct loom__buf *frame_buf (loom_shuffle_t *sh, struct loom__frame *f, int d)
+static inline struct loom__buf *
+frame_buf (loom_shuffle_t *sh, struct loom__frame *f, int d)
 {
     return f->tab ? &f->tab[d].arena : &f->dest[d];
 }
@@ -276,7 +280,8 @@ static int put_record (loom_shuffle_t *sh,
                             (unsigned long long)sh->p.mem_bytes);
     struct loom__frame *f = &sh->fill;
     struct loom__buf *b = frame_buf (sh, f, dest);
-    if (f->bytes > 0 && (f->bytes + need > sh->frame_cap || b->len + need > sh->dest_cap)) {
+    if (f->bytes > 0
+        && (f->bytes + need > sh->frame_cap || b->len + need > sh->dest_cap)) {
         if (loom__frame_ready (sh, error) < 0)
             return -1;
         b = frame_buf (sh, f, dest);
@@ -322,7 +327,8 @@ static int check_put (loom_shuffle_t *sh,
         return loom_errset (error, EINVAL,
                             "shuffle: value of %zu bytes, params.value_width is %zu",
                             vlen, sh->shape.vw);
-    if ((sh->shape.kvar && klen > KEY_LEN_MAX) || (sh->shape.vvar && vlen > KEY_LEN_MAX))
+    if ((sh->shape.kvar && klen > KEY_LEN_MAX)
+        || (sh->shape.vvar && vlen > KEY_LEN_MAX))
         return loom_errset (error, E2BIG,
                             "shuffle: key or value longer than 4 GiB - 1 bytes");
     if ((!key && klen) || (!val && vlen))
@@ -388,8 +394,9 @@ int loom_shuffle_put_to (loom_shuffle_t *sh,
     if (check_put (sh, key, key_len, value, value_len, error) < 0)
         return -1;
     if (dest < 0 || dest >= sh->size)
-        return loom_errset (error, EINVAL, "shuffle: destination rank %d not in [0, %d)",
-                            dest, sh->size);
+        return loom_errset (error, EINVAL,
+                            "shuffle: destination rank %d not in [0, %d)", dest,
+                            sh->size);
     uint64_t hash = sh->fill.tab ? loom_hash64 (key, key_len, sh->p.hash_seed) : 0;
     if (put_record (sh, dest, hash, key, key_len, value, value_len, error) < 0)
         return fail (sh);
@@ -423,7 +430,8 @@ int loom_shuffle_put_fixed (loom_shuffle_t *sh,
                             "shuffle: loom_shuffle_put_fixed needs fixed "
                             "params.key_width and params.value_width");
     if (sh->finishing || sh->failed)
-        return loom_errset (error, EINVAL, "shuffle: put after finish or a failed call");
+        return loom_errset (error, EINVAL,
+                            "shuffle: put after finish or a failed call");
     if (n > 0 && !data)
         return loom_errset (error, EINVAL, "shuffle: data is NULL");
     const char *p = data;
@@ -486,7 +494,9 @@ void loom_shuffle_stats (const loom_shuffle_t *sh, struct loom_shuffle_stats *st
     *st = sh->st;
 }
 
-int loom_shuffle_counts (const loom_shuffle_t *sh, uint64_t *sent_to, uint64_t *recv_from)
+int loom_shuffle_counts (const loom_shuffle_t *sh,
+                         uint64_t *sent_to,
+                         uint64_t *recv_from)
 {
     if (!sh->finished) {
         errno = EINVAL;

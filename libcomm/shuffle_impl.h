@@ -135,10 +135,10 @@ struct loom__frame {
 
 /* A frame waiting on disk: where each destination's bytes are. */
 struct loom__queued {
-    uint64_t off;    /* offset in the send spill file */
-    uint64_t *len;   /* [nranks] */
-    uint64_t *nrec;  /* [nranks] */
-    uint64_t bytes;  /* total */
+    uint64_t off;   /* offset in the send spill file */
+    uint64_t *len;  /* [nranks] */
+    uint64_t *nrec; /* [nranks] */
+    uint64_t bytes; /* total */
     struct loom__queued *next;
 };
 
@@ -191,15 +191,15 @@ struct loom_shuffle {
     size_t nsegs, segs_cap;
     uint64_t store_mem; /* bytes of segments held in memory */
     struct loom__spill recv_spill;
-    uint64_t *recv_from; /* [size] records received from each rank */
+    uint64_t *recv_from;    /* [size] records received from each rank */
     struct loom__ctab rtab; /* receive-side combine table */
     /* receive-side combine overflow: runs spilled in hash buckets */
     uint64_t *run_off, *run_len; /* [nruns * NBUCKETS] */
     size_t nruns, runs_cap;
 
     /* iteration */
-    size_t it_seg;    /* next segment; or bucket when combining with runs */
-    uint64_t it_pos;  /* position in the current data */
+    size_t it_seg;   /* next segment; or bucket when combining with runs */
+    uint64_t it_pos; /* position in the current data */
     const char *it_data;
     uint64_t it_bytes;
     char *it_buf; /* read buffer for spilled segments */
@@ -233,8 +233,6 @@ int loom__partition (loom_shuffle_t *sh,
 
 /* combine.c */
 int loom__combine_check (const struct loom_shuffle_params *p, loom_error_t *error);
-void loom__combine_values (const struct loom__combiner *cb,
-                           void *acc,
-                           const void *val);
+void loom__combine_values (const struct loom__combiner *cb, void *acc, const void *val);
 
 #endif

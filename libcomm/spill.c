@@ -30,8 +30,9 @@ static int spill_open (struct loom__spill *sp, loom_error_t *error)
     snprintf (path, sizeof (path), "%s/loom-spill-XXXXXX", sp->dir);
     int fd = mkstemp (path);
     if (fd < 0)
-        return loom_errset (error, errno, "shuffle: cannot create a spill file in %s: %s",
-                            sp->dir, strerror (errno));
+        return loom_errset (error, errno,
+                            "shuffle: cannot create a spill file in %s: %s", sp->dir,
+                            strerror (errno));
     if (unlink (path) < 0) {
         int e = errno;
         close (fd);
@@ -70,11 +71,8 @@ int loom__spill_append (struct loom__spill *sp,
     return 0;
 }
 
-int loom__spill_read (struct loom__spill *sp,
-                      void *data,
-                      uint64_t len,
-                      uint64_t off,
-                      loom_error_t *error)
+int loom__spill_read (
+    struct loom__spill *sp, void *data, uint64_t len, uint64_t off, loom_error_t *error)
 {
     char *p = data;
     uint64_t done = 0;

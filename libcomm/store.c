@@ -71,8 +71,8 @@ static int spill_run (loom_shuffle_t *sh, loom_error_t *error)
         i = 0;
         for (uint64_t pos = 0; pos < t->arena.len; i++) {
             struct loom_record rec;
-            size_t n =
-                loom__decode (&sh->shape, t->arena.data + pos, t->arena.len - pos, &rec);
+            size_t n = loom__decode (&sh->shape, t->arena.data + pos,
+                                     t->arena.len - pos, &rec);
             if (bk[i] == b) {
                 if (loom__buf_reserve (&stage, n) < 0) {
                     loom_errset (error, ENOMEM, "shuffle: out of memory");
@@ -86,9 +86,10 @@ static int spill_run (loom_shuffle_t *sh, loom_error_t *error)
         size_t k = sh->nruns * LOOM__NBUCKETS + b;
         sh->run_len[k] = stage.len;
         sh->run_off[k] = 0;
-        if (stage.len && loom__spill_append (&sh->recv_spill, stage.data, stage.len,
-                                             &sh->run_off[k], error)
-                             < 0)
+        if (stage.len
+            && loom__spill_append (&sh->recv_spill, stage.data, stage.len,
+                                   &sh->run_off[k], error)
+                   < 0)
             goto out;
         sh->st.spill_recv_bytes += stage.len;
     }
@@ -134,8 +135,8 @@ int loom__store_segment (loom_shuffle_t *sh,
 {
     bool det = sh->p.flags & LOOM_SHUFFLE_DETERMINISTIC;
     if (sh->stream) {
-        struct loom_batch batch = {src, b->nrec, b->data, b->len, sh->shape.kw,
-                                   sh->shape.vw};
+        struct loom_batch batch = {src,    b->nrec,      b->data,
+                                   b->len, sh->shape.kw, sh->shape.vw};
         errno = 0;
         int rc = sh->recv_fn (&batch, sh->recv_arg);
         b->len = 0;
@@ -186,7 +187,8 @@ static int seg_cmp (const void *a, const void *b)
 }
 
 /* Make segment 'i' readable: its data in memory (maybe in it_buf). */
-static int seg_load (loom_shuffle_t *sh, size_t i, const char **data, loom_error_t *error)
+static int
+seg_load (loom_shuffle_t *sh, size_t i, const char **data, loom_error_t *error)
 {
     struct loom__segment *s = &sh->segs[i];
     if (s->data) {
@@ -217,7 +219,8 @@ static void seg_drop (loom_shuffle_t *sh, size_t i)
 }
 
 /* The next batch to deliver after the exchange. Returns 1, 0 at the end, -1. */
-static int next_batch (loom_shuffle_t *sh, struct loom_batch *batch, loom_error_t *error)
+static int
+next_batch (loom_shuffle_t *sh, struct loom_batch *batch, loom_error_t *error)
 {
     batch->key_width = sh->shape.kw;
     batch->value_width = sh->shape.vw;

@@ -142,7 +142,8 @@ static int put_all (loom_shuffle_t *sh,
         char *data = malloc (rs * (n ? n : 1));
         for (uint64_t i = 0; i < n; i++) {
             size_t kl, vl;
-            gen_record (g, p, rank, i, data + i * rs, &kl, data + i * rs + p->key_width, &vl);
+            gen_record (g, p, rank, i, data + i * rs, &kl, data + i * rs + p->key_width,
+                        &vl);
         }
         /* In uneven slices, to cross batch boundaries mid-call. */
         for (uint64_t i = 0; i < n && rc == 0;) {
@@ -200,8 +201,8 @@ static void recv_one (struct recv_state *st, const struct loom_record *rec, int 
     sum_add (&st->got, rec_hash (rec->key, rec->key_len, rec->value, rec->value_len));
     if (owner (st->p, rec->key, rec->key_len) != rank)
         st->wrong_owner++;
-    st->order_hash = mix (st->order_hash
-                          ^ rec_hash (rec->key, rec->key_len, rec->value, rec->value_len));
+    st->order_hash = mix (
+        st->order_hash ^ rec_hash (rec->key, rec->key_len, rec->value, rec->value_len));
     if (src >= 0) {
         if (src < st->last_src)
             st->order_violations++;
