@@ -14,6 +14,8 @@
 /* clang-format off */
 static const struct gen_kind *const kinds[] = {
     &gen_kind_sort,
+    &gen_kind_rmat,
+    &gen_kind_urand,
     NULL,
 };
 /* clang-format on */

@@ -21,6 +21,8 @@ struct gen_kind {
 
 /* The kinds, one per file (gen_<kind>.c). */
 extern const struct gen_kind gen_kind_sort;
+extern const struct gen_kind gen_kind_rmat;  /* gen_graph.c */
+extern const struct gen_kind gen_kind_urand; /* gen_graph.c */
 
 /* Print "loom: gen: <kind>: <message>" on stderr, on rank 0 of 'comm' only (the
  * caller makes sure every rank agrees that the error happened). Returns exit status 1.

@@ -178,7 +178,7 @@ static int build_local (struct loom_pregel_graph *g,
     const size_t rec = weighted ? 24 : 16;
     const size_t m = e->len / rec;
     struct pregel_pair *P = NULL, *Q = NULL, *T = NULL;
-    uint64_t *S = NULL, *L = NULL, *G = NULL, *Rq = NULL, *cand = NULL;
+    uint64_t *S = NULL, *L = NULL, *G = NULL, *cand = NULL;
     uint32_t *G_owner = NULL, *G_rlid = NULL, *G_pos = NULL;
     struct growbuf req = {0}, rep = {0};
     loom_shuffle_t *sh = NULL;
