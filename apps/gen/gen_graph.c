@@ -32,26 +32,27 @@ struct graph_opts {
 
 static void usage (const char *kind)
 {
-    printf ("Usage: loom gen %s --scale S [--edgefactor F] [--seed X] --output DATASET\n"
-            "       [--weighted] [--partitions P] [--hash-seed H] [--force] [-n N]\n\n"
-            "%s\n"
-            "Writes the edge dataset src:u64,dst:u64[,weight:f64] hash-partitioned by\n"
-            "src. The same options give the same dataset at any number of ranks.\n\n"
-            "Options:\n"
-            "  --scale S        2^S vertex ids (1..40)\n"
-            "  --edgefactor F   F * 2^S edges (default 16)\n"
-            "  --seed X         generator seed (default 1)\n"
-            "  --weighted       add a weight uniform in [0, 1) to every edge\n"
-            "  --partitions P   partitions (default: the number of ranks)\n"
-            "  --hash-seed H    seed of the src hash partitioner (default 0)\n"
-            "  --output PATH    dataset to write (replaced only with --force)\n"
-            "  --force          replace an existing dataset\n"
-            "  --quiet          print nothing but errors\n",
-            kind,
-            strcmp (kind, "rmat") == 0
-                ? "Graph500 Kronecker (R-MAT) graph, A=0.57 B=0.19 C=0.19, vertex ids\n"
-                  "scrambled as Graph500 does; self-loops and duplicates are kept."
-                : "Uniform random graph: both endpoints uniform in [0, 2^S).");
+    printf (
+        "Usage: loom gen %s --scale S [--edgefactor F] [--seed X] --output DATASET\n"
+        "       [--weighted] [--partitions P] [--hash-seed H] [--force] [-n N]\n\n"
+        "%s\n"
+        "Writes the edge dataset src:u64,dst:u64[,weight:f64] hash-partitioned by\n"
+        "src. The same options give the same dataset at any number of ranks.\n\n"
+        "Options:\n"
+        "  --scale S        2^S vertex ids (1..40)\n"
+        "  --edgefactor F   F * 2^S edges (default 16)\n"
+        "  --seed X         generator seed (default 1)\n"
+        "  --weighted       add a weight uniform in [0, 1) to every edge\n"
+        "  --partitions P   partitions (default: the number of ranks)\n"
+        "  --hash-seed H    seed of the src hash partitioner (default 0)\n"
+        "  --output PATH    dataset to write (replaced only with --force)\n"
+        "  --force          replace an existing dataset\n"
+        "  --quiet          print nothing but errors\n",
+        kind,
+        strcmp (kind, "rmat") == 0
+            ? "Graph500 Kronecker (R-MAT) graph, A=0.57 B=0.19 C=0.19, vertex ids\n"
+              "scrambled as Graph500 does; self-loops and duplicates are kept."
+            : "Uniform random graph: both endpoints uniform in [0, 2^S).");
 }
 
 /* The rank that writes partition p. */
@@ -135,8 +136,7 @@ static int generate (const struct graph_opts *o,
         loom_errset (error, ENOMEM, "out of memory");
     for (uint64_t e = first; !failed && e < last; e += CHUNK) {
         size_t k = last - e < CHUNK ? (size_t)(last - e) : CHUNK;
-        if (loom_pregel_gen_edges (&o->p, e, k, src, dst, o->weighted ? w : NULL,
-                                   error)
+        if (loom_pregel_gen_edges (&o->p, e, k, src, dst, o->weighted ? w : NULL, error)
             < 0) {
             failed = 1;
             break;
@@ -244,8 +244,8 @@ static int graph_main (const struct gen_kind *kind, MPI_Comm mpi, int argc, char
         {NULL, 0, NULL, 0},
     };
     struct graph_opts o = {.p = LOOM_PREGEL_GEN_PARAMS_INIT};
-    o.p.kind = strcmp (kind->name, "rmat") == 0 ? LOOM_PREGEL_GEN_RMAT
-                                                : LOOM_PREGEL_GEN_URAND;
+    o.p.kind =
+        strcmp (kind->name, "rmat") == 0 ? LOOM_PREGEL_GEN_RMAT : LOOM_PREGEL_GEN_URAND;
     o.p.scale = 0;
     int rank, size, c, have_scale = 0;
     MPI_Comm_rank (mpi, &rank);
@@ -312,9 +312,8 @@ static int graph_main (const struct gen_kind *kind, MPI_Comm mpi, int argc, char
     loom_comm_t *comm = loom_comm_create (mpi, NULL, &err);
     if (!comm)
         return gen_error (kind, mpi, "%s", err.text);
-    loom_ds_schema_t *schema =
-        loom_ds_schema_parse (o.weighted ? "src:u64,dst:u64,weight:f64" : "src:u64,dst:u64",
-                              &err);
+    loom_ds_schema_t *schema = loom_ds_schema_parse (
+        o.weighted ? "src:u64,dst:u64,weight:f64" : "src:u64,dst:u64", &err);
     char params[512];
     snprintf (params, sizeof (params),
               "{\"kind\":\"%s\",\"scale\":%u,\"edgefactor\":%u,\"seed\":%" PRIu64

@@ -47,9 +47,8 @@ static void pr_compute (loom_pregel_ctx_t *ctx,
         if (nmsgs)
             memcpy (&sum, msgs, sizeof (sum));
         loom_pregel_aggregated (ctx, pr->agg_dangling, &dangling);
-        double next = algo_pr_update (pr->damping,
-                                      (double)loom_pregel_num_vertices (ctx), sum,
-                                      dangling);
+        double next = algo_pr_update (
+            pr->damping, (double)loom_pregel_num_vertices (ctx), sum, dangling);
         uint64_t delta = algo_pr_fixed (fabs (next - *value));
         loom_pregel_aggregate (ctx, pr->agg_delta, &delta);
         *value = next;
@@ -90,12 +89,14 @@ void algo_pagerank_program (struct loom_pregel_program *prog, struct algo_pagera
     *prog = p;
 }
 
-int algo_pagerank_setup (loom_pregel_t *job, struct algo_pagerank *pr, loom_error_t *error)
+int algo_pagerank_setup (loom_pregel_t *job,
+                         struct algo_pagerank *pr,
+                         loom_error_t *error)
 {
-    pr->agg_dangling = loom_pregel_add_aggregator (job, LOOM_PREGEL_SUM, LOOM_PREGEL_U64,
-                                                   8, NULL, error);
-    pr->agg_delta = loom_pregel_add_aggregator (job, LOOM_PREGEL_SUM, LOOM_PREGEL_U64, 8,
-                                                NULL, error);
+    pr->agg_dangling = loom_pregel_add_aggregator (job, LOOM_PREGEL_SUM,
+                                                   LOOM_PREGEL_U64, 8, NULL, error);
+    pr->agg_delta = loom_pregel_add_aggregator (job, LOOM_PREGEL_SUM, LOOM_PREGEL_U64,
+                                                8, NULL, error);
     pr->iterations_run = 0;
     pr->last_delta = 0;
     return pr->agg_dangling < 0 || pr->agg_delta < 0 ? -1 : 0;

@@ -29,13 +29,15 @@ static inline double
 algo_pr_update (double d, double n, uint64_t sum_fixed, uint64_t dangling_fixed)
 {
     return (1.0 - d) / n
-           + d * ((double)sum_fixed / ALGO_PR_ONE + (double)dangling_fixed / ALGO_PR_ONE / n);
+           + d
+                 * ((double)sum_fixed / ALGO_PR_ONE
+                    + (double)dangling_fixed / ALGO_PR_ONE / n);
 }
 
 struct algo_pagerank {
-    double damping;     /* 0.85 */
+    double damping;      /* 0.85 */
     uint64_t iterations; /* stop after this many (0: until tolerance) */
-    double tolerance;   /* stop when the L1 change of an iteration is below (0: off) */
+    double tolerance;    /* stop when the L1 change of an iteration is below (0: off) */
     /* filled by algo_pagerank_setup() */
     int agg_dangling, agg_delta;
     uint64_t iterations_run;
@@ -46,7 +48,9 @@ struct algo_pagerank {
  * is its argument. Call algo_pagerank_setup() after loom_pregel_create().
  */
 void algo_pagerank_program (struct loom_pregel_program *prog, struct algo_pagerank *pr);
-int algo_pagerank_setup (loom_pregel_t *job, struct algo_pagerank *pr, loom_error_t *error);
+int algo_pagerank_setup (loom_pregel_t *job,
+                         struct algo_pagerank *pr,
+                         loom_error_t *error);
 
 /* Connected components by HashMin label propagation on a symmetric graph (load with
  * LOOM_PREGEL_SYMMETRIC): value u64 label = smallest id in the component.

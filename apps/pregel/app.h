@@ -35,18 +35,20 @@ struct app {
         {"resume", no_argument, NULL, 'R'},                                            \
         {"max-supersteps", required_argument, NULL, 'M'},                              \
         {"top", required_argument, NULL, 'T'}, {"quiet", no_argument, NULL, 'q'},      \
-        {"help", no_argument, NULL, 'h'}
+    {                                                                                  \
+        "help", no_argument, NULL, 'h'                                                 \
+    }
 
 #define APP_COMMON_HELP                                                                \
-    "  --input PATH           edge dataset (src:u64,dst:u64[,weight:f64])\n"          \
-    "  --output PATH          write the vertex values as a dataset\n"                 \
-    "  --partition hash|range how vertices are spread over ranks (default hash)\n"    \
-    "  --seed N               hash partitioning seed (default 0)\n"                   \
-    "  --checkpoint PATH      checkpoint dataset\n"                                   \
-    "  --checkpoint-every K   checkpoint after every K supersteps\n"                  \
-    "  --resume               resume from --checkpoint if it exists\n"                \
-    "  --max-supersteps N     stop after N supersteps\n"                              \
-    "  --top K                print the K vertices with the largest values\n"         \
+    "  --input PATH           edge dataset (src:u64,dst:u64[,weight:f64])\n"           \
+    "  --output PATH          write the vertex values as a dataset\n"                  \
+    "  --partition hash|range how vertices are spread over ranks (default hash)\n"     \
+    "  --seed N               hash partitioning seed (default 0)\n"                    \
+    "  --checkpoint PATH      checkpoint dataset\n"                                    \
+    "  --checkpoint-every K   checkpoint after every K supersteps\n"                   \
+    "  --resume               resume from --checkpoint if it exists\n"                 \
+    "  --max-supersteps N     stop after N supersteps\n"                               \
+    "  --top K                print the K vertices with the largest values\n"          \
     "  --quiet                print nothing but errors\n"
 
 /* MPI_Init and rank/size. */
@@ -58,7 +60,8 @@ void app_init (struct app *a, const char *name, int *argc, char ***argv);
 int app_option (struct app *a, int c, const char *arg);
 
 /* Print "loom: <name>: <message>" on rank 0 only. Returns 1. Not collective. */
-int app_error (struct app *a, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+int app_error (struct app *a, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 /* Parse a non-negative integer / a double option value; -1 and an error if bad. */
 int app_parse_u64 (struct app *a, const char *opt, const char *s, uint64_t *out);

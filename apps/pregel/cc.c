@@ -14,10 +14,11 @@
 
 static void usage (void)
 {
-    printf ("Usage: loom run cc -n N --input EDGES [options]\n"
-            "       mpirun -np N loom-cc --input EDGES [options]\n\n"
-            "Connected components of the undirected graph (HashMin): every vertex gets\n"
-            "the smallest id of its component.\n\n" APP_COMMON_HELP);
+    printf (
+        "Usage: loom run cc -n N --input EDGES [options]\n"
+        "       mpirun -np N loom-cc --input EDGES [options]\n\n"
+        "Connected components of the undirected graph (HashMin): every vertex gets\n"
+        "the smallest id of its component.\n\n" APP_COMMON_HELP);
 }
 
 /* Components = vertices whose label is their own id. */

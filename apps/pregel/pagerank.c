@@ -13,12 +13,13 @@
 
 static void usage (void)
 {
-    printf ("Usage: loom run pagerank -n N --input EDGES [options]\n"
-            "       mpirun -np N loom-pagerank --input EDGES [options]\n\n"
-            "PageRank (dangling mass spread evenly) as a Pregel vertex program.\n\n"
-            "  --iterations N         iterations (default 20; 0 with --tolerance)\n"
-            "  --tolerance T          stop when an iteration changes ranks by < T (L1)\n"
-            "  --damping D            damping factor (default 0.85)\n" APP_COMMON_HELP);
+    printf (
+        "Usage: loom run pagerank -n N --input EDGES [options]\n"
+        "       mpirun -np N loom-pagerank --input EDGES [options]\n\n"
+        "PageRank (dangling mass spread evenly) as a Pregel vertex program.\n\n"
+        "  --iterations N         iterations (default 20; 0 with --tolerance)\n"
+        "  --tolerance T          stop when an iteration changes ranks by < T (L1)\n"
+        "  --damping D            damping factor (default 0.85)\n" APP_COMMON_HELP);
 }
 
 int main (int argc, char **argv)
@@ -58,7 +59,8 @@ int main (int argc, char **argv)
             if (app_parse_double (&a, "damping", optarg, &pr.damping) < 0)
                 return app_finish (&a, 2);
             if (!(pr.damping >= 0 && pr.damping < 1))
-                return app_finish (&a, app_error (&a, "--damping must be in [0, 1)") + 1);
+                return app_finish (&a,
+                                   app_error (&a, "--damping must be in [0, 1)") + 1);
         } else {
             app_error (&a, "unknown option '%s' (see --help)", argv[optind - 1]);
             return app_finish (&a, 2);

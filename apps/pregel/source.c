@@ -81,8 +81,9 @@ int source_main (const struct source_app *sa, int argc, char **argv)
     struct loom_pregel_graph_info info;
     loom_pregel_graph_info (a.g, &info);
     if (sa->weighted && info.weighted && !(info.min_weight >= 0)) {
-        app_error (&a, "%s has a negative or NaN edge weight (smallest %g): %s needs "
-                       "weights >= 0",
+        app_error (&a,
+                   "%s has a negative or NaN edge weight (smallest %g): %s needs "
+                   "weights >= 0",
                    a.input, info.min_weight, sa->name);
         return app_finish (&a, 1);
     }

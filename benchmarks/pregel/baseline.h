@@ -12,9 +12,9 @@
 
 struct baseline_graph {
     size_t n, m;
-    uint32_t *in_off;   /* n+1 offsets into in_src */
-    uint32_t *in_src;   /* m sources, dense indices */
-    uint32_t *outdeg;   /* n */
+    uint32_t *in_off; /* n+1 offsets into in_src */
+    uint32_t *in_src; /* m sources, dense indices */
+    uint32_t *outdeg; /* n */
     double *rank, *contrib;
 };
 

@@ -95,8 +95,10 @@ int loom_pregel_add_aggregator (loom_pregel_t *job,
             return loom_errset (error, EINVAL,
                                 "a user aggregator needs a combine function and a size "
                                 "of 1..4096 bytes");
-    } else if (op == LOOM_PREGEL_SUM || op == LOOM_PREGEL_MIN || op == LOOM_PREGEL_MAX) {
-        if (type != LOOM_PREGEL_F64 && type != LOOM_PREGEL_I64 && type != LOOM_PREGEL_U64)
+    } else if (op == LOOM_PREGEL_SUM || op == LOOM_PREGEL_MIN
+               || op == LOOM_PREGEL_MAX) {
+        if (type != LOOM_PREGEL_F64 && type != LOOM_PREGEL_I64
+            && type != LOOM_PREGEL_U64)
             return loom_errset (error, EINVAL,
                                 "sum/min/max aggregators need a numeric type");
         if (size != 8)
@@ -157,7 +159,8 @@ int pregel_reduce (struct loom_pregel *job,
     free (mine);
     if (rc != MPI_SUCCESS) {
         free (all);
-        return loom_errset (error, EIO, "superstep reduction failed (MPI error %d)", rc);
+        return loom_errset (error, EIO, "superstep reduction failed (MPI error %d)",
+                            rc);
     }
     memset (counts, 0, ncounts * 8);
     for (int r = 0; r < size; r++) {

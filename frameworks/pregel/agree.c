@@ -22,24 +22,32 @@ int pregel_agree (loom_comm_t *comm, int failed, loom_error_t *error)
     }
     if (first == (uint64_t)size)
         return 0;
-    struct {
-        int32_t err;
-        char text[sizeof (loom_error_t)];
+    /* Broadcast errno and text from that rank: an allreduce(MAX) where only it
+     * contributes non-zero words (libcomm's timed collectives reduce u64 arrays).
+     */
+    union {
+        uint64_t words[1 + sizeof (loom_error_t) / 8];
+        struct {
+            uint64_t err;
+            char text[sizeof (loom_error_t)];
+        } m;
     } msg;
     memset (&msg, 0, sizeof (msg));
     if ((uint64_t)rank == first) {
-        msg.err = errno ? errno : EIO;
+        msg.m.err = (uint64_t)(errno ? errno : EIO);
         if (error)
-            memcpy (msg.text, error->text, sizeof (msg.text));
-        msg.text[sizeof (msg.text) - 1] = '\0';
+            memcpy (msg.m.text, error->text, sizeof (msg.m.text));
+        msg.m.text[sizeof (msg.m.text) - 1] = '\0';
     }
-    if (loom_bcast (comm, &msg, sizeof (msg), (int)first, NULL, &tmp) < 0) {
+    if (loom_comm_allreduce_u64 (comm, msg.words, sizeof (msg.words) / 8, LOOM_OP_MAX,
+                                 &tmp)
+        < 0) {
         if (error)
             *error = tmp;
         return -1;
     }
     if (error)
-        memcpy (error->text, msg.text, sizeof (error->text));
-    errno = msg.err;
+        memcpy (error->text, msg.m.text, sizeof (error->text));
+    errno = (int)msg.m.err;
     return -1;
 }

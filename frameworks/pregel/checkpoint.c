@@ -182,13 +182,12 @@ static int restore (struct loom_pregel *job, loom_ds_t *ds, loom_error_t *error)
                rbytes = 0, vsz = 0, msz = 0, vertices = 0;
     const char *aggs = NULL, *kind = NULL;
     int ok = params
-             && json_unpack (params,
-                             "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I}",
-                             "kind", &kind, "superstep", &superstep, "vertices",
-                             &vertices, "active", &active, "pending", &pending,
-                             "messages", &messages, "remote_records", &rrec,
-                             "remote_bytes", &rbytes, "aggregators", &aggs,
-                             "value_size", &vsz, "message_size", &msz)
+             && json_unpack (
+                    params, "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I}",
+                    "kind", &kind, "superstep", &superstep, "vertices", &vertices,
+                    "active", &active, "pending", &pending, "messages", &messages,
+                    "remote_records", &rrec, "remote_bytes", &rbytes, "aggregators",
+                    &aggs, "value_size", &vsz, "message_size", &msz)
                     == 0
              && strcmp (kind, "pregel-checkpoint") == 0 && superstep >= 0
              && (size_t)vsz == job->vs && (size_t)msz == ms
@@ -230,8 +229,8 @@ static int restore (struct loom_pregel *job, loom_ds_t *ds, loom_error_t *error)
         free (agg);
         json_decref (lin);
         return loom_errset (error, EPROTO,
-                            "%s: partition %d does not match the graph's vertices", path,
-                            g->rank);
+                            "%s: partition %d does not match the graph's vertices",
+                            path, g->rank);
     }
     memcpy (job->values, values, n * job->vs);
     for (size_t v = 0; v < n; v++)

@@ -65,7 +65,8 @@ static int check_program (const struct loom_pregel_program *p, loom_error_t *err
         break;
     case LOOM_PREGEL_USER:
         if (!p->combine)
-            return loom_errset (error, EINVAL, "user combiner without a combine function");
+            return loom_errset (error, EINVAL,
+                                "user combiner without a combine function");
         break;
     default:
         return loom_errset (error, EINVAL, "unknown combiner %d", (int)p->combiner);
@@ -88,7 +89,8 @@ loom_pregel_t *loom_pregel_create (loom_pregel_graph_t *g,
     if (params)
         pp = *params;
     if ((pp.checkpoint_every > 0 || pp.resume) && (!pp.checkpoint || !*pp.checkpoint)) {
-        loom_errset (error, EINVAL, "checkpoint_every or resume need a checkpoint path");
+        loom_errset (error, EINVAL,
+                     "checkpoint_every or resume need a checkpoint path");
         return NULL;
     }
     struct loom_pregel *job = calloc (1, sizeof (*job));
@@ -117,9 +119,8 @@ loom_pregel_t *loom_pregel_create (loom_pregel_graph_t *g,
         if (!job->out || !job->in || !job->out_has || !job->in_has || !job->identity)
             goto nomem;
         if (job->fast != FAST_USER) {
-            struct pregel_aggregator a = {.op = prog->combiner,
-                                          .type = prog->message_type,
-                                          .size = 8};
+            struct pregel_aggregator a = {
+                .op = prog->combiner, .type = prog->message_type, .size = 8};
             pregel_agg_identity (&a, job->identity);
         }
     } else {
@@ -219,7 +220,8 @@ static void maybe_crash (struct loom_pregel *job)
         const char *s = getenv ("LOOM_PREGEL_CRASH_AFTER");
         crash_after = s && *s ? strtol (s, NULL, 10) : -1;
     }
-    if (crash_after >= 0 && job->g->rank == 0 && job->superstep == (uint64_t)crash_after)
+    if (crash_after >= 0 && job->g->rank == 0
+        && job->superstep == (uint64_t)crash_after)
         raise (SIGKILL);
 }
 
@@ -376,7 +378,8 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
         job->stats.exchange_sec += t2 - t1;
 
         int done = act[0] == 0 && act[1] == 0;
-        if (!done && pp->checkpoint_every && job->superstep % pp->checkpoint_every == 0) {
+        if (!done && pp->checkpoint_every
+            && job->superstep % pp->checkpoint_every == 0) {
             double c0 = loom_clock_sec ();
             if (pregel_checkpoint_write (job, error) < 0)
                 return -1;

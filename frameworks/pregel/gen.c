@@ -96,9 +96,9 @@ int loom_pregel_gen_edges (const struct loom_pregel_gen_params *p,
         return -1;
     if ((count > 0 && (!src || !dst)) || first + count < first
         || first + count > loom_pregel_gen_num_edges (p))
-        return loom_errset (error, EINVAL, "edge range [%llu, %llu) is outside the graph",
-                            (unsigned long long)first,
-                            (unsigned long long)(first + count));
+        return loom_errset (
+            error, EINVAL, "edge range [%llu, %llu) is outside the graph",
+            (unsigned long long)first, (unsigned long long)(first + count));
     const unsigned scale = p->scale;
     const uint64_t mask = (1ULL << scale) - 1;
     /* Scramble keys and edge streams come from the seed, not from the rank. */

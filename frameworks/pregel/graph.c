@@ -409,7 +409,8 @@ static int build_local (struct loom_pregel_graph *g,
     return 0;
 
 nomem:
-    loom_errset (error, ENOMEM, "out of memory building the graph (%zu local edges)", m);
+    loom_errset (error, ENOMEM, "out of memory building the graph (%zu local edges)",
+                 m);
 error:
     loom_shuffle_destroy (sh);
     free (P);
@@ -429,15 +430,16 @@ error:
     return -1;
 }
 
-struct loom_pregel_graph *pregel_graph_build_ex (loom_comm_t *comm,
-                                                 size_t m,
-                                                 uint64_t *src,
-                                                 uint64_t *dst,
-                                                 double *weight,
-                                                 int weighted,
-                                                 int prerouted,
-                                                 const struct loom_pregel_graph_params *p,
-                                                 loom_error_t *error)
+struct loom_pregel_graph *
+pregel_graph_build_ex (loom_comm_t *comm,
+                       size_t m,
+                       uint64_t *src,
+                       uint64_t *dst,
+                       double *weight,
+                       int weighted,
+                       int prerouted,
+                       const struct loom_pregel_graph_params *p,
+                       loom_error_t *error)
 {
     double t0 = loom_clock_sec ();
     struct loom_pregel_graph *g = calloc (1, sizeof (*g));
@@ -530,13 +532,14 @@ error:
     return NULL;
 }
 
-loom_pregel_graph_t *loom_pregel_graph_from_edges (MPI_Comm comm,
-                                                   size_t m,
-                                                   const uint64_t *src,
-                                                   const uint64_t *dst,
-                                                   const double *weight,
-                                                   const struct loom_pregel_graph_params *params,
-                                                   loom_error_t *error)
+loom_pregel_graph_t *
+loom_pregel_graph_from_edges (MPI_Comm comm,
+                              size_t m,
+                              const uint64_t *src,
+                              const uint64_t *dst,
+                              const double *weight,
+                              const struct loom_pregel_graph_params *params,
+                              loom_error_t *error)
 {
     struct loom_pregel_graph_params p = LOOM_PREGEL_GRAPH_PARAMS_INIT;
     if (params)

@@ -33,7 +33,7 @@ struct loom_pregel_graph {
     size_t ng;            /* ghosts */
     uint64_t *ghost_id;   /* ng */
     uint32_t *ghost_rlid; /* ng: local index on the owner */
-    size_t *peer_off;     /* size + 1: peer p's ghosts are [peer_off[p], peer_off[p+1]) */
+    size_t *peer_off; /* size + 1: peer p's ghosts are [peer_off[p], peer_off[p+1]) */
 
     uint64_t nv_global, ne_global;
     double min_weight; /* global; +inf when unweighted */
@@ -55,15 +55,16 @@ int64_t pregel_local_index (const struct loom_pregel_graph *g, uint64_t id);
  * the edges whose source this rank owns). The arrays and 'comm' are consumed: the
  * function frees them, also on error. Collective.
  */
-struct loom_pregel_graph *pregel_graph_build_ex (loom_comm_t *comm,
-                                                 size_t m,
-                                                 uint64_t *src,
-                                                 uint64_t *dst,
-                                                 double *weight,
-                                                 int weighted,
-                                                 int prerouted,
-                                                 const struct loom_pregel_graph_params *p,
-                                                 loom_error_t *error);
+struct loom_pregel_graph *
+pregel_graph_build_ex (loom_comm_t *comm,
+                       size_t m,
+                       uint64_t *src,
+                       uint64_t *dst,
+                       double *weight,
+                       int weighted,
+                       int prerouted,
+                       const struct loom_pregel_graph_params *p,
+                       loom_error_t *error);
 
 /* Sort n (key, value) pairs by key (stable LSD radix sort); 'tmp' holds n pairs. */
 struct pregel_pair {

@@ -17,7 +17,8 @@
 #include "internal.h"
 
 /* Check the schema; returns 1 (weighted), 0 (unweighted), or -1 with 'error' set. */
-static int check_schema (const char *path, const loom_ds_schema_t *s, loom_error_t *error)
+static int
+check_schema (const char *path, const loom_ds_schema_t *s, loom_error_t *error)
 {
     size_t nc = loom_ds_schema_ncols (s);
     static const char *const want[] = {"src", "dst", "weight"};
@@ -37,10 +38,11 @@ static int check_schema (const char *path, const loom_ds_schema_t *s, loom_error
         if (strcmp (loom_ds_schema_name (s, i), want[i]) != 0
             || loom_ds_schema_type (s, i) != types[i]) {
             char *f = loom_ds_schema_format (s);
-            loom_errset (error, EPROTO,
-                         "%s: not an edge dataset: column %zu is '%s' in '%s', expected "
-                         "'%s'",
-                         path, i + 1, loom_ds_schema_name (s, i), f ? f : "?", spell[i]);
+            loom_errset (
+                error, EPROTO,
+                "%s: not an edge dataset: column %zu is '%s' in '%s', expected "
+                "'%s'",
+                path, i + 1, loom_ds_schema_name (s, i), f ? f : "?", spell[i]);
             free (f);
             return -1;
         }
@@ -75,8 +77,10 @@ static int read_edges (loom_ds_t *ds,
         size_t n = loom_ds_part_nrecords (pr);
         if (at + n > total) {
             loom_ds_part_destroy (pr);
-            return loom_errset (error, EPROTO, "partition %u has more records than its "
-                                               "manifest says", p);
+            return loom_errset (error, EPROTO,
+                                "partition %u has more records than its "
+                                "manifest says",
+                                p);
         }
         memcpy (*src + at, loom_ds_part_column (pr, 0), n * sizeof (uint64_t));
         memcpy (*dst + at, loom_ds_part_column (pr, 1), n * sizeof (uint64_t));
@@ -89,10 +93,11 @@ static int read_edges (loom_ds_t *ds,
     return 0;
 }
 
-loom_pregel_graph_t *loom_pregel_graph_load (MPI_Comm comm,
-                                             const char *path,
-                                             const struct loom_pregel_graph_params *params,
-                                             loom_error_t *error)
+loom_pregel_graph_t *
+loom_pregel_graph_load (MPI_Comm comm,
+                        const char *path,
+                        const struct loom_pregel_graph_params *params,
+                        loom_error_t *error)
 {
     struct loom_pregel_graph_params p = LOOM_PREGEL_GRAPH_PARAMS_INIT;
     if (params)
@@ -122,7 +127,8 @@ loom_pregel_graph_t *loom_pregel_graph_load (MPI_Comm comm,
         uint32_t first, count;
         loom_ds_assign (ds, &first, &count);
         prerouted = p.partition == LOOM_PREGEL_PART_HASH
-                    && !(p.flags & LOOM_PREGEL_SYMMETRIC) && loom_ds_key_column (ds) == 0
+                    && !(p.flags & LOOM_PREGEL_SYMMETRIC)
+                    && loom_ds_key_column (ds) == 0
                     && loom_ds_aligned (ds, (uint32_t)size, p.seed);
         if (read_edges (ds, first, count, weighted, &m, &src, &dst, &w, error) < 0)
             failed = 1;

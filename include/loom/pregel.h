@@ -204,16 +204,16 @@ typedef void (*loom_pregel_init_f) (loom_pregel_ctx_t *ctx,
                                     void *arg);
 
 struct loom_pregel_program {
-    size_t value_size;              /* bytes per vertex value, 1..4096 */
-    loom_pregel_type_t value_type;  /* numeric types need value_size 8 */
-    size_t message_size;            /* bytes per message, 1..4096 */
+    size_t value_size;               /* bytes per vertex value, 1..4096 */
+    loom_pregel_type_t value_type;   /* numeric types need value_size 8 */
+    size_t message_size;             /* bytes per message, 1..4096 */
     loom_pregel_type_t message_type; /* numeric types need message_size 8 */
-    loom_pregel_op_t combiner;      /* NONE, SUM/MIN/MAX (numeric types), USER */
-    loom_pregel_combine_f combine;  /* for USER */
-    loom_pregel_init_f init;        /* optional */
-    loom_pregel_compute_f compute;  /* required */
-    loom_pregel_master_f master;    /* optional */
-    void *arg;                      /* passed to every callback */
+    loom_pregel_op_t combiner;       /* NONE, SUM/MIN/MAX (numeric types), USER */
+    loom_pregel_combine_f combine;   /* for USER */
+    loom_pregel_init_f init;         /* optional */
+    loom_pregel_compute_f compute;   /* required */
+    loom_pregel_master_f master;     /* optional */
+    void *arg;                       /* passed to every callback */
 };
 
 #define LOOM_PREGEL_PROGRAM_INIT                                                       \
@@ -286,19 +286,20 @@ LOOM_API int loom_pregel_write (loom_pregel_t *job,
                                 loom_error_t *error);
 
 struct loom_pregel_stats {
-    uint64_t supersteps;      /* supersteps run (including before a resume) */
-    uint64_t messages;        /* messages sent by compute(), global */
-    uint64_t remote_records;  /* combined records that crossed ranks, global */
-    uint64_t remote_bytes;    /* their bytes (keys + messages), global */
-    uint64_t resumed_from;    /* superstep the run resumed at (0: fresh) */
-    uint64_t dropped;         /* messages to ids that are not vertices, global */
-    double compute_sec;       /* this rank: time in compute() and local delivery */
-    double exchange_sec;      /* this rank: shuffle and reductions */
-    double checkpoint_sec;    /* this rank: writing checkpoints */
+    uint64_t supersteps;     /* supersteps run (including before a resume) */
+    uint64_t messages;       /* messages sent by compute(), global */
+    uint64_t remote_records; /* combined records that crossed ranks, global */
+    uint64_t remote_bytes;   /* their bytes (keys + messages), global */
+    uint64_t resumed_from;   /* superstep the run resumed at (0: fresh) */
+    uint64_t dropped;        /* messages to ids that are not vertices, global */
+    double compute_sec;      /* this rank: time in compute() and local delivery */
+    double exchange_sec;     /* this rank: shuffle and reductions */
+    double checkpoint_sec;   /* this rank: writing checkpoints */
 };
 
 /* Fill 'stats'. This function can't fail. */
-LOOM_API void loom_pregel_stats (const loom_pregel_t *job, struct loom_pregel_stats *stats);
+LOOM_API void loom_pregel_stats (const loom_pregel_t *job,
+                                 struct loom_pregel_stats *stats);
 
 /* Accepts NULL; preserves errno. */
 LOOM_API void loom_pregel_destroy (loom_pregel_t *job);

@@ -14,10 +14,10 @@
 
 struct ref_graph {
     size_t n, m;
-    uint64_t *ids;   /* n sorted vertex ids */
-    size_t *off;     /* n+1 out-edge offsets */
-    size_t *dst;     /* m destinations, as indices into ids */
-    double *weight;  /* m weights, or NULL */
+    uint64_t *ids;  /* n sorted vertex ids */
+    size_t *off;    /* n+1 out-edge offsets */
+    size_t *dst;    /* m destinations, as indices into ids */
+    double *weight; /* m weights, or NULL */
 };
 
 /* Build from m edges; weight may be NULL. Returns 0, or -1 on ENOMEM. */

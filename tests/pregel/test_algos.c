@@ -37,16 +37,19 @@ static void fail (const char *fmt, ...)
 }
 
 struct edges {
-    size_t m;      /* this rank's slice */
+    size_t m; /* this rank's slice */
     uint64_t *src, *dst;
     double *w;
-    size_t M;      /* all edges (rank 0 keeps them for the oracle) */
+    size_t M; /* all edges (rank 0 keeps them for the oracle) */
     uint64_t *asrc, *adst;
     double *aw;
 };
 
-static void make_edges (struct edges *e, loom_pregel_gen_kind_t kind, unsigned scale,
-                        unsigned ef, uint64_t seed)
+static void make_edges (struct edges *e,
+                        loom_pregel_gen_kind_t kind,
+                        unsigned scale,
+                        unsigned ef,
+                        uint64_t seed)
 {
     struct loom_pregel_gen_params p = LOOM_PREGEL_GEN_PARAMS_INIT;
     p.kind = kind;
@@ -82,7 +85,9 @@ static void free_edges (struct edges *e)
 /* Gather (id, 8-byte value) of every rank on rank 0, sorted by id into vals[]
  * indexed like the oracle graph. Returns the count gathered (on rank 0).
  */
-static size_t gather (loom_pregel_graph_t *g, loom_pregel_t *job, const struct ref_graph *r,
+static size_t gather (loom_pregel_graph_t *g,
+                      loom_pregel_t *job,
+                      const struct ref_graph *r,
                       uint64_t *vals)
 {
     size_t n;
@@ -156,8 +161,8 @@ static void pagerank_fixed (const struct ref_graph *g, double d, int iters, doub
     free (sum);
 }
 
-static loom_pregel_t *run (loom_pregel_graph_t *g, struct loom_pregel_program *prog,
-                           struct algo_pagerank *pr)
+static loom_pregel_t *
+run (loom_pregel_graph_t *g, struct loom_pregel_program *prog, struct algo_pagerank *pr)
 {
     loom_error_t err;
     loom_pregel_t *job = loom_pregel_create (g, prog, NULL, &err);
@@ -170,7 +175,8 @@ static loom_pregel_t *run (loom_pregel_graph_t *g, struct loom_pregel_program *p
     return job;
 }
 
-static void check_graph (const char *what, struct edges *e,
+static void check_graph (const char *what,
+                         struct edges *e,
                          const struct loom_pregel_graph_params *gp)
 {
     loom_error_t err;
@@ -180,8 +186,8 @@ static void check_graph (const char *what, struct edges *e,
     size_t n = r.n;
     uint64_t *vals = malloc ((n + 1) * 8);
 
-    loom_pregel_graph_t *g =
-        loom_pregel_graph_from_edges (MPI_COMM_WORLD, e->m, e->src, e->dst, e->w, gp, &err);
+    loom_pregel_graph_t *g = loom_pregel_graph_from_edges (MPI_COMM_WORLD, e->m, e->src,
+                                                           e->dst, e->w, gp, &err);
     if (!g) {
         fail ("%s: graph: %s", what, err.text);
         goto done;
@@ -189,7 +195,8 @@ static void check_graph (const char *what, struct edges *e,
     struct loom_pregel_graph_info info;
     loom_pregel_graph_info (g, &info);
     if (rank == 0 && (info.vertices != n || info.edges != e->M || !info.weighted))
-        fail ("%s: graph has %" PRIu64 " vertices / %" PRIu64 " edges, expected %zu / %zu",
+        fail ("%s: graph has %" PRIu64 " vertices / %" PRIu64
+              " edges, expected %zu / %zu",
               what, info.vertices, info.edges, n, e->M);
 
     /* PageRank, 10 iterations. */
@@ -213,8 +220,9 @@ static void check_graph (const char *what, struct edges *e,
             if (!(l1 < 1e-9 * (double)n))
                 fail ("%s: pagerank L1 %g >= 1e-9 n", what, l1);
             if (diff)
-                fail ("%s: pagerank differs from the fixed-point oracle at %zu vertices",
-                      what, diff);
+                fail (
+                    "%s: pagerank differs from the fixed-point oracle at %zu vertices",
+                    what, diff);
             free (want);
             free (fx);
         }
@@ -331,7 +339,8 @@ int main (int argc, char **argv)
     int all = 0;
     MPI_Allreduce (&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)
-        printf ("test_algos: %d ranks: %s\n", size, all ? "FAILED" : "all checks passed");
+        printf ("test_algos: %d ranks: %s\n", size,
+                all ? "FAILED" : "all checks passed");
     MPI_Finalize ();
     return all ? 1 : 0;
 }
