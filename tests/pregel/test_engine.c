@@ -35,8 +35,11 @@ static void fail (const char *fmt, ...)
 
 static uint64_t max_msgs_seen;
 
-static void cc_list_compute (loom_pregel_ctx_t *ctx, loom_pregel_vertex_t *v,
-                             const void *msgs, size_t nmsgs, void *arg)
+static void cc_list_compute (loom_pregel_ctx_t *ctx,
+                             loom_pregel_vertex_t *v,
+                             const void *msgs,
+                             size_t nmsgs,
+                             void *arg)
 {
     uint64_t *label = loom_pregel_vertex_value (v);
     if (loom_pregel_superstep (ctx) == 0) {
@@ -133,8 +136,11 @@ static void pair_add (void *acc, const void *in, void *arg)
     memcpy (acc, &a, sizeof (a));
 }
 
-static void far_compute (loom_pregel_ctx_t *ctx, loom_pregel_vertex_t *v,
-                         const void *msgs, size_t nmsgs, void *arg)
+static void far_compute (loom_pregel_ctx_t *ctx,
+                         loom_pregel_vertex_t *v,
+                         const void *msgs,
+                         size_t nmsgs,
+                         void *arg)
 {
     struct far_arg *fa = arg;
     uint64_t id = loom_pregel_vertex_id (v), one = 1;
@@ -172,8 +178,7 @@ static void far_master (loom_pregel_ctx_t *ctx, void *arg)
     loom_pregel_aggregated (ctx, fa->agg_max, &mx);
     loom_pregel_aggregated (ctx, fa->agg_user, &p);
     fa->master_ok = count == fa->nv && mn == fa->min_id && mx == (double)fa->max_id
-                    && p.count == fa->nv
-                    && loom_pregel_active_vertices (ctx) == 0
+                    && p.count == fa->nv && loom_pregel_active_vertices (ctx) == 0
                     && loom_pregel_pending_messages (ctx) == 1;
     uint64_t override = 12345;
     loom_pregel_set_aggregated (ctx, fa->agg_count, &override);
@@ -282,7 +287,8 @@ static void check_checkpoint (loom_pregel_graph_t *g, const char *dir)
             memcpy (full, loom_pregel_values (job), n * 8);
         if (phase == 2) {
             if (st.resumed_from != 8)
-                fail ("resumed from superstep %" PRIu64 ", expected 8", st.resumed_from);
+                fail ("resumed from superstep %" PRIu64 ", expected 8",
+                      st.resumed_from);
             if (memcmp (full, loom_pregel_values (job), n * 8) != 0)
                 fail ("resumed pagerank differs from the uninterrupted run");
         }
@@ -293,8 +299,8 @@ static void check_checkpoint (loom_pregel_graph_t *g, const char *dir)
 
 /* ---- Bad parameters and an empty graph ---------------------------------------- */
 
-static void dummy (loom_pregel_ctx_t *ctx, loom_pregel_vertex_t *v, const void *m,
-                   size_t k, void *arg)
+static void dummy (
+    loom_pregel_ctx_t *ctx, loom_pregel_vertex_t *v, const void *m, size_t k, void *arg)
 {
 }
 
@@ -343,13 +349,14 @@ int main (int argc, char **argv)
     uint64_t m = loom_pregel_gen_num_edges (&gp);
     uint64_t first = m * (uint64_t)rank / (uint64_t)size;
     uint64_t last = m * (uint64_t)(rank + 1) / (uint64_t)size;
-    uint64_t *src = malloc ((last - first + 1) * 8), *dst = malloc ((last - first + 1) * 8);
+    uint64_t *src = malloc ((last - first + 1) * 8),
+             *dst = malloc ((last - first + 1) * 8);
     loom_pregel_gen_edges (&gp, first, last - first, src, dst, NULL, NULL);
 
     struct loom_pregel_graph_params p = LOOM_PREGEL_GRAPH_PARAMS_INIT;
     p.flags = LOOM_PREGEL_SYMMETRIC;
-    loom_pregel_graph_t *g = loom_pregel_graph_from_edges (
-        MPI_COMM_WORLD, last - first, src, dst, NULL, &p, &err);
+    loom_pregel_graph_t *g = loom_pregel_graph_from_edges (MPI_COMM_WORLD, last - first,
+                                                           src, dst, NULL, &p, &err);
     if (!g) {
         fail ("graph: %s", err.text);
     } else {
@@ -367,8 +374,8 @@ int main (int argc, char **argv)
             dir[0] = '\0';
     }
     MPI_Bcast (dir, sizeof (dir), MPI_CHAR, 0, MPI_COMM_WORLD);
-    g = loom_pregel_graph_from_edges (MPI_COMM_WORLD, last - first, src, dst, NULL, NULL,
-                                      &err);
+    g = loom_pregel_graph_from_edges (MPI_COMM_WORLD, last - first, src, dst, NULL,
+                                      NULL, &err);
     if (!g || !dir[0]) {
         fail ("checkpoint graph: %s", g ? "no temp dir" : err.text);
     } else {
@@ -387,7 +394,8 @@ int main (int argc, char **argv)
     int all = 0;
     MPI_Allreduce (&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)
-        printf ("test_engine: %d ranks: %s\n", size, all ? "FAILED" : "all checks passed");
+        printf ("test_engine: %d ranks: %s\n", size,
+                all ? "FAILED" : "all checks passed");
     MPI_Finalize ();
     return all ? 1 : 0;
 }
