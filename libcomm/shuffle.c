@@ -361,10 +361,10 @@ static int put_routed (loom_shuffle_t *sh,
 static int fail (loom_shuffle_t *sh)
 {
     /* A failed put leaves the rounds in an unknown state for the peers: later puts
-     * and finish refuse rather than hang. Bad-argument errors leave nothing half
-     * done and do not count.
+     * and finish refuse rather than hang. A refused record (EINVAL, E2BIG) leaves
+     * nothing half done and does not count.
      */
-    if (errno != EINVAL)
+    if (errno != EINVAL && errno != E2BIG)
         sh->failed = true;
     return -1;
 }
