@@ -55,8 +55,8 @@ int cmd_getopt (const struct cmd *cmd, int argc, char **argv, const char **arg)
     char shortopts[3 * MAX_OPTIONS + 4];
     int n = 0, s = 0;
 
+    shortopts[s++] = '+'; /* stop at the first operand (GNU: must come first) */
     shortopts[s++] = ':'; /* report a missing argument as ':' */
-    shortopts[s++] = '+'; /* stop at the first operand */
     for (const struct cmd_option *o = cmd->options; o && o->name && n < MAX_OPTIONS;
          o++) {
         longopts[n++] = (struct option){o->name, o->has_arg, NULL, o->key};

@@ -29,6 +29,7 @@ struct cmd {
 extern const struct cmd cmd_version;
 extern const struct cmd cmd_topo;
 extern const struct cmd cmd_run;
+extern const struct cmd cmd_launch;
 extern const struct cmd cmd_gen;
 
 /* Iterate over options like getopt_long, built from cmd->options. Returns the option's

@@ -13,6 +13,7 @@
 static const struct cmd *const commands[] = {
     &cmd_topo,
     &cmd_run,
+    &cmd_launch,
     &cmd_gen,
     &cmd_version,
     NULL,

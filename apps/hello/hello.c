@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <hwloc.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,12 @@
 static void usage (FILE *f)
 {
     fprintf (f,
-             "Usage: loom-hello [--quiet]\n"
+             "Usage: loom-hello [--quiet] [--abort=RANK] [--segv=RANK] [--sleep=SEC]\n"
              "Each rank prints its host and CPU binding; the job checks an Allreduce\n"
-             "and a ring exchange and exits 1 if either is wrong.\n");
+             "and a ring exchange and exits 1 if either is wrong.\n"
+             "Failure drills for launcher tests, after the checks: --abort makes RANK\n"
+             "call MPI_Abort(7), --segv makes RANK crash with SIGSEGV, --sleep makes\n"
+             "every rank sleep SEC seconds before MPI_Finalize.\n");
 }
 
 /* The PUs this rank is bound to, as an hwloc list ("0-1"). */
@@ -37,14 +41,24 @@ int main (int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"quiet", no_argument, NULL, 'q'},
+        {"abort", required_argument, NULL, 'a'},
+        {"segv", required_argument, NULL, 's'},
+        {"sleep", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int quiet = 0, c;
+    int quiet = 0, c, abort_rank = -1, segv_rank = -1;
+    double nap = 0;
     opterr = 0;
     while ((c = getopt_long (argc, argv, "qh", longopts, NULL)) != -1) {
         if (c == 'q') {
             quiet = 1;
+        } else if (c == 'a') {
+            abort_rank = atoi (optarg);
+        } else if (c == 's') {
+            segv_rank = atoi (optarg);
+        } else if (c == 'S') {
+            nap = atof (optarg);
         } else if (c == 'h') {
             usage (stdout);
             return 0;
@@ -89,6 +103,12 @@ int main (int argc, char **argv)
             fprintf (stderr, "loom-hello: wrong result (sum %ld, ring got %d)\n", sum,
                      got);
     }
+    if (rank == abort_rank)
+        MPI_Abort (MPI_COMM_WORLD, 7);
+    if (rank == segv_rank)
+        raise (SIGSEGV);
+    if (nap > 0)
+        usleep ((useconds_t)(nap * 1e6));
     MPI_Finalize ();
     return all_ok ? 0 : 1;
 }

@@ -138,6 +138,38 @@ LOOM_API char *loom_placement_format_bindings (const loom_placement_t *p);
  */
 LOOM_API char *loom_placement_format_explain (const loom_placement_t *p);
 
+/* ---- Hosts ----------------------------------------------------------------------- */
+
+/* A host offered to a job, from --host, --hostfile or a Slurm allocation. */
+struct loom_host {
+    char *name;
+    unsigned slots; /* 0: not given (as many as its CPUs hold) */
+};
+
+/* Parse a host list "a:2,b,c:4" (mpirun's --host). Returns the number of hosts (>= 1)
+ * and sets *hosts (free with loom_hosts_free()), or -1 with errno EINVAL (empty name,
+ * bad slot count) or ENOMEM.
+ */
+LOOM_API int
+loom_hosts_parse (const char *list, struct loom_host **hosts, loom_error_t *error);
+
+/* Read a hostfile: one host per line, "name [slots=N]", '#' starts a comment. Returns
+ * the number of hosts and sets *hosts, or -1 with errno set (ENOENT/EACCES for the
+ * file; EINVAL naming the bad line; ENOMEM).
+ */
+LOOM_API int
+loom_hosts_read_file (const char *path, struct loom_host **hosts, loom_error_t *error);
+
+/* The hosts of the Slurm allocation this process runs in: SLURM_JOB_NODELIST (or
+ * SLURM_NODELIST) expanded ("n[1-3,07],m2"), slots from SLURM_TASKS_PER_NODE (or
+ * SLURM_JOB_CPUS_PER_NODE) ("2(x3),1"). Returns the number of hosts and sets *hosts;
+ * 0 when not inside an allocation; -1 with errno EINVAL (bad syntax) or ENOMEM.
+ */
+LOOM_API int loom_hosts_from_slurm (struct loom_host **hosts, loom_error_t *error);
+
+/* Free 'n' hosts from the calls above. Accepts NULL, preserves errno. */
+LOOM_API void loom_hosts_free (struct loom_host *hosts, int n);
+
 /* ---- Launching ------------------------------------------------------------------- */
 
 typedef struct loom_launch loom_launch_t;
