@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* `loom run <app> -n N [app options]`: start the MPI program loom-<app> on N ranks.
  *
- * Inside a Slurm allocation the ranks go to the allocation through srun; elsewhere they
- * start through Open MPI's mpirun on this node. The app's own options pass through
+ * The launcher starts the ranks: on this node directly as their PMIx server (no
+ * mpirun), inside a Slurm allocation on the allocation through srun. The app's own options pass through
  * unchanged, so `loom run X`, `mpirun loom-X` and `srun loom-X` take the same options.
  */
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <loom/topo.h>
 
 #include "cmd.h"
+#include "launch_cmd.h"
 
 static const struct cmd_option options[] = {
     {"np", 1, 'n', "N", "Number of ranks (default 1)"},
@@ -77,44 +78,23 @@ int cmd_exec_app (const struct cmd *cmd, const char *app, int argc, char **argv)
         goto error;
     }
 
-    char npbuf[32];
-    snprintf (npbuf, sizeof (npbuf), "%ld", np);
-    const char *engine;
-    if (getenv ("SLURM_JOB_ID")) {
-        engine = "srun";
-        args[n++] = "srun";
-        args[n++] = "--mpi=pmix";
-        args[n++] = "-n";
-        args[n++] = npbuf;
-    } else {
-        engine = "mpirun";
-        args[n++] = "mpirun";
-        /* Apps print their own one-line errors; without -q mpirun adds a 10-line
-         * banner for every non-zero exit.
-         */
-        args[n++] = "-q";
-        args[n++] = "-np";
-        args[n++] = npbuf;
-        if ((unsigned long)np > allowed_pus ()) {
-            /* More ranks than PUs: let them share, and make idle ranks yield the CPU
-             * instead of busy-polling (10-30x slower otherwise).
-             */
-            args[n++] = "--oversubscribe";
-            setenv ("OMPI_MCA_mpi_yield_when_idle", "1", 0);
-        }
-        if (geteuid () == 0) {
-            /* The user asked to run as root; mpirun refuses unless told twice. */
-            setenv ("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
-            setenv ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
-        }
-    }
+    /* The launcher places and starts the ranks: directly as their PMIx server on
+     * this node, through srun on a Slurm allocation. More ranks than PUs share them
+     * rather than fail, as `mpirun --oversubscribe` would.
+     */
+    struct launch_opts o = LAUNCH_OPTS_INIT;
+    o.pp.nprocs = (int)np;
+    o.pp.oversubscribe = (unsigned long)np > allowed_pus ();
     args[n++] = path;
     for (int i = 0; i < nrest; i++)
         args[n++] = rest[i];
     args[n] = NULL;
     fflush (stdout);
-    execvp (engine, args);
-    cmd_error (cmd, "cannot run %s: %s", engine, strerror (errno));
+    int rc = launch_run (cmd, &o, args);
+    free (path);
+    free (rest);
+    free (args);
+    return rc;
 error:
     free (path);
     free (rest);
@@ -146,7 +126,8 @@ const struct cmd cmd_run = {
     .fn = run_main,
     .options = options,
     .description =
-        "Starts the MPI program loom-<app> on N ranks: through srun inside a Slurm\n"
-        "allocation, otherwise through mpirun on this node. Options other than -n\n"
-        "go to the app unchanged; 'loom-<app> --help' lists them.",
+        "Starts the MPI program loom-<app> on N ranks with the launcher (see 'loom\n"
+        "launch'): directly on this node, through srun inside a Slurm allocation.\n"
+        "Options other than -n go to the app unchanged; 'loom-<app> --help' lists\n"
+        "them.",
 };
