@@ -78,8 +78,12 @@ struct out_state {
 };
 
 /* Whole lines with one write each, so ranks' lines never interleave. */
-static void on_output (loom_launch_job_t *job, int rank, int stream, const char *line,
-                       size_t len, void *arg)
+static void on_output (loom_launch_job_t *job,
+                       int rank,
+                       int stream,
+                       const char *line,
+                       size_t len,
+                       void *arg)
 {
     const struct out_state *o = arg;
     char prefix[64];
@@ -159,7 +163,9 @@ int launch_main (const struct cmd *cmd, int argc, char **argv)
     return launch_run (cmd, &o, argv + optind);
 }
 
-int launch_opts_set (const struct cmd *cmd, struct launch_opts *o, int key,
+int launch_opts_set (const struct cmd *cmd,
+                     struct launch_opts *o,
+                     int key,
                      const char *arg)
 {
     char *end;
@@ -233,8 +239,9 @@ int launch_opts_set (const struct cmd *cmd, struct launch_opts *o, int key,
         else if (strcmp (arg, "srun") == 0)
             o->engine = LOOM_ENGINE_SRUN;
         else {
-            cmd_error (cmd, "unknown --engine '%s' (expected auto, direct, mpirun or "
-                            "srun)",
+            cmd_error (cmd,
+                       "unknown --engine '%s' (expected auto, direct, mpirun or "
+                       "srun)",
                        arg);
             return -1;
         }
@@ -254,8 +261,12 @@ int launch_opts_set (const struct cmd *cmd, struct launch_opts *o, int key,
 }
 
 /* Nodes for the placement: hosts from --host/--hostfile/Slurm, or this node. */
-static int make_nodes (const struct cmd *cmd, struct launch_opts *o, loom_topo_t *topo,
-                       struct loom_node **nodes, struct loom_host **hosts, int *nhosts)
+static int make_nodes (const struct cmd *cmd,
+                       struct launch_opts *o,
+                       loom_topo_t *topo,
+                       struct loom_node **nodes,
+                       struct loom_host **hosts,
+                       int *nhosts)
 {
     loom_error_t e = {""};
     *nhosts = 0;

@@ -14,12 +14,17 @@ struct launch_opts {
     const char *cpuset, *host, *hostfile, *rsh_agent, *synthetic, *xml;
     loom_launch_engine_t engine;
 };
-#define LAUNCH_OPTS_INIT {.pp = LOOM_PLACEMENT_PARAMS_INIT, .engine = LOOM_ENGINE_AUTO}
+#define LAUNCH_OPTS_INIT                                                               \
+    {                                                                                  \
+        .pp = LOOM_PLACEMENT_PARAMS_INIT, .engine = LOOM_ENGINE_AUTO                   \
+    }
 
 /* Apply option 'key' (from cmd_launch's table) with 'arg'. Returns 0, or -1 after
  * printing one error line.
  */
-int launch_opts_set (const struct cmd *cmd, struct launch_opts *o, int key,
+int launch_opts_set (const struct cmd *cmd,
+                     struct launch_opts *o,
+                     int key,
                      const char *arg);
 
 /* Place and run 'prog' (NULL-terminated argv) with 'o'; returns the exit status. */

@@ -2,8 +2,9 @@
 /* `loom run <app> -n N [app options]`: start the MPI program loom-<app> on N ranks.
  *
  * The launcher starts the ranks: on this node directly as their PMIx server (no
- * mpirun), inside a Slurm allocation on the allocation through srun. The app's own options pass through
- * unchanged, so `loom run X`, `mpirun loom-X` and `srun loom-X` take the same options.
+ * mpirun), inside a Slurm allocation on the allocation through srun. The app's own
+ * options pass through unchanged, so `loom run X`, `mpirun loom-X` and `srun loom-X`
+ * take the same options.
  */
 #include <errno.h>
 #include <stdio.h>

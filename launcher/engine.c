@@ -54,8 +54,10 @@ static void add (struct args *a, const char *s)
     a->v[++a->n] = NULL;
 }
 
-static int write_rankfile (loom_launch_job_t *job, const loom_placement_t *pl,
-                           const char *file, loom_error_t *error)
+static int write_rankfile (loom_launch_job_t *job,
+                           const loom_placement_t *pl,
+                           const char *file,
+                           loom_error_t *error)
 {
     FILE *f = fopen (file, "w");
     if (!f)
@@ -70,8 +72,11 @@ static int write_rankfile (loom_launch_job_t *job, const loom_placement_t *pl,
     return 0;
 }
 
-static int mpirun_args (loom_launch_job_t *job, const loom_placement_t *pl,
-                        struct args *a, char ***env, loom_error_t *error)
+static int mpirun_args (loom_launch_job_t *job,
+                        const loom_placement_t *pl,
+                        struct args *a,
+                        char ***env,
+                        loom_error_t *error)
 {
     char file[4096], np[32];
     snprintf (file, sizeof (file), "%s/rankfile", job->dir);
@@ -111,8 +116,11 @@ static int mpirun_args (loom_launch_job_t *job, const loom_placement_t *pl,
     return 0;
 }
 
-static int srun_args (loom_launch_job_t *job, const loom_placement_t *pl,
-                      struct args *a, char ***env, loom_error_t *error)
+static int srun_args (loom_launch_job_t *job,
+                      const loom_placement_t *pl,
+                      struct args *a,
+                      char ***env,
+                      loom_error_t *error)
 {
     char file[4096], np[32], *masks = NULL;
     size_t mlen = 0;

@@ -11,7 +11,7 @@
 #include <loom/launch.h>
 
 #define MAX_HOSTS 65536
-#define MAX_NAME 255
+#define MAX_NAME  255
 
 struct hostvec {
     struct loom_host *h;
@@ -29,7 +29,10 @@ void loom_hosts_free (struct loom_host *hosts, int n)
     errno = saved;
 }
 
-static int push (struct hostvec *v, const char *name, size_t len, unsigned slots,
+static int push (struct hostvec *v,
+                 const char *name,
+                 size_t len,
+                 unsigned slots,
                  loom_error_t *error)
 {
     if (len == 0 || len > MAX_NAME)
@@ -107,7 +110,9 @@ int loom_hosts_parse (const char *list, struct loom_host **hosts, loom_error_t *
     return finish (&v, hosts, rc);
 }
 
-int loom_hosts_read_file (const char *path, struct loom_host **hosts, loom_error_t *error)
+int loom_hosts_read_file (const char *path,
+                          struct loom_host **hosts,
+                          loom_error_t *error)
 {
     struct hostvec v = {0};
     int rc = 0, lineno = 0;
@@ -160,7 +165,7 @@ static int expand (struct hostvec *v, const char *s, size_t len, loom_error_t *e
     if (!lb)
         return push (v, s, len, 0, error);
     const char *rb = memchr (lb, ']', len - (size_t)(lb - s));
-    if (!rb)
+    if (!rb || rb == lb + 1)
         return loom_errset (error, EINVAL, "bad Slurm node list element '%.*s'",
                             (int)len, s);
     const char *suf = rb + 1;
@@ -170,10 +175,12 @@ static int expand (struct hostvec *v, const char *s, size_t len, loom_error_t *e
                             "multi-dimensional Slurm node list '%.*s' not supported",
                             (int)len, s);
     for (const char *p = lb + 1; p < rb;) {
-        const char *comma = memchr (p, ',', (size_t)(rb - p)), *end = comma ? comma : rb;
+        const char *comma = memchr (p, ',', (size_t)(rb - p)),
+                   *end = comma ? comma : rb;
         const char *dash = memchr (p, '-', (size_t)(end - p));
         const char *hi_s = dash ? dash + 1 : p;
-        size_t lo_len = (size_t)((dash ? dash : end) - p), hi_len = (size_t)(end - hi_s);
+        size_t lo_len = (size_t)((dash ? dash : end) - p),
+               hi_len = (size_t)(end - hi_s);
         char *e1, *e2;
         char lo_buf[16], hi_buf[16];
         if (lo_len == 0 || lo_len > 9 || hi_len == 0 || hi_len > 9)
@@ -190,7 +197,8 @@ static int expand (struct hostvec *v, const char *s, size_t len, loom_error_t *e
             char name[MAX_NAME + 32];
             int n = snprintf (name, sizeof (name), "%.*s%0*ld%.*s", (int)(lb - s), s,
                               (int)lo_len, i, (int)suflen, suf);
-            if (n < 0 || (size_t)n >= sizeof (name) || push (v, name, (size_t)n, 0, error) < 0)
+            if (n < 0 || (size_t)n >= sizeof (name)
+                || push (v, name, (size_t)n, 0, error) < 0)
                 return loom_errset (error, EINVAL, "bad Slurm node list '%.*s'",
                                     (int)len, s);
         }

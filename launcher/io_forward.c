@@ -28,8 +28,8 @@ static void flush_lines (struct proc *pr, int stream, struct linebuf *lb, int fi
 {
     size_t start = 0;
     for (;;) {
-        char *nl = lb->len > start ? memchr (lb->buf + start, '\n', lb->len - start)
-                                   : NULL;
+        char *nl =
+            lb->len > start ? memchr (lb->buf + start, '\n', lb->len - start) : NULL;
         if (!nl)
             break;
         size_t len = (size_t)(nl - (lb->buf + start));

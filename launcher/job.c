@@ -52,10 +52,11 @@ static void start_kill (loom_launch_job_t *job, int sig)
     loom__launch_rearm_timer (job->l);
 }
 
-static void set_failure (loom_launch_job_t *job, int rank, int code, const char *fmt,
-                         ...) LOOM_PRINTF (4, 5);
-static void set_failure (loom_launch_job_t *job, int rank, int code, const char *fmt,
-                         ...)
+static void
+set_failure (loom_launch_job_t *job, int rank, int code, const char *fmt, ...)
+    LOOM_PRINTF (4, 5);
+static void
+set_failure (loom_launch_job_t *job, int rank, int code, const char *fmt, ...)
 {
     if (job->st.failed_rank >= 0 || job->st.aborted)
         return; /* the first failure explains the job */
@@ -67,8 +68,8 @@ static void set_failure (loom_launch_job_t *job, int rank, int code, const char 
     va_end (ap);
 }
 
-void loom__job_abort (loom_launch_t *l, const char *nspace, int rank, int status,
-                      const char *msg)
+void loom__job_abort (
+    loom_launch_t *l, const char *nspace, int rank, int status, const char *msg)
 {
     loom_launch_job_t *job = find_job (l, nspace);
     if (!job || job->done)
@@ -77,8 +78,8 @@ void loom__job_abort (loom_launch_t *l, const char *nspace, int rank, int status
         job->st.failed_rank = -1; /* the abort explains the job, whatever came first */
         /* Open MPI passes "N/A" when the program gave no message. */
         int has_msg = msg && *msg && strcmp (msg, "N/A") != 0;
-        set_failure (job, rank, status, "rank %d called MPI_Abort (status %d)%s%s", rank,
-                     status, has_msg ? ": " : "", has_msg ? msg : "");
+        set_failure (job, rank, status, "rank %d called MPI_Abort (status %d)%s%s",
+                     rank, status, has_msg ? ": " : "", has_msg ? msg : "");
         job->st.aborted = 1;
         if (rank >= 0 && rank < job->nprocs)
             job->procs[rank].aborted = 1;
@@ -168,8 +169,8 @@ void loom__job_deadlines (loom_launch_t *l, uint64_t now)
             j->st.timed_out = 1;
             if (j->st.failed_rank < 0 && !j->st.aborted) {
                 j->st.exit_code = 124; /* as timeout(1) */
-                snprintf (j->st.reason, sizeof (j->st.reason),
-                          "timed out after %.3g s", j->p.timeout_sec);
+                snprintf (j->st.reason, sizeof (j->st.reason), "timed out after %.3g s",
+                          j->p.timeout_sec);
             }
             start_kill (j, SIGTERM);
             changed = 1;
@@ -229,7 +230,8 @@ static int make_dirs (loom_launch_job_t *job, loom_error_t *error)
         return loom_errset (error, ENOMEM, "out of memory");
     }
     if (mkdir (job->dir, 0700) < 0)
-        return loom_errprintf (error, "cannot create %s: %s", job->dir, strerror (errno));
+        return loom_errprintf (error, "cannot create %s: %s", job->dir,
+                               strerror (errno));
     /* Open MPI's shared-memory segments go here, not loose in /dev/shm, so a crashed
      * job leaves nothing behind once the directory is removed.
      */
@@ -245,8 +247,11 @@ static int make_dirs (loom_launch_job_t *job, loom_error_t *error)
 }
 
 /* Environment of one rank. */
-static char **rank_env (loom_launch_job_t *job, const loom_placement_t *pl, int rank,
-                        int direct, loom_error_t *error)
+static char **rank_env (loom_launch_job_t *job,
+                        const loom_placement_t *pl,
+                        int rank,
+                        int direct,
+                        loom_error_t *error)
 {
     char **env = loom__env_base (job->p.env);
     char num[32];
@@ -290,8 +295,10 @@ static char **rank_env (loom_launch_job_t *job, const loom_placement_t *pl, int 
     return env;
 }
 
-static int start_direct (loom_launch_job_t *job, const loom_placement_t *pl,
-                         const char *path, loom_error_t *error)
+static int start_direct (loom_launch_job_t *job,
+                         const loom_placement_t *pl,
+                         const char *path,
+                         loom_error_t *error)
 {
     hwloc_const_cpuset_t all = hwloc_topology_get_complete_cpuset (job->l->topo);
     for (int r = 0; r < pl->size; r++)
@@ -313,8 +320,8 @@ static int start_direct (loom_launch_job_t *job, const loom_placement_t *pl,
         char **env = rank_env (job, pl, r, 1, error);
         if (!env)
             return -1;
-        int rc = loom__spawn (job, pr, path, job->p.argv, env, pl->ranks[r].binding,
-                              error);
+        int rc =
+            loom__spawn (job, pr, path, job->p.argv, env, pl->ranks[r].binding, error);
         loom__env_free (env);
         if (pr->running)
             job->nrunning++;
@@ -324,8 +331,10 @@ static int start_direct (loom_launch_job_t *job, const loom_placement_t *pl,
     return 0;
 }
 
-static int start_engine (loom_launch_job_t *job, const loom_placement_t *pl,
-                         loom_launch_engine_t engine, const char *path,
+static int start_engine (loom_launch_job_t *job,
+                         const loom_placement_t *pl,
+                         loom_launch_engine_t engine,
+                         const char *path,
                          loom_error_t *error)
 {
     char **env = loom__env_base (job->p.env);
@@ -373,7 +382,7 @@ loom_launch_job_t *loom_launch_job_start (loom_launch_t *l,
     }
     loom_launch_engine_t engine = params->engine;
     if (engine == LOOM_ENGINE_AUTO)
-        engine = all_local (pl) ? LOOM_ENGINE_DIRECT
+        engine = all_local (pl)            ? LOOM_ENGINE_DIRECT
                  : getenv ("SLURM_JOB_ID") ? LOOM_ENGINE_SRUN
                                            : LOOM_ENGINE_MPIRUN;
 
@@ -446,7 +455,8 @@ int loom_launch_job_done (const loom_launch_job_t *job)
     return job && job->done;
 }
 
-int loom_launch_job_status (const loom_launch_job_t *job, struct loom_launch_job_status *st)
+int loom_launch_job_status (const loom_launch_job_t *job,
+                            struct loom_launch_job_status *st)
 {
     if (!job || !st) {
         errno = EINVAL;

@@ -62,8 +62,8 @@ struct loom_launch {
     struct watch w_ev, w_timer;
     loom_topo_t *own_topo; /* loaded by us, or NULL */
     hwloc_topology_t topo;
-    char *dir;   /* private directory, removed at destroy */
-    char *xml;   /* topology as XML for PMIX_LOCAL_TOPO */
+    char *dir; /* private directory, removed at destroy */
+    char *xml; /* topology as XML for PMIX_LOCAL_TOPO */
     char host[256];
     char *mpirun, *srun, *rsh_agent;
     int pmix_up;
@@ -76,14 +76,15 @@ struct loom_launch {
 struct loom_launch_job {
     loom_launch_t *l;
     struct loom_launch_job *next;
-    char id[256];  /* PMIx namespace (pmix_nspace_t size) */
-    char *dir;     /* per-job directory (PMIx tmpdir/nsdir, rankfile) */
-    char *shmdir;  /* /dev/shm directory for Open MPI's shared-memory segments */
+    char id[256];   /* PMIx namespace (pmix_nspace_t size) */
+    char *dir;      /* per-job directory (PMIx tmpdir/nsdir, rankfile) */
+    char *shmdir;   /* /dev/shm directory for Open MPI's shared-memory segments */
     int registered; /* PMIx namespace registered */
     int nprocs;
     struct proc *procs;
     int nrunning;
-    struct loom_launch_job_params p; /* callbacks, arg, flags, timeouts (no pointers kept) */
+    struct loom_launch_job_params
+        p; /* callbacks, arg, flags, timeouts (no pointers kept) */
     uint64_t start_ns;
     uint64_t deadline_ns;      /* timeout, or 0 */
     uint64_t kill_deadline_ns; /* SIGKILL escalation, or 0 */
@@ -100,8 +101,8 @@ int loom__rmtree (const char *path);
 
 /* job.c: a process ended (called with its wait status and rusage). */
 void loom__job_proc_ended (struct proc *pr, int status, const void *rusage);
-void loom__job_abort (loom_launch_t *l, const char *nspace, int rank, int status,
-                      const char *msg);
+void loom__job_abort (
+    loom_launch_t *l, const char *nspace, int rank, int status, const char *msg);
 void loom__job_log (loom_launch_t *l, const char *nspace, int rank, const char *text);
 void loom__job_deadlines (loom_launch_t *l, uint64_t now);
 void loom__job_finish_ready (loom_launch_t *l);

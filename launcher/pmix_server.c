@@ -62,7 +62,10 @@ static pmix_status_t op_finish (struct op_wait *w, pmix_status_t rc)
     return rc;
 }
 
-#define OP_WAIT_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0}
+#define OP_WAIT_INIT                                                                   \
+    {                                                                                  \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0                      \
+    }
 
 /* ---- upcalls (PMIx progress thread) ---------------------------------------------- */
 
@@ -173,10 +176,8 @@ static void up_log (const pmix_proc_t *p,
     queue_event (ev);
 }
 
-static pmix_status_t up_ok (const pmix_proc_t *p,
-                            void *server_object,
-                            pmix_op_cbfunc_t cbfunc,
-                            void *cbdata)
+static pmix_status_t
+up_ok (const pmix_proc_t *p, void *server_object, pmix_op_cbfunc_t cbfunc, void *cbdata)
 {
     if (cbfunc)
         cbfunc (PMIX_SUCCESS, cbdata);
@@ -228,7 +229,8 @@ static pmix_server_module_t module = {
     .log = up_log,
 };
 
-/* ---- caller's thread -------------------------------------------------------------- */
+/* ---- caller's thread --------------------------------------------------------------
+ */
 
 void loom__pmix_drain (loom_launch_t *l)
 {

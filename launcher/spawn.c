@@ -196,12 +196,14 @@ int loom__spawn (loom_launch_job_t *job,
         int devnull = open ("/dev/null", O_RDWR | O_CLOEXEC);
         if (dup2 (in_fd >= 0 ? in_fd : devnull, 0) < 0)
             child_fail ("cannot set stdin of", path);
-        int o = p->output ? out[1] : p->stdout_fd, e = p->output ? err[1] : p->stderr_fd;
+        int o = p->output ? out[1] : p->stdout_fd,
+            e = p->output ? err[1] : p->stderr_fd;
         if ((o >= 0 && dup2 (o, 1) < 0) || (e >= 0 && dup2 (e, 2) < 0))
             child_fail ("cannot set output of", path);
         if (p->cwd && chdir (p->cwd) < 0)
             child_fail ("cannot enter", p->cwd);
-        if (binding && hwloc_set_cpubind (job->l->topo, binding, HWLOC_CPUBIND_PROCESS) < 0)
+        if (binding
+            && hwloc_set_cpubind (job->l->topo, binding, HWLOC_CPUBIND_PROCESS) < 0)
             child_fail ("cannot bind", path);
         /* The host's own descriptors (a daemon's sockets) stay out of the job. */
         close_range (3, ~0U, CLOSE_RANGE_CLOEXEC);

@@ -40,12 +40,9 @@ static void binding (char *buf, size_t len)
 int main (int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"quiet", no_argument, NULL, 'q'},
-        {"abort", required_argument, NULL, 'a'},
-        {"segv", required_argument, NULL, 's'},
-        {"sleep", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"quiet", no_argument, NULL, 'q'},      {"abort", required_argument, NULL, 'a'},
+        {"segv", required_argument, NULL, 's'}, {"sleep", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     int quiet = 0, c, abort_rank = -1, segv_rank = -1;
     double nap = 0;
