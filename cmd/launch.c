@@ -409,8 +409,12 @@ int launch_run (const struct cmd *cmd, struct launch_opts *o, char **prog)
     }
     struct loom_launch_job_status st;
     loom_launch_job_status (job, &st);
-    if (st.reason[0] && !st.killed)
-        fprintf (stderr, "loom: launch: %s\n", st.reason);
+    /* A rank that exited non-zero has said why itself; crashes, aborts and timeouts
+     * get one line from us.
+     */
+    if (st.reason[0] && !st.killed
+        && (st.aborted || st.timed_out || st.exit_code > 128))
+        cmd_error (cmd, "%s", st.reason);
     rc = st.exit_code;
 out:
     loom_launch_job_destroy (job);

@@ -53,8 +53,9 @@ pgrep -f "^loom-hello --quiet --segv 1" >/dev/null && fail "ranks survived the s
 # SIGTERM to the launcher: it takes the ranks down and exits 128+15.
 loom launch -n 2 loom-hello --quiet --sleep 30 >"$TMP/term.out" 2>&1 &
 lpid=$!
-for _ in $(seq 100); do
-    [ "$(pgrep -fc '^loom-hello --quiet --sleep 30')" -ge 2 ] && break
+# Wait until both ranks are inside MPI (their shared-memory segments exist).
+for _ in $(seq 200); do
+    ls /dev/shm/loom."$lpid".*/vader_segment.* >/dev/null 2>&1 && break
     sleep 0.1
 done
 [ "$(pgrep -fc '^loom-hello --quiet --sleep 30')" -eq 2 ] || fail "SIGTERM: ranks did not start"

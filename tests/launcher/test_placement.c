@@ -316,7 +316,8 @@ static void hosts_file (void **state)
     char path[] = "/tmp/loom-hostfile.XXXXXX";
     int fd = mkstemp (path);
     assert_true (fd >= 0);
-    const char *text = "# cluster\nn1 slots=4\n\n  n2   # two\nn3 slots=2 max_slots=8\n";
+    const char *text =
+        "# cluster\nn1 slots=4\n\n  n2   # two\nn3 slots=2 max_slots=8\n";
     assert_int_equal (write (fd, text, strlen (text)), (ssize_t)strlen (text));
     close (fd);
     struct loom_host *h;
@@ -373,9 +374,9 @@ static void hosts_slurm (void **state)
 int main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (goldens),     cmocka_unit_test (bad_params),
-        cmocka_unit_test (reports),     cmocka_unit_test (hosts_parse),
-        cmocka_unit_test (hosts_file),  cmocka_unit_test (hosts_slurm),
+        cmocka_unit_test (goldens),    cmocka_unit_test (bad_params),
+        cmocka_unit_test (reports),    cmocka_unit_test (hosts_parse),
+        cmocka_unit_test (hosts_file), cmocka_unit_test (hosts_slurm),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
