@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <loom/clock.h>
 #include <loom/launch.h>
+#include <loom/trace.h>
 
 #include "cmd.h"
 #include "launch_cmd.h"
@@ -308,6 +310,19 @@ int launch_run (const struct cmd *cmd, struct launch_opts *o, char **prog)
     struct loom_host *hosts = NULL;
     int nhosts = 0, rc = 1;
 
+    /* Our handlers first, so tracing's crash handlers leave these signals to us. */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+    sigaction (SIGHUP, &sa, NULL);
+    signal (SIGPIPE, SIG_IGN);
+    /* One trace id for the launcher and every rank (they inherit the environment). */
+    if (getenv ("LOOM_TRACE") && !getenv ("LOOM_TRACE_ID")) {
+        char id[17];
+        uint64_t v = loom_clock_realtime_ns () ^ ((uint64_t)getpid () << 40);
+        setenv ("LOOM_TRACE_ID", loom_trace_id_format (v ? v : 1, id), 1);
+    }
     if (o->synthetic && o->xml) {
         cmd_error (cmd, "give only one of --synthetic and --xml");
         goto out;
@@ -385,13 +400,6 @@ int launch_run (const struct cmd *cmd, struct launch_opts *o, char **prog)
     jp.output = on_output;
     jp.arg = &os;
     jp.engine = o->engine;
-    /* Signals interrupt the wait and are passed on to the job. */
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset (&sa.sa_mask);
-    sigaction (SIGINT, &sa, NULL);
-    sigaction (SIGTERM, &sa, NULL);
-    sigaction (SIGHUP, &sa, NULL);
-    signal (SIGPIPE, SIG_IGN);
     if (!(job = loom_launch_job_start (l, &jp, &e))) {
         cmd_error (cmd, "%s", e.text);
         goto out;

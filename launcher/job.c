@@ -15,11 +15,20 @@
 
 #include <loom/clock.h>
 #include <loom/error.h>
+#include <loom/trace.h>
 
 #include "launch_int.h"
 #include "placement_int.h"
 
 #define NS_PER_SEC 1000000000.0
+
+LOOM_TRACE_TYPE (t_start, "launch", "spawn", "ranks", "engine");
+LOOM_TRACE_TYPE (t_proc_start, "launch", "proc.start", "rank:i", "pid");
+LOOM_TRACE_TYPE (t_proc_exit, "launch", "proc.exit", "rank:i", "exit:i", "signal");
+LOOM_TRACE_TYPE (t_abort, "launch", "pmix.abort", "rank:i", "status:i");
+LOOM_TRACE_TYPE (t_log, "launch", "pmix.log", "rank:i");
+LOOM_TRACE_TYPE (t_kill, "launch", "job.kill", "signal");
+LOOM_TRACE_TYPE (t_end, "launch", "job.end", "exit:i", "wall:f", "ranks");
 
 static loom_launch_job_t *find_job (loom_launch_t *l, const char *nspace)
 {
@@ -42,6 +51,7 @@ void loom__proc_signal (struct proc *pr, int sig)
 
 static void start_kill (loom_launch_job_t *job, int sig)
 {
+    loom_trace_instant (&t_kill, sig);
     for (int i = 0; i < job->nprocs; i++)
         loom__proc_signal (&job->procs[i], sig);
     if (!job->killing && sig != SIGKILL) {
@@ -74,6 +84,7 @@ void loom__job_abort (
     loom_launch_job_t *job = find_job (l, nspace);
     if (!job || job->done)
         return;
+    loom_trace_instant (&t_abort, (int64_t)rank, (int64_t)status);
     if (!job->st.aborted) {
         job->st.failed_rank = -1; /* the abort explains the job, whatever came first */
         /* Open MPI passes "N/A" when the program gave no message. */
@@ -93,6 +104,7 @@ void loom__job_log (loom_launch_t *l, const char *nspace, int rank, const char *
     loom_launch_job_t *job = find_job (l, nspace);
     if (!job || !text)
         return;
+    loom_trace_instant (&t_log, (int64_t)rank);
     const char *s = text;
     while (*s) {
         const char *nl = strchr (s, '\n');
@@ -127,6 +139,8 @@ void loom__job_proc_ended (struct proc *pr, int status, const void *rusage)
     };
     pr->running = 0;
     job->nrunning--;
+    loom_trace_instant (&t_proc_exit, (int64_t)pr->rank, (int64_t)st.exit_code,
+                        st.signal);
     /* Its writes are all in the pipes now: drain them before saying it ended. */
     loom__io_read (pr, 1, 1);
     loom__io_read (pr, 2, 1);
@@ -209,6 +223,8 @@ void loom__job_finish_ready (loom_launch_t *l)
         job_release (j);
         j->kill_deadline_ns = 0;
         loom__launch_rearm_timer (l);
+        loom_trace_instant (&t_end, (int64_t)j->st.exit_code,
+                            loom_trace_f64 (j->st.wall_sec), j->nprocs);
         if (j->p.done)
             j->p.done (j, &j->st, j->p.arg); /* may destroy j */
     }
@@ -323,8 +339,10 @@ static int start_direct (loom_launch_job_t *job,
         int rc =
             loom__spawn (job, pr, path, job->p.argv, env, pl->ranks[r].binding, error);
         loom__env_free (env);
-        if (pr->running)
+        if (pr->running) {
             job->nrunning++;
+            loom_trace_instant (&t_proc_start, (int64_t)r, pr->pid);
+        }
         if (rc < 0)
             return -1;
     }
@@ -417,8 +435,10 @@ loom_launch_job_t *loom_launch_job_start (loom_launch_t *l,
     l->jobs = job;
     if (make_dirs (job, error) < 0)
         goto error;
+    loom_trace_span_t span = loom_trace_begin (&t_start, pl->size, engine);
     int rc = engine == LOOM_ENGINE_DIRECT ? start_direct (job, pl, path, error)
                                           : start_engine (job, pl, engine, path, error);
+    loom_trace_end (span);
     if (rc < 0)
         goto error;
     free (path);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <loom/error.h>
+#include <loom/trace.h>
 
 #include "placement_int.h"
 
@@ -602,10 +603,28 @@ nomem:
     return loom_errset (c->error, ENOMEM, "out of memory");
 }
 
+LOOM_TRACE_TYPE (t_place, "launch", "placement", "ranks", "nodes", "oversubscribed");
+
+static loom_placement_t *compute (const struct loom_node *nodes,
+                                  size_t nnodes,
+                                  const struct loom_placement_params *params,
+                                  loom_error_t *error);
+
 loom_placement_t *loom_placement_compute (const struct loom_node *nodes,
                                           size_t nnodes,
                                           const struct loom_placement_params *params,
                                           loom_error_t *error)
+{
+    loom_trace_span_t span = loom_trace_begin (&t_place, 0, nnodes, 0);
+    loom_placement_t *p = compute (nodes, nnodes, params, error);
+    loom_trace_end (span, p ? p->size : 0, nnodes, p ? p->oversubscribed : 0);
+    return p;
+}
+
+static loom_placement_t *compute (const struct loom_node *nodes,
+                                  size_t nnodes,
+                                  const struct loom_placement_params *params,
+                                  loom_error_t *error)
 {
     struct ctx c = {.nnodes = nnodes, .error = error};
     struct loom__policy pol;

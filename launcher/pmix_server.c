@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <loom/error.h>
+#include <loom/trace.h>
 
 #include "launch_int.h"
 #include "placement_int.h"
@@ -337,10 +338,24 @@ void loom__pmix_fini (loom_launch_t *l)
     server = NULL;
 }
 
+LOOM_TRACE_TYPE (t_register, "launch", "pmix.register", "ranks");
+
+static int
+register_job (loom_launch_job_t *job, const loom_placement_t *pl, loom_error_t *error);
+
 /* Register the job's namespace and its clients. */
 int loom__pmix_register_job (loom_launch_job_t *job,
                              const loom_placement_t *pl,
                              loom_error_t *error)
+{
+    loom_trace_span_t span = loom_trace_begin (&t_register, job->nprocs);
+    int rc = register_job (job, pl, error);
+    loom_trace_end (span);
+    return rc;
+}
+
+static int
+register_job (loom_launch_job_t *job, const loom_placement_t *pl, loom_error_t *error)
 {
     loom_launch_t *l = job->l;
     struct infolist il = {0};

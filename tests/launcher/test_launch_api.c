@@ -32,8 +32,12 @@ struct record {
     char err[8][256];
 };
 
-static void on_output (loom_launch_job_t *job, int rank, int stream, const char *line,
-                       size_t len, void *arg)
+static void on_output (loom_launch_job_t *job,
+                       int rank,
+                       int stream,
+                       const char *line,
+                       size_t len,
+                       void *arg)
 {
     struct record *r = arg;
     char *dst = stream == 1 ? r->out[rank] : r->err[rank];
@@ -41,15 +45,15 @@ static void on_output (loom_launch_job_t *job, int rank, int stream, const char 
     snprintf (dst + have, 256 - have, "%.*s|", (int)len, line);
 }
 
-static void on_exit_cb (loom_launch_job_t *job, const struct loom_launch_proc_status *st,
-                        void *arg)
+static void
+on_exit_cb (loom_launch_job_t *job, const struct loom_launch_proc_status *st, void *arg)
 {
     struct record *r = arg;
     r->exits[r->nexit++] = *st;
 }
 
-static void on_done (loom_launch_job_t *job, const struct loom_launch_job_status *st,
-                     void *arg)
+static void
+on_done (loom_launch_job_t *job, const struct loom_launch_job_status *st, void *arg)
 {
     struct record *r = arg;
     r->done++;
@@ -82,8 +86,8 @@ static loom_placement_t *place (int n, const char *cpuset, int oversub)
     return p;
 }
 
-static loom_launch_job_t *start (loom_placement_t *p, char **argv, struct record *r,
-                                 unsigned flags, double timeout)
+static loom_launch_job_t *start (
+    loom_placement_t *p, char **argv, struct record *r, unsigned flags, double timeout)
 {
     struct loom_launch_job_params jp = LOOM_LAUNCH_JOB_PARAMS_INIT;
     jp.placement = p;
@@ -110,7 +114,8 @@ static void exit_codes_output_rss (void **state)
                     "exit $((LOOM_RANK + 3))",
                     NULL};
     struct record r = {0};
-    loom_launch_job_t *j = start (p, argv, &r, LOOM_LAUNCH_KEEP_GOING | LOOM_LAUNCH_NO_PMIX, 0);
+    loom_launch_job_t *j =
+        start (p, argv, &r, LOOM_LAUNCH_KEEP_GOING | LOOM_LAUNCH_NO_PMIX, 0);
     loom_placement_destroy (p); /* not needed once started */
     assert_true (loom_launch_job_pid (j, 0) > 0);
     drive (&r, 10000);
@@ -155,7 +160,7 @@ static void kill_and_status (void **state)
     assert_int_equal (r.nexit, 2);
     assert_int_equal (r.exits[0].signal, SIGTERM);
     assert_int_equal (r.exits[0].exit_code, -1);
-    assert_int_equal (kill (pid0, 0), -1); /* reaped, gone */
+    assert_int_equal (kill (pid0, 0), -1);                   /* reaped, gone */
     assert_int_equal (loom_launch_job_kill (j, SIGTERM), 0); /* finished: no-op */
     assert_int_equal (loom_launch_job_kill (j, 0), -1);
     assert_int_equal (errno, EINVAL);
@@ -276,7 +281,8 @@ static void bad_params (void **state)
 /* A placement for another machine's topology cannot be launched here. */
 static void foreign_placement (void **state)
 {
-    loom_topo_t *big = loom_topo_load (LOOM_TOPO_SYNTHETIC, "pack:4 core:64 pu:2", NULL);
+    loom_topo_t *big =
+        loom_topo_load (LOOM_TOPO_SYNTHETIC, "pack:4 core:64 pu:2", NULL);
     struct loom_node node = {.topo = big, .cpuset = "500-511"};
     struct loom_placement_params pp = LOOM_PLACEMENT_PARAMS_INIT;
     pp.nprocs = 1;
