@@ -31,6 +31,7 @@ extern const struct cmd cmd_topo;
 extern const struct cmd cmd_run;
 extern const struct cmd cmd_launch;
 extern const struct cmd cmd_gen;
+extern const struct cmd cmd_trace;
 
 /* Iterate over options like getopt_long, built from cmd->options. Returns the option's
  * key and sets *arg, or -1 at the end of options (optind then indexes the first

@@ -15,6 +15,7 @@ static const struct cmd *const commands[] = {
     &cmd_run,
     &cmd_launch,
     &cmd_gen,
+    &cmd_trace,
     &cmd_version,
     NULL,
 };

@@ -596,9 +596,18 @@ static int start_locked (const struct loom_trace_params *p, loom_error_t *error)
         max_chunks = 1;
     char **chunks = calloc (max_chunks, sizeof (*chunks));
     void *m = MAP_FAILED;
-    int rc = chunks ? posix_fallocate (fd, 0, (off_t)meta) : ENOMEM;
-    if (rc == EOPNOTSUPP || rc == EINVAL)
-        rc = ftruncate (fd, (off_t)meta) < 0 ? errno : 0;
+    /* The tables stay sparse (most of them is never used), except their first pages,
+     * which are allocated so that a full disk fails here and not with SIGBUS later.
+     */
+    int rc = !chunks ? ENOMEM : ftruncate (fd, (off_t)meta) < 0 ? errno : 0;
+    const off_t first[] = {0, LOOM_TRACE_HEADER_SIZE,
+                           (off_t)(LOOM_TRACE_HEADER_SIZE
+                                   + LOOM_TRACE_STRINGS_MAX * LOOM_TRACE_STRING_SIZE)};
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        rc = posix_fallocate (fd, first[i], (off_t)page);
+        if (rc == EOPNOTSUPP || rc == EINVAL)
+            rc = 0;
+    }
     if (rc == 0) {
         m = mmap (NULL, meta, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         rc = m == MAP_FAILED ? errno : 0;
