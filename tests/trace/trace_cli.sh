@@ -28,7 +28,7 @@ cmp -s "$TMP/ok.trace" "$TMP/m.trace" || fail "merge of a prefix and of its file
 expect_ok "summary of merged" loom trace summary "$TMP/ok.trace"
 expect_out "merged straggler" "^  test\.gen: rank 2 took"
 
-expect_ok "export --perfetto" loom trace export --perfetto "$TMP/ok.trace" -o "$TMP/ok.json"
+expect_ok "export --perfetto" loom trace export --perfetto -o "$TMP/ok.json" "$TMP/ok.trace"
 expect_ok "perfetto JSON valid" "$validate" "$TMP/ok.json" 3
 expect_out "arrows" 'flows 6/6 matched 6'
 expect_ok "export to stdout" loom trace export "$TMP/ok"
@@ -38,12 +38,12 @@ cmp -s "$TMP/out" "$TMP/ok.json" || fail "export to stdout differs from -o"
 # (This trace is small, so the limits are fractions of its full size.)
 full=$(stat -c %s "$TMP/ok.json")
 small=$((full * 4 / 5))
-expect_ok "export downsampled" loom trace export --max-size $small "$TMP/ok" -o "$TMP/small.json"
+expect_ok "export downsampled" loom trace export --max-size $small -o "$TMP/small.json" "$TMP/ok"
 grep -q 'downsampled' "$TMP/err" || fail "downsampling not reported"
 [ "$(stat -c %s "$TMP/small.json")" -le $small ] || fail "downsampled file over $small bytes"
 expect_ok "small JSON valid" "$validate" "$TMP/small.json" 3
 part=$((full * 2 / 3))
-expect_ok "export split" loom trace export --max-size $part --split "$TMP/ok" -o "$TMP/split.json"
+expect_ok "export split" loom trace export --max-size $part --split -o "$TMP/split.json" "$TMP/ok"
 nparts=$(grep -c 'split\.part[0-9]*\.json$' "$TMP/out")
 [ "$nparts" -ge 2 ] || fail "split: expected several parts, got $nparts"
 for p in "$TMP"/split.part*.json; do
@@ -59,7 +59,7 @@ expect_ok "info of killed job" loom trace info "$TMP/kill"
 expect_out "killed rank listed" '^rank .* killed or running \(rank 1\)'
 expect_ok "summary of killed job" loom trace summary "$TMP/kill"
 expect_out "killed rank named" '^Died: rank 1 .*never closed its trace'
-expect_ok "export of killed job" loom trace export "$TMP/kill" -o "$TMP/kill.json"
+expect_ok "export of killed job" loom trace export -o "$TMP/kill.json" "$TMP/kill"
 expect_ok "killed JSON valid" "$validate" "$TMP/kill.json" 3
 grep -q '"name":"exchange".*"unfinished":true' "$TMP/kill.json" \
     || fail "the killed rank's open exchange span is missing"
