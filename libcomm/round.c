@@ -116,18 +116,26 @@ static int start_round (loom_shuffle_t *sh, loom_error_t *error)
         sh->flight = t;
     }
     bool last = sh->finishing && !sh->qhead && sh->fill.bytes == 0;
+    uint64_t off_node_max = 0;
+    const int *node_of = sh->comm->node_of;
+    for (int d = 0; d < sh->size; d++) {
+        uint64_t len = fbuf (&sh->flight, d)->len;
+        if (node_of[d] != node_of[sh->rank] && len > off_node_max)
+            off_node_max = len;
+    }
     for (int d = 0; d < sh->size; d++) {
         struct loom__buf *b = fbuf (&sh->flight, d);
-        sh->cnt_send[3 * d] = b->len;
-        sh->cnt_send[3 * d + 1] = b->nrec;
-        sh->cnt_send[3 * d + 2] = last;
+        sh->cnt_send[LOOM__CNT * d] = b->len;
+        sh->cnt_send[LOOM__CNT * d + 1] = b->nrec;
+        sh->cnt_send[LOOM__CNT * d + 2] = last ? LOOM__LAST : 0;
+        sh->cnt_send[LOOM__CNT * d + 3] = off_node_max;
         sh->sent_to[d] += b->nrec;
         sh->st.records_sent += b->nrec;
         sh->st.bytes_sent += b->len;
     }
     sh->sent_last = last;
-    int rc = MPI_Ialltoall (sh->cnt_send, 3, MPI_UINT64_T, sh->cnt_recv, 3,
-                            MPI_UINT64_T, sh->mpi, &sh->reqs[0]);
+    int rc = MPI_Ialltoall (sh->cnt_send, LOOM__CNT, MPI_UINT64_T, sh->cnt_recv,
+                            LOOM__CNT, MPI_UINT64_T, sh->mpi, &sh->reqs[0]);
     if (rc != MPI_SUCCESS)
         return loom__mpi_error (rc, "shuffle: count exchange", error);
     sh->nreqs = 1;
@@ -158,13 +166,37 @@ static int post_data (loom_shuffle_t *sh, loom_error_t *error)
     uint64_t chunk = sh->p.chunk_bytes;
     bool shortcut = self_shortcut (sh);
     int need = 0;
+    uint64_t off_node_max = 0;
     sh->all_last = true;
     for (int r = 0; r < sh->size; r++) {
-        if (!sh->cnt_recv[3 * r + 2])
+        if (!(sh->cnt_recv[LOOM__CNT * r + 2] & LOOM__LAST))
             sh->all_last = false;
+        if (sh->cnt_recv[LOOM__CNT * r + 3] > off_node_max)
+            off_node_max = sh->cnt_recv[LOOM__CNT * r + 3];
+    }
+    /* Every rank sees every sender's largest off-node payload: the same choice
+     * everywhere. Aggregation pays when those payloads are small (latency-bound)
+     * and nodes hold several ranks.
+     */
+    loom_comm_t *c = sh->comm;
+    int max_node = 0;
+    for (int n = 0; n < c->nnodes; n++)
+        if (c->node_cnt[n] > max_node)
+            max_node = c->node_cnt[n];
+    sh->node_aware = !(sh->p.flags & LOOM_SHUFFLE_FLAT) && c->nnodes > 1 && max_node > 1
+                     && off_node_max > 0 && off_node_max <= LOOM__NODE_AWARE_MAX;
+    if (sh->node_aware) {
+        sh->st.rounds_node_aware++;
+        if (loom__node_round (sh, error) < 0)
+            return -1;
+        sh->nreqs = 0;
+        sh->state = ROUND_DATA;
+        return 0;
+    }
+    for (int r = 0; r < sh->size; r++) {
         if (r == sh->rank && shortcut)
             continue;
-        need += nchunks (sh->cnt_recv[3 * r], chunk);
+        need += nchunks (sh->cnt_recv[LOOM__CNT * r], chunk);
         need += nchunks (fbuf (&sh->flight, r)->len, chunk);
     }
     if (reqs_reserve (sh, need > 1 ? need : 1) < 0)
@@ -175,7 +207,7 @@ static int post_data (loom_shuffle_t *sh, loom_error_t *error)
      */
     for (int i = 0; i < sh->size; i++) {
         int src = (sh->rank - i + sh->size) % sh->size;
-        uint64_t bytes = sh->cnt_recv[3 * src];
+        uint64_t bytes = sh->cnt_recv[LOOM__CNT * src];
         if ((src == sh->rank && shortcut) || bytes == 0)
             continue;
         struct loom__buf *b = &sh->rbuf[src];
@@ -183,11 +215,12 @@ static int post_data (loom_shuffle_t *sh, loom_error_t *error)
         if (loom__buf_reserve (b, bytes) < 0)
             return loom_errset (error, ENOMEM, "shuffle: out of memory");
         b->len = bytes;
-        b->nrec = sh->cnt_recv[3 * src + 1];
+        b->nrec = sh->cnt_recv[LOOM__CNT * src + 1];
         for (uint64_t off = 0, k = 0; off < bytes; off += chunk, k++) {
             uint64_t len = bytes - off < chunk ? bytes - off : chunk;
-            int rc = MPI_Irecv (b->data + off, (int)len, MPI_BYTE, src,
-                                (int)(k & 0x7fff), sh->mpi, &sh->reqs[n++]);
+            int rc =
+                MPI_Irecv (b->data + off, (int)len, MPI_BYTE, src,
+                           (int)(k & LOOM__TAG_CHUNK_MASK), sh->mpi, &sh->reqs[n++]);
             if (rc != MPI_SUCCESS) {
                 sh->nreqs = n - 1;
                 return loom__mpi_error (rc, "shuffle: receive", error);
@@ -201,8 +234,9 @@ static int post_data (loom_shuffle_t *sh, loom_error_t *error)
             continue;
         for (uint64_t off = 0, k = 0; off < b->len; off += chunk, k++) {
             uint64_t len = b->len - off < chunk ? b->len - off : chunk;
-            int rc = MPI_Isend (b->data + off, (int)len, MPI_BYTE, dst,
-                                (int)(k & 0x7fff), sh->mpi, &sh->reqs[n++]);
+            int rc =
+                MPI_Isend (b->data + off, (int)len, MPI_BYTE, dst,
+                           (int)(k & LOOM__TAG_CHUNK_MASK), sh->mpi, &sh->reqs[n++]);
             if (rc != MPI_SUCCESS) {
                 sh->nreqs = n - 1;
                 return loom__mpi_error (rc, "shuffle: send", error);
@@ -221,7 +255,8 @@ static int complete_round (loom_shuffle_t *sh, loom_error_t *error)
 {
     bool shortcut = self_shortcut (sh);
     for (int src = 0; src < sh->size; src++) {
-        uint64_t bytes = sh->cnt_recv[3 * src], nrec = sh->cnt_recv[3 * src + 1];
+        uint64_t bytes = sh->cnt_recv[LOOM__CNT * src],
+                 nrec = sh->cnt_recv[LOOM__CNT * src + 1];
         sh->recv_from[src] += nrec;
         sh->st.records_received += nrec;
         sh->st.bytes_received += bytes;

@@ -214,8 +214,8 @@ loom_shuffle_t *loom_shuffle_create (loom_comm_t *comm,
     size_t n = (size_t)sh->size;
     sh->sent_to = calloc (n, sizeof (uint64_t));
     sh->recv_from = calloc (n, sizeof (uint64_t));
-    sh->cnt_send = calloc (3 * n, sizeof (uint64_t));
-    sh->cnt_recv = calloc (3 * n, sizeof (uint64_t));
+    sh->cnt_send = calloc (LOOM__CNT * n, sizeof (uint64_t));
+    sh->cnt_recv = calloc (LOOM__CNT * n, sizeof (uint64_t));
     sh->rbuf = calloc (n, sizeof (*sh->rbuf));
     sh->reqs_cap = 4;
     sh->reqs = malloc (sizeof (MPI_Request) * (size_t)sh->reqs_cap);

@@ -174,12 +174,13 @@ struct loom_shuffle {
 
     /* the round in flight */
     enum round_state state;
-    uint64_t *cnt_send, *cnt_recv; /* [3 * size]: bytes, records, flags */
+    uint64_t *cnt_send, *cnt_recv; /* [LOOM__CNT * size] */
     MPI_Request *reqs;             /* Ialltoall or the data requests */
     int nreqs, reqs_cap;
     struct loom__buf *rbuf; /* [size] receive buffers of the round */
     bool sent_last;         /* our "last" flag was in the round in flight */
     bool all_last;          /* the round in flight ends the exchange */
+    bool node_aware;        /* the round in flight aggregates per node */
     uint32_t round;
     double deadline;
 
@@ -210,6 +211,22 @@ struct loom_shuffle {
 };
 
 #define LOOM__NBUCKETS 16
+
+/* Count exchange: per peer, bytes, records, flags (bit 0: last round of the sender)
+ * and the sender's largest payload to a rank of another node (same in every entry),
+ * from which every rank reaches the same algorithm choice.
+ */
+#define LOOM__CNT  4
+#define LOOM__LAST 1u
+/* Tags: flat data chunks use [0, LOOM__TAG_NODE); node-aware rounds the rest. */
+#define LOOM__TAG_CHUNK_MASK  0x3fff
+#define LOOM__TAG_NODE        0x4001
+#define LOOM__TAG_NODE_DIRECT 0x4000
+/* Off-node payloads up to this size per peer go through node-aware aggregation. */
+#define LOOM__NODE_AWARE_MAX (16u << 10)
+
+/* node_aware.c: run the data part of a node-aware round to completion. */
+int loom__node_round (loom_shuffle_t *sh, loom_error_t *error);
 
 /* round.c */
 int loom__round_progress (loom_shuffle_t *sh, bool block, loom_error_t *error);

@@ -166,11 +166,14 @@ int loom__store_segment (loom_shuffle_t *sh,
         sh->st.spill_recv_bytes += b->len;
         s->data = NULL;
     } else {
-        /* Take the buffer: no copy. */
+        /* Take the buffer: no copy. Its replacement gets the same capacity at once,
+         * so the next round does not regrow it by doubling (each step a copy).
+         */
         s->data = b->data;
         sh->store_mem += b->len;
-        b->data = NULL;
-        b->cap = 0;
+        b->data = malloc (b->cap);
+        if (!b->data)
+            b->cap = 0;
     }
     b->len = 0;
     b->nrec = 0;

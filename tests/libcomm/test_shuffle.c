@@ -506,6 +506,61 @@ static void cases_reset (void)
     loom_shuffle_destroy (sh);
 }
 
+/* Pretend nodes of 2 and 3 ranks, small batches: rounds go through node-aware
+ * aggregation (leaders) whenever there are several nodes with several ranks.
+ */
+static void cases_node_aware (void)
+{
+    loom_comm_t *flat = comm;
+    for (int ns = 2; ns <= 3; ns++) {
+        struct loom_comm_params cp = LOOM_COMM_PARAMS_INIT;
+        cp.node_size = ns;
+        comm = loom_comm_create (MPI_COMM_WORLD, &cp, NULL);
+        MT_REQUIRE (comm != NULL);
+        bool expect = loom_comm_nnodes (comm) > 1;
+        struct loom_shuffle_params p = LOOM_SHUFFLE_PARAMS_INIT;
+        p.batch_bytes = 8192;
+        struct gen g = {.nrec = 3000, .kmax = 24, .vmax = 40};
+        struct loom_shuffle_stats st;
+        run_case ("node-aware varlen", &g, &p, PUT_ONE, false, &st);
+        if (expect)
+            MT_CHECK (st.rounds_node_aware > 0);
+        else
+            MT_EQ (st.rounds_node_aware, 0);
+        struct gen empty = g;
+        empty.odd_empty = true;
+        run_case ("node-aware, empty ranks", &empty, &p, PUT_BATCH, true, NULL);
+        p.flags = LOOM_SHUFFLE_NO_SELF_SHORTCUT | LOOM_SHUFFLE_DETERMINISTIC;
+        run_case ("node-aware, through MPI", &g, &p, PUT_ONE, false, NULL);
+        p.flags = 0;
+        struct loom_shuffle_params pa = p;
+        pa.partition = LOOM_PARTITION_CALLBACK;
+        pa.partition_fn = to_last;
+        run_case ("node-aware, all to last", &g, &pa, PUT_ONE, false, NULL);
+        struct gen fx = {.nrec = 5000};
+        struct loom_shuffle_params pf = p;
+        pf.key_width = 8;
+        pf.value_width = 8;
+        pf.chunk_bytes = 1000; /* chunked node-aware messages */
+        run_case ("node-aware fixed", &fx, &pf, PUT_FIXED, false, &st);
+        if (expect)
+            MT_CHECK (st.rounds_node_aware > 0);
+        /* Flag off: flat even here. */
+        pf.flags = LOOM_SHUFFLE_FLAT;
+        run_case ("forced flat", &fx, &pf, PUT_FIXED, false, &st);
+        MT_EQ (st.rounds_node_aware, 0);
+        /* Large payloads: flat. */
+        struct loom_shuffle_params pl = LOOM_SHUFFLE_PARAMS_INIT;
+        pl.key_width = 8;
+        pl.value_width = 8;
+        struct gen big = {.nrec = 30000};
+        run_case ("large payloads stay flat", &big, &pl, PUT_FIXED, false, &st);
+        MT_EQ (st.rounds_node_aware, 0);
+        loom_comm_destroy (comm);
+    }
+    comm = flat;
+}
+
 int main (int argc, char **argv)
 {
     mt_init (&argc, &argv);
@@ -519,6 +574,7 @@ int main (int argc, char **argv)
     cases_spill ();
     cases_deterministic ();
     cases_reset ();
+    cases_node_aware ();
     loom_comm_destroy (comm);
     return mt_finish ("test_shuffle");
 }
