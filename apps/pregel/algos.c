@@ -43,14 +43,21 @@ static void pr_compute (loom_pregel_ctx_t *ctx,
     double *value = loom_pregel_vertex_value (v);
     uint64_t step = loom_pregel_superstep (ctx);
     if (step > 0) {
-        uint64_t sum = 0, dangling;
+        if (pr->base_step != step + 1) {
+            uint64_t dangling;
+            loom_pregel_aggregated (ctx, pr->agg_dangling, &dangling);
+            pr->base = algo_pr_base (pr->damping,
+                                     (double)loom_pregel_num_vertices (ctx), dangling);
+            pr->base_step = step + 1;
+        }
+        uint64_t sum = 0;
         if (nmsgs)
             memcpy (&sum, msgs, sizeof (sum));
-        loom_pregel_aggregated (ctx, pr->agg_dangling, &dangling);
-        double next = algo_pr_update (
-            pr->damping, (double)loom_pregel_num_vertices (ctx), sum, dangling);
-        uint64_t delta = algo_pr_fixed (fabs (next - *value));
-        loom_pregel_aggregate (ctx, pr->agg_delta, &delta);
+        double next = algo_pr_update (pr->base, pr->damping, sum);
+        if (pr->tolerance > 0) {
+            uint64_t delta = algo_pr_fixed (fabs (next - *value));
+            loom_pregel_aggregate (ctx, pr->agg_delta, &delta);
+        }
         *value = next;
         if (pr->iterations && step >= pr->iterations) {
             loom_pregel_vote_to_halt (v);
@@ -99,6 +106,7 @@ int algo_pagerank_setup (loom_pregel_t *job,
                                                 8, NULL, error);
     pr->iterations_run = 0;
     pr->last_delta = 0;
+    pr->base_step = 0;
     return pr->agg_dangling < 0 || pr->agg_delta < 0 ? -1 : 0;
 }
 

@@ -22,24 +22,30 @@ static inline uint64_t algo_pr_fixed (double x)
     return (uint64_t)(x * ALGO_PR_ONE + 0.5);
 }
 
-/* The PageRank update, shared with the tests' serial fixed-point oracle:
- * pr' = (1-d)/n + d * (sum + dangling/n), sums in fixed point.
+/* The PageRank update, shared with the tests' serial fixed-point oracle, in two
+ * steps so the per-vertex part is one multiply-add:
+ *   base = (1-d)/n + d * dangling/n     (once per superstep)
+ *   pr'  = base + d * sum               (per vertex)
+ * with the sums in fixed point.
  */
-static inline double
-algo_pr_update (double d, double n, uint64_t sum_fixed, uint64_t dangling_fixed)
+static inline double algo_pr_base (double d, double n, uint64_t dangling_fixed)
 {
-    return (1.0 - d) / n
-           + d
-                 * ((double)sum_fixed / ALGO_PR_ONE
-                    + (double)dangling_fixed / ALGO_PR_ONE / n);
+    return (1.0 - d) / n + d * ((double)dangling_fixed / ALGO_PR_ONE / n);
+}
+
+static inline double algo_pr_update (double base, double d, uint64_t sum_fixed)
+{
+    return base + d * ((double)sum_fixed / ALGO_PR_ONE);
 }
 
 struct algo_pagerank {
     double damping;      /* 0.85 */
     uint64_t iterations; /* stop after this many (0: until tolerance) */
     double tolerance;    /* stop when the L1 change of an iteration is below (0: off) */
-    /* filled by algo_pagerank_setup() */
+    /* filled by algo_pagerank_setup() and while running */
     int agg_dangling, agg_delta;
+    uint64_t base_step; /* superstep 'base' was computed for (+1; 0: none) */
+    double base;
     uint64_t iterations_run;
     double last_delta;
 };

@@ -101,3 +101,42 @@ void baseline_free (struct baseline_graph *g)
     free (g->contrib);
     memset (g, 0, sizeof (*g));
 }
+
+static uint32_t uf_find (uint32_t *parent, uint32_t x)
+{
+    while (parent[x] != x) {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    return x;
+}
+
+uint64_t
+baseline_cc (unsigned scale, size_t m, const uint64_t *src, const uint64_t *dst)
+{
+    size_t N = (size_t)1 << scale;
+    uint32_t *parent = malloc (N * sizeof (uint32_t));
+    uint8_t *seen = calloc (N, 1);
+    if (!parent || !seen) {
+        free (parent);
+        free (seen);
+        return 0;
+    }
+    for (size_t v = 0; v < N; v++)
+        parent[v] = (uint32_t)v;
+    for (size_t e = 0; e < m; e++) {
+        uint32_t a = uf_find (parent, (uint32_t)src[e]);
+        uint32_t b = uf_find (parent, (uint32_t)dst[e]);
+        seen[src[e]] = seen[dst[e]] = 1;
+        if (a < b)
+            parent[b] = a;
+        else if (b < a)
+            parent[a] = b;
+    }
+    uint64_t k = 0;
+    for (size_t v = 0; v < N; v++)
+        k += seen[v] && parent[v] == v;
+    free (parent);
+    free (seen);
+    return k;
+}

@@ -36,4 +36,11 @@ void baseline_iterate (struct baseline_graph *g, double d);
 
 void baseline_free (struct baseline_graph *g);
 
+/* Connected components of the undirected graph by union-find (path halving, union
+ * by smaller index) over ids < 2^scale; returns the number of components among the
+ * ids that appear in an edge. The single-threaded baseline for label propagation.
+ */
+uint64_t
+baseline_cc (unsigned scale, size_t m, const uint64_t *src, const uint64_t *dst);
+
 #endif

@@ -152,6 +152,8 @@ void loom_pregel_destroy (loom_pregel_t *job)
     free (job->out_has);
     free (job->in_has);
     free (job->identity);
+    free (job->bcast);
+    free (job->bflag);
     free (job->list_slot);
     free (job->list_msg);
     free (job->in_off);
@@ -298,6 +300,19 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
         if ((resumed = pregel_checkpoint_read (job, error)) < 0)
             return -1;
     }
+    if (job->fast != FAST_NONE && !job->bcast) {
+        /* Broadcasts need the in-edges (collective, once per graph). */
+        if (pregel_graph_build_pull (g, error) < 0)
+            return -1;
+        size_t slots = g->n + g->nm;
+        job->bcast = malloc ((slots + 1) * job->ms);
+        job->bflag = calloc (slots + 1, 1);
+        int failed = !job->bcast || !job->bflag;
+        if (failed)
+            loom_errset (error, ENOMEM, "out of memory for broadcasts");
+        if (pregel_agree (g->comm, failed, error) < 0)
+            return -1;
+    }
     if (!resumed)
         start_fresh (job);
     else
@@ -316,14 +331,30 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
             break;
 
         double t0 = loom_clock_sec ();
-        if (job->fast != FAST_NONE)
+        if (job->fast != FAST_NONE) {
             pregel_clear_out (job);
+            memset (job->bflag, 0, g->n + g->nm);
+            job->nbcast = 0;
+            job->bcast_edges = 0;
+        }
         job->list_n = 0;
         job->far_n = 0;
         job->sent_local = 0;
         job->dropped = 0;
         job->failed = 0;
         compute_all (job);
+        if (job->fast != FAST_NONE) {
+            /* Pull when the broadcasts cover a good part of this rank's edges; then
+             * the exchange carries them to the mirrors. Otherwise push them now, and
+             * clear the flags so pregel_gather() sees only mirrors that pulled.
+             */
+            job->pull = job->bcast_edges * 8 > g->m;
+            if (!job->pull && job->nbcast) {
+                pregel_push_broadcasts (job);
+                memset (job->bflag, 0, g->n);
+                job->nbcast = 0;
+            }
+        }
         double t1 = loom_clock_sec ();
 
         int failed = 0;
@@ -338,6 +369,10 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
             failed = 1;
         if (pregel_agree (g->comm, failed, error) < 0)
             return -1;
+        double tg = loom_clock_sec ();
+        if (job->fast != FAST_NONE)
+            pregel_gather (job);
+        double gather_sec = loom_clock_sec () - tg;
 
         /* Halt flags are final after compute() and, unless messages to
          * non-neighbours follow, so is the inbox: one reduction serves both.
@@ -374,8 +409,8 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
         job->superstep++;
         job->stats.supersteps = job->superstep;
         double t2 = loom_clock_sec ();
-        job->stats.compute_sec += t1 - t0;
-        job->stats.exchange_sec += t2 - t1;
+        job->stats.compute_sec += t1 - t0 + gather_sec;
+        job->stats.exchange_sec += t2 - t1 - gather_sec;
 
         int done = act[0] == 0 && act[1] == 0;
         if (!done && pp->checkpoint_every

@@ -35,6 +35,17 @@ static int recv_edge (const struct loom_batch *b, void *arg)
     for (uint64_t i = 0; i < b->nrecords; i++, p += rec) {
         uint64_t key;
         memcpy (&key, p, 8);
+        if (key & PREGEL_MIRROR_TAG) {
+            /* A mirror's broadcast, pulled by pregel_gather(). */
+            size_t slot = job->g->n + (key & (PREGEL_MIRROR_TAG - 1));
+            if (slot >= job->g->n + job->g->nm) {
+                errno = EPROTO;
+                return -1;
+            }
+            memcpy (job->bcast + slot * job->ms, p + 8, job->ms);
+            job->bflag[slot] = 1;
+            continue;
+        }
         uint32_t lid = (uint32_t)key;
         if (lid >= job->g->n) {
             errno = EPROTO;
@@ -118,6 +129,23 @@ static int put_edge_records (struct loom_pregel *job, loom_error_t *error)
                 memcpy (r + 8, job->out + slot * job->ms, job->ms);
                 if (++nb == CHUNK)
                     FLUSH ();
+            }
+        }
+        if (job->pull) {
+            /* Broadcasts once per (vertex, rank with its in-edges). */
+            for (int p = 0; p < g->size; p++) {
+                uint64_t hi = ((uint64_t)p << 32) | PREGEL_MIRROR_TAG;
+                for (size_t k = g->mo_off[p]; k < g->mo_off[p + 1]; k++) {
+                    uint32_t u = g->mo_lid[k];
+                    if (!job->bflag[u])
+                        continue;
+                    uint64_t key = hi | g->mo_slot[k];
+                    uint8_t *r = buf + nb * rec;
+                    memcpy (r, &key, 8);
+                    memcpy (r + 8, job->bcast + (size_t)u * job->ms, job->ms);
+                    if (++nb == CHUNK)
+                        FLUSH ();
+                }
             }
         }
     } else {

@@ -162,6 +162,11 @@ void loom_pregel_graph_destroy (loom_pregel_graph_t *g)
     free (g->ghost_id);
     free (g->ghost_rlid);
     free (g->peer_off);
+    free (g->in_off);
+    free (g->in_src);
+    free (g->mo_off);
+    free (g->mo_lid);
+    free (g->mo_slot);
     loom_comm_destroy (g->comm);
     free (g);
     errno = saved;
@@ -290,10 +295,10 @@ static int build_local (struct loom_pregel_graph *g,
     g->ids = cand;
     cand = NULL;
     g->n = nc;
-    if ((uint64_t)g->n + nG >= UINT32_MAX) {
+    if ((uint64_t)g->n + nG >= (1ULL << 31)) {
         loom_errset (error, EOVERFLOW,
                      "rank %d holds %zu vertices and %zu remote neighbours: more than "
-                     "2^32; use more ranks",
+                     "2^31; use more ranks",
                      g->rank, g->n, nG);
         goto error;
     }

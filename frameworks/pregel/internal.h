@@ -35,6 +35,20 @@ struct loom_pregel_graph {
     uint32_t *ghost_rlid; /* ng: local index on the owner */
     size_t *peer_off; /* size + 1: peer p's ghosts are [peer_off[p], peer_off[p+1]) */
 
+    /* Pull structures (built on first use by a program with a combiner, see pull.c):
+     * in-edges of every local vertex as source slots, < n for a local vertex and
+     * n + i for mirror i (a remote vertex with edges to this rank, whose broadcast
+     * message its rank sends here once per superstep).
+     */
+    bool pull_ready;
+    size_t nm;         /* mirrors on this rank */
+    uint64_t *in_off;  /* n + 1 */
+    uint32_t *in_src;  /* in-edges */
+    size_t n_with_out; /* local vertices with out-edges */
+    size_t *mo_off;    /* size + 1: my vertices mirrored on rank p */
+    uint32_t *mo_lid;  /* ... their local indexes, by (p, lid) */
+    uint32_t *mo_slot; /* ... and their mirror index on p */
+
     uint64_t nv_global, ne_global;
     double min_weight; /* global; +inf when unweighted */
     double load_sec;
@@ -144,6 +158,16 @@ struct loom_pregel {
     uint8_t *in_list;
     size_t in_list_cap;
 
+    /* Broadcasts (send_to_neighbours with a combiner): the message of each local
+     * vertex and of each mirror, n + nm slots, and whether it was sent this
+     * superstep. After compute they are either pushed along out-edges or pulled
+     * along in-edges (see pull.c), whichever touches fewer edges.
+     */
+    uint8_t *bcast, *bflag;
+    size_t nbcast;        /* local vertices with out-edges that broadcast */
+    uint64_t bcast_edges; /* their out-edges */
+    bool pull;            /* this superstep gathers */
+
     /* Messages to ids that are not neighbours: (id, message), routed by owner. */
     uint64_t *far_id;
     uint8_t *far_msg;
@@ -212,6 +236,13 @@ struct loom_ds_create_params;
 int pregel_ds_params (const struct loom_pregel_graph *g,
                       struct loom_ds_create_params *cp,
                       uint64_t **splitters);
+
+/* Pull path (pull.c). */
+int pregel_graph_build_pull (struct loom_pregel_graph *g, loom_error_t *error);
+void pregel_push_broadcasts (struct loom_pregel *job);
+void pregel_gather (struct loom_pregel *job);
+/* Record tag of a mirror record's key (bit 31 of the low word). */
+#define PREGEL_MIRROR_TAG (1ULL << 31)
 
 /* Checkpoints. */
 int pregel_checkpoint_write (struct loom_pregel *job, loom_error_t *error);

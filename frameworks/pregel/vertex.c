@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* What compute() can do: read the vertex, walk its edges, send messages, aggregate.
- * These run once per vertex or per edge, so they do no checks beyond assertions and
- * the message paths are specialised per built-in combiner (the edge loops of
- * loom_pregel_send_to_neighbours() are where PageRank spends its time).
+ * These run once per vertex or per edge, so they do no checks beyond assertions;
+ * the edge loops of broadcasts are in pull.c.
  */
 #include <assert.h>
 #include <errno.h>
@@ -139,38 +138,28 @@ void loom_pregel_send_to_neighbours (loom_pregel_ctx_t *ctx,
 {
     struct loom_pregel *job = v->job;
     const struct loom_pregel_graph *g = job->g;
-    const uint32_t *restrict t = g->tgt + g->off[v->lid];
-    const size_t deg = (size_t)(g->off[v->lid + 1] - g->off[v->lid]);
-    uint8_t *restrict has = job->out_has;
+    const size_t lid = v->lid;
+    const size_t deg = (size_t)(g->off[lid + 1] - g->off[lid]);
     job->sent_local += deg;
-    switch (job->fast) {
-#define LOOP(kind, T, expr)                                                            \
-    case kind: {                                                                       \
-        T b;                                                                           \
-        memcpy (&b, msg, 8);                                                           \
-        T *restrict acc = (T *)job->out;                                               \
-        for (size_t e = 0; e < deg; e++) {                                             \
-            T a = acc[t[e]];                                                           \
-            acc[t[e]] = (expr);                                                        \
-            has[t[e]] = 1;                                                             \
-        }                                                                              \
-        return;                                                                        \
-    }
-        LOOP (FAST_SUM_F64, double, a + b)
-        LOOP (FAST_SUM_I64, int64_t, (int64_t)((uint64_t)a + (uint64_t)b))
-        LOOP (FAST_SUM_U64, uint64_t, a + b)
-        LOOP (FAST_MIN_F64, double, b < a ? b : a)
-        LOOP (FAST_MIN_I64, int64_t, b < a ? b : a)
-        LOOP (FAST_MIN_U64, uint64_t, b < a ? b : a)
-        LOOP (FAST_MAX_F64, double, b > a ? b : a)
-        LOOP (FAST_MAX_I64, int64_t, b > a ? b : a)
-        LOOP (FAST_MAX_U64, uint64_t, b > a ? b : a)
-#undef LOOP
-    case FAST_USER:
-    case FAST_NONE:
+    if (deg == 0)
+        return;
+    if (job->fast == FAST_NONE) {
+        const uint32_t *t = g->tgt + g->off[lid];
         for (size_t e = 0; e < deg; e++)
             put_slot (job, t[e], msg);
         return;
+    }
+    /* With a combiner: record it; after compute() it is pushed or pulled (pull.c).
+     * Two broadcasts from one vertex combine: the same as sending both.
+     */
+    uint8_t *b = job->bcast + lid * job->ms;
+    if (!job->bflag[lid]) {
+        memcpy (b, msg, job->ms);
+        job->bflag[lid] = 1;
+        job->nbcast++;
+        job->bcast_edges += deg;
+    } else {
+        pregel_combine (job, b, msg);
     }
 }
 

@@ -96,7 +96,7 @@ struct loom_pregel_graph_params {
  * same seed and a multiple of nranks partitions (then each rank reads its own).
  * 'params' may be NULL for defaults.
  * Returns the graph, or NULL with errno: EPROTO (wrong schema: the error names the
- * column), ENODATA (the graph has no vertices), EOVERFLOW (more than 2^32 vertices
+ * column), ENODATA (the graph has no vertices), EOVERFLOW (more than 2^31 vertices
  * plus remote neighbours on one rank), ENOENT, EIO, EINVAL, ENOMEM. All ranks get the
  * same outcome.
  */

@@ -155,8 +155,9 @@ static void pagerank_fixed (const struct ref_graph *g, double d, int iters, doub
             for (size_t e = g->off[u]; e < g->off[u + 1]; e++)
                 sum[g->dst[e]] += share;
         }
+        double base = algo_pr_base (d, (double)g->n, dangling);
         for (size_t v = 0; v < g->n; v++)
-            pr[v] = algo_pr_update (d, (double)g->n, sum[v], dangling);
+            pr[v] = algo_pr_update (base, d, sum[v]);
     }
     free (sum);
 }
