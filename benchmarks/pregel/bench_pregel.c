@@ -112,9 +112,10 @@ int main (int argc, char **argv)
             break;
         default:
             if (rank == 0)
-                printf ("Usage: mpirun -np N loom-bench-pregel [--algo pagerank|cc] "
-                        "[--scale S] [--edgefactor F] [--seed X] [--iterations K] "
-                        "[--repeat R] [--input EDGE_DATASET] [--partition hash|range]\n");
+                printf (
+                    "Usage: mpirun -np N loom-bench-pregel [--algo pagerank|cc] "
+                    "[--scale S] [--edgefactor F] [--seed X] [--iterations K] "
+                    "[--repeat R] [--input EDGE_DATASET] [--partition hash|range]\n");
             MPI_Finalize ();
             return c == 'h' ? 0 : 2;
         }
@@ -132,12 +133,14 @@ int main (int argc, char **argv)
     if (rank == 0) {
         asrc = malloc (M * 8);
         adst = malloc (M * 8);
-        if (!asrc || !adst || loom_pregel_gen_edges (&p, 0, M, asrc, adst, NULL, &err) < 0)
+        if (!asrc || !adst
+            || loom_pregel_gen_edges (&p, 0, M, asrc, adst, NULL, &err) < 0)
             die ("generate", &err);
     }
     uint64_t first = M * (uint64_t)rank / (uint64_t)size;
     uint64_t last = M * (uint64_t)(rank + 1) / (uint64_t)size;
-    uint64_t *src = malloc ((last - first + 1) * 8), *dst = malloc ((last - first + 1) * 8);
+    uint64_t *src = malloc ((last - first + 1) * 8),
+             *dst = malloc ((last - first + 1) * 8);
     if (!src || !dst
         || loom_pregel_gen_edges (&p, first, last - first, src, dst, NULL, &err) < 0)
         die ("generate", &err);
@@ -175,8 +178,8 @@ int main (int argc, char **argv)
         double t0 = loom_clock_sec ();
         loom_pregel_graph_t *g =
             input ? loom_pregel_graph_load (MPI_COMM_WORLD, input, &gp, &err)
-                  : loom_pregel_graph_from_edges (MPI_COMM_WORLD, last - first, src, dst,
-                                                  NULL, &gp, &err);
+                  : loom_pregel_graph_from_edges (MPI_COMM_WORLD, last - first, src,
+                                                  dst, NULL, &gp, &err);
         if (!g)
             die ("graph", &err);
         double load = loom_clock_sec () - t0;
@@ -225,13 +228,14 @@ int main (int argc, char **argv)
             p_iter[r] = per;
             double edges = (double)info.edges;
             if (cc)
-                printf ("{\"bench\":\"pregel-cc\",\"np\":%d,\"scale\":%u,\"edges\":%.0f,"
-                        "\"vertices\":%" PRIu64 ",\"repeat\":%d,\"unionfind_s\":%.4f,"
-                        "\"pregel_s\":%.4f,\"ratio\":%.2f,\"supersteps\":%" PRIu64
-                        ",\"components\":%" PRIu64 ",\"components_unionfind\":%" PRIu64
-                        ",\"load_s\":%.3f}\n",
-                        size, scale, edges, info.vertices, r, base_time, per, ratios[r],
-                        st.supersteps, ncc, base_cc, load);
+                printf (
+                    "{\"bench\":\"pregel-cc\",\"np\":%d,\"scale\":%u,\"edges\":%.0f,"
+                    "\"vertices\":%" PRIu64 ",\"repeat\":%d,\"unionfind_s\":%.4f,"
+                    "\"pregel_s\":%.4f,\"ratio\":%.2f,\"supersteps\":%" PRIu64
+                    ",\"components\":%" PRIu64 ",\"components_unionfind\":%" PRIu64
+                    ",\"load_s\":%.3f}\n",
+                    size, scale, edges, info.vertices, r, base_time, per, ratios[r],
+                    st.supersteps, ncc, base_cc, load);
             else
                 printf ("{\"bench\":\"pregel-pagerank\",\"np\":%d,\"scale\":%u,"
                         "\"edges\":%.0f,\"vertices\":%" PRIu64 ",\"repeat\":%d,"
@@ -243,11 +247,12 @@ int main (int argc, char **argv)
                         "\"job_bytes_per_edge\":%.2f,\"max_rss_mib\":%.0f,"
                         "\"remote_bytes_per_iter\":%.0f,\"rank0_compute_s\":%.4f,"
                         "\"rank0_exchange_s\":%.4f}\n",
-                        size, scale, edges, info.vertices, r, base_time, base_build, per,
-                        ratios[r], edges / per / size, edges / base_time, load,
+                        size, scale, edges, info.vertices, r, base_time, base_build,
+                        per, ratios[r], edges / per / size, edges / base_time, load,
                         input ? "dataset" : "memory", (double)bytes_all[0] / edges,
                         (double)bytes_all[1] / edges, rss_max / 1024.0,
-                        (double)st.remote_bytes / iters, st.compute_sec, st.exchange_sec);
+                        (double)st.remote_bytes / iters, st.compute_sec,
+                        st.exchange_sec);
             fflush (stdout);
         }
         loom_pregel_destroy (job);

@@ -1,0 +1,76 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# CLI tests of the Pregel apps and graph generators: results identical at 1, 2 and 3
+# ranks, checkpoint + SIGKILL + --resume equal to an uninterrupted run, and one clear
+# line for each kind of bad input.
+. "$(dirname "$0")/../system/lib.sh"
+cd "$TMP" || exit 1
+PY=/usr/bin/python3
+DUMP="$LOOM_SOURCE_DIR/tests/pregel/dsdump.py"
+dump () { "$PY" "$DUMP" "$1" >"$2" || fail "cannot read dataset $1"; }
+
+# Generators: the same dataset (same partition checksums) at any number of ranks.
+expect_ok "gen rmat -n 2" loom gen rmat -n 2 --scale 9 --edgefactor 8 --seed 5 --weighted \
+    --partitions 4 --output g2
+expect_ok "gen rmat -n 3" loom gen rmat -n 3 --scale 9 --edgefactor 8 --seed 5 --weighted \
+    --partitions 4 --output g3
+dump g2 g2.txt
+dump g3 g3.txt
+cmp -s g2.txt g3.txt || fail "rmat differs between 2 and 3 ranks"
+[ "$(wc -l <g2.txt)" -eq 4096 ] || fail "rmat scale 9 ef 8 should have 4096 edges"
+expect_ok "gen urand" loom gen urand -n 2 --scale 8 --output u
+expect_error "gen rmat bad scale" "loom: gen: rmat: scale 0 is out of range" \
+    loom gen rmat -n 1 --scale 0 --output bad
+expect_error "gen rmat exists" "loom: gen: rmat: .*g2" loom gen rmat -n 1 --scale 5 --output g2
+
+# Every app at 1, 2 and 3 ranks gives identical values.
+for app in "pagerank --iterations 8" "cc" "sssp --source 12" "bfs --source 12"; do
+    name=${app%% *}
+    for n in 1 2 3; do
+        # shellcheck disable=SC2086
+        expect_ok "$name -n $n" loom run $app -n $n --input g2 --output "$name.$n" --quiet
+        dump "$name.$n" "$name.$n.txt"
+    done
+    [ -s "$name.1.txt" ] || fail "$name wrote no values"
+    cmp -s "$name.1.txt" "$name.2.txt" || fail "$name differs between 1 and 2 ranks"
+    cmp -s "$name.1.txt" "$name.3.txt" || fail "$name differs between 1 and 3 ranks"
+done
+expect_ok "pagerank range partitioning" loom run pagerank -n 2 --iterations 8 --input g2 \
+    --partition range --output pr.range --quiet
+dump pr.range pr.range.txt
+cmp -s pr.range.txt pagerank.1.txt || fail "pagerank differs with range partitioning"
+expect_ok "pagerank --top" loom run pagerank -n 2 --iterations 8 --input g2 --top 3
+expect_out "pagerank --top prints 3 ranked vertices" "^   3 +[0-9]+ +0\.[0-9]+"
+
+# Checkpoint, SIGKILL after superstep 7, resume: the same values as no crash.
+LOOM_PREGEL_CRASH_AFTER=7 run loom run pagerank -n 2 --iterations 12 --input g2 \
+    --output crashed --checkpoint ck --checkpoint-every 3
+[ "$status" -ne 0 ] || fail "the crashing run exited 0"
+[ -e crashed ] && fail "a crashed run left an output dataset"
+[ -f ck/manifest.json ] || fail "no checkpoint was committed before the crash"
+expect_ok "resume" loom run pagerank -n 2 --iterations 12 --input g2 --output crashed \
+    --checkpoint ck --checkpoint-every 3 --resume
+expect_out "resume says so" "resumed"
+expect_ok "uninterrupted" loom run pagerank -n 2 --iterations 12 --input g2 --output whole \
+    --quiet
+dump crashed crashed.txt
+dump whole whole.txt
+cmp -s crashed.txt whole.txt || fail "resumed pagerank differs from the uninterrupted run"
+expect_error "resume with other ranks" "checkpoint has 2 partitions but the job has 3" \
+    loom run pagerank -n 3 --iterations 12 --input g2 --checkpoint ck --resume
+
+# Bad input: one line each.
+expect_error "wrong schema" "loom: pagerank: pagerank.1: not an edge dataset" \
+    loom run pagerank -n 2 --input pagerank.1
+printf '1 2 0.5\n2 3 -1.5\n3 1 2\n' >neg.txt
+test-pregel-mkedges neg.txt neg || fail "cannot make neg"
+expect_error "negative weight" "loom: sssp: neg has a negative or NaN edge weight" \
+    loom run sssp -n 2 --input neg --source 1
+expect_error "missing source" "loom: bfs: source vertex 999 is not in the graph" \
+    loom run bfs -n 2 --input g2 --source 999
+: >empty.txt
+test-pregel-mkedges empty.txt empty || fail "cannot make empty"
+expect_error "no vertices" "loom: cc: the graph has no vertices" loom run cc -n 2 --input empty
+expect_error "no input" "loom: pagerank: no input" loom run pagerank -n 1
+expect_error "missing dataset" "loom: pagerank: nope" loom run pagerank -n 1 --input nope
+finish
