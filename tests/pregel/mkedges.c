@@ -50,9 +50,8 @@ int main (int argc, char **argv)
     loom_ds_schema_t *schema = loom_ds_schema_parse (
         weighted == 1 ? "src:u64,dst:u64,weight:f64" : "src:u64,dst:u64", &err);
     struct loom_ds_create_params cp = LOOM_DS_CREATE_PARAMS_INIT;
-    loom_ds_writer_t *wr = schema ? loom_ds_create (MPI_COMM_NULL, argv[2], schema, &cp,
-                                                    &err)
-                                  : NULL;
+    loom_ds_writer_t *wr =
+        schema ? loom_ds_create (MPI_COMM_NULL, argv[2], schema, &cp, &err) : NULL;
     struct loom_ds_colbuf cols[3] = {{src, NULL}, {dst, NULL}, {w, NULL}};
     int rc = !wr || loom_ds_write_partition (wr, 0, n, cols, &err) < 0
              || loom_ds_commit (wr, &err) < 0;
