@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/* MapReduce internals shared by the files of frameworks/mapreduce. */
+#ifndef LOOM_MR_INTERNAL_H
+#define LOOM_MR_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <loom/comm.h>
+#include <loom/dataset.h>
+#include <loom/error.h>
+#include <loom/mapreduce.h>
+
+/* ---- growable byte buffer ------------------------------------------------------ */
+
+struct mr_buf {
+    char *data;
+    size_t len, cap;
+};
+
+/* Make room for 'n' more bytes. Returns 0 or -1 (ENOMEM). */
+int mr__buf_reserve (struct mr_buf *b, size_t n);
+int mr__buf_append (struct mr_buf *b, const void *p, size_t n);
+void mr__buf_free (struct mr_buf *b);
+
+/* Records stored back to back as [u32 key_len][u32 value_len][key][value]. */
+#define MR_REC_HDR 8
+static inline size_t mr__rec_size (size_t klen, size_t vlen)
+{
+    return MR_REC_HDR + klen + vlen;
+}
+int mr__buf_append_rec (struct mr_buf *b,
+                        const void *key,
+                        size_t klen,
+                        const void *value,
+                        size_t vlen);
+/* Decode the record at 'p' into 'rec'; returns its encoded size. */
+size_t mr__rec_decode (const char *p, struct loom_record *rec);
+
+/* Compare keys bytewise (memcmp, a prefix first). */
+int mr__key_cmp (const void *a, size_t alen, const void *b, size_t blen);
+
+/* ---- text input ------------------------------------------------------------------ */
+
+struct mr_file {
+    char *path;
+    uint64_t size;
+    uint64_t start; /* offset of the file in the concatenated input */
+};
+
+struct mr_files {
+    struct mr_file *v;
+    size_t n;
+    uint64_t total;
+};
+
+/* Collective: rank 0 expands 'paths' (directories recursively, names sorted) into
+ * regular files and checks each can be opened; the list goes to every rank.
+ */
+int mr__text_list (loom_comm_t *comm,
+                   const char *const *paths,
+                   size_t npaths,
+                   struct mr_files *files,
+                   loom_error_t *error);
+void mr__files_free (struct mr_files *files);
+
+/* Callback per line: 'line' (len bytes, no newline) with LOOM_MR_TEXT_PAD readable
+ * bytes after it; 'done' is the bytes of this rank's range consumed so far.
+ */
+typedef int (*mr_line_f) (const char *line, size_t len, uint64_t done, void *arg);
+
+/* Read this rank's byte range [lo, hi) of the concatenated input, calling 'fn' for
+ * every line that starts in it. With 'stride' > 0, only the first line starting at
+ * or after every stride-th byte (sampling). Returns 0, or -1 (fn's failure, or an
+ * I/O error described in 'error').
+ */
+int mr__text_read (const struct mr_files *files,
+                   uint64_t lo,
+                   uint64_t hi,
+                   uint64_t stride,
+                   mr_line_f fn,
+                   void *arg,
+                   loom_error_t *error);
+
+/* Dataset input: call fn for every row of this rank's partitions of 'path'. */
+int mr__ds_read (loom_comm_t *comm,
+                 const char *path,
+                 int (*fn) (const struct loom_record *rec, uint64_t part, void *arg),
+                 void *arg,
+                 uint64_t *bytes,
+                 loom_error_t *error);
+
+/* ---- combining table --------------------------------------------------------------- */
+
+struct mr_ctable;
+struct mr_ctable *mr__ctable_create (size_t value_width,
+                                     loom_combine_kind_t kind,
+                                     loom_combine_f fn,
+                                     void *arg);
+void mr__ctable_destroy (struct mr_ctable *t);
+/* Add (key, value): combined into the entry of an equal key, or a new entry.
+ * Returns 0, or -1 with errno ENOMEM.
+ */
+int mr__ctable_add (struct mr_ctable *t, const void *key, size_t klen, const void *value);
+/* Bytes the table holds (entries, keys, values). */
+size_t mr__ctable_bytes (const struct mr_ctable *t);
+size_t mr__ctable_count (const struct mr_ctable *t);
+/* Call fn for every entry (any order), then empty the table. Stops at fn's -1. */
+int mr__ctable_drain (struct mr_ctable *t,
+                      int (*fn) (const void *key, size_t klen, const void *value, void *arg),
+                      void *arg);
+/* Combine 'value' into 'acc' with the table's combiner. */
+void mr__combine (loom_combine_kind_t kind,
+                  loom_combine_f fn,
+                  void *arg,
+                  void *acc,
+                  const void *value,
+                  size_t width);
+
+/* ---- grouping: per-partition sort with spill ------------------------------------ */
+
+struct mr_group;
+struct mr_group *mr__group_create (uint32_t nparts,
+                                   uint64_t mem_bytes,
+                                   const char *tmpdir,
+                                   bool sort_values,
+                                   loom_error_t *error);
+void mr__group_destroy (struct mr_group *g);
+/* Add a record to local partition 'part' (0-based among this rank's partitions). */
+int mr__group_add (struct mr_group *g,
+                   uint32_t part,
+                   const void *key,
+                   size_t klen,
+                   const void *value,
+                   size_t vlen,
+                   loom_error_t *error);
+uint64_t mr__group_spilled (const struct mr_group *g);
+uint64_t mr__group_bytes (const struct mr_group *g, uint32_t part);
+
+/* Iterate over partition 'part' in order: call 'fn' per distinct key with a value
+ * iterator. Returns 0 or -1.
+ */
+typedef int (*mr_group_f) (const void *key,
+                           size_t klen,
+                           loom_mr_values_t *values,
+                           void *arg);
+int mr__group_each (struct mr_group *g,
+                    uint32_t part,
+                    mr_group_f fn,
+                    void *arg,
+                    loom_error_t *error);
+
+/* ---- output sinks ------------------------------------------------------------------ */
+
+struct mr_sink;
+struct mr_sink_params {
+    loom_mr_output_kind_t kind;
+    const char *path;
+    bool force;
+    bool keep; /* also keep records in memory (loom_mr_data_t) */
+    uint32_t nparts;
+    uint32_t first_part, nlocal; /* this rank's partitions */
+    loom_mr_format_f format;
+    void *format_arg;
+    const char *schema;
+    const struct loom_ds_lineage *lineage;
+    const char *repair;
+    bool resume;
+    loom_ds_partitioner_t partitioner;
+    uint64_t seed;
+    const loom_splitters_t *splitters; /* RANGE */
+    const char *tmpdir;
+    uint64_t mem_bytes;
+};
+
+/* Collective: check the output can be written (not existing unless force) and
+ * prepare it.
+ */
+struct mr_sink *mr__sink_create (loom_comm_t *comm,
+                                 const struct mr_sink_params *p,
+                                 loom_error_t *error);
+/* Has partition 'part' (global) been committed by an earlier run (resume)? */
+bool mr__sink_committed (const struct mr_sink *s, uint32_t part);
+/* Start partition 'part' (global); records are then added to it. */
+int mr__sink_begin (struct mr_sink *s, uint32_t part, loom_error_t *error);
+int mr__sink_add (struct mr_sink *s,
+                  const void *key,
+                  size_t klen,
+                  const void *value,
+                  size_t vlen,
+                  loom_error_t *error);
+int mr__sink_end (struct mr_sink *s, loom_error_t *error);
+/* Collective: 'failed' is this rank's state. Commits (or removes) the output.
+ * Returns 0 or -1 (on every rank). Hands over the kept data in *data.
+ */
+int mr__sink_finish (struct mr_sink *s,
+                     int failed,
+                     loom_mr_data_t **data,
+                     loom_error_t *error);
+void mr__sink_destroy (struct mr_sink *s);
+uint64_t mr__sink_records (const struct mr_sink *s);
+uint32_t mr__sink_parts_written (const struct mr_sink *s);
+uint32_t mr__sink_parts_reused (const struct mr_sink *s);
+
+/* ---- in-memory data ---------------------------------------------------------------- */
+
+struct loom_mr_data {
+    struct mr_buf buf; /* records, partitions in order */
+    uint64_t records;
+    uint64_t total_records;
+    uint32_t nparts;
+    uint32_t first_part, nlocal;
+};
+
+/* ---- collective error agreement ---------------------------------------------------- */
+
+/* 'err' is this rank's verdict: 0 for success or the errno of its failure, with
+ * 'error' its reason. Returns 1 on every rank when any rank failed (then 'error'
+ * holds the lowest failing rank's reason and errno its errno), 0 otherwise, or -1
+ * when the agreement itself failed.
+ */
+int mr__agree (loom_comm_t *comm, int err, loom_error_t *error);
+
+/* The contiguous block of partitions rank 'r' owns out of 'nparts'. */
+static inline uint32_t mr__part_first (uint32_t nparts, int nranks, int r)
+{
+    return (uint32_t)((uint64_t)nparts * (uint64_t)r / (uint64_t)nranks);
+}
+static inline int mr__part_owner (uint32_t part, uint32_t nparts, int nranks)
+{
+    /* Inverse of mr__part_first: the r with first(r) <= part < first(r+1). */
+    int r = (int)(((uint64_t)part * (uint64_t)nranks + nranks - 1) / nparts);
+    while (r > 0 && mr__part_first (nparts, nranks, r) > part)
+        r--;
+    while (r + 1 < nranks && mr__part_first (nparts, nranks, r + 1) <= part)
+        r++;
+    return r;
+}
+
+#endif
