@@ -17,16 +17,33 @@
 
 #include "internal.h"
 
+/* 32 bytes, 64-byte aligned: one cache line holds two entries, and a lookup that
+ * hits touches one line (values of up to 8 bytes are inline).
+ */
 struct ent {
     uint64_t w0, w1; /* short key bytes, zero-padded; long key: w0 = arena offset */
-    uint64_t h;
     uint32_t len;
-    uint32_t used;
+    uint32_t tag; /* low 32 bits of the hash | 1; 0 = empty */
+    uint64_t val; /* value if width <= 8 */
+};
+
+/* Lookups of short keys are deferred through a small ring: each add computes the
+ * hash and prefetches the bucket, and the add PENDING calls later finds it in cache.
+ * The lookup is a cache miss for any table larger than L2, and the ring keeps
+ * several misses in flight instead of one.
+ */
+#define PENDING 8
+
+struct pend {
+    uint64_t w0, w1, h, val;
+    uint32_t len;
 };
 
 struct mr_ctable {
+    struct pend ring[PENDING];
+    unsigned ring_head, ring_n;
     struct ent *ents;
-    char *vals; /* value of entry i at vals + i * width */
+    char *vals; /* width > 8: value of entry i at vals + i * width */
     uint64_t mask, count;
     unsigned bits;
     size_t width;
@@ -47,9 +64,12 @@ static int alloc_table (struct mr_ctable *t, unsigned bits)
 {
     t->bits = bits;
     t->mask = (1ULL << bits) - 1;
-    t->ents = calloc (t->mask + 1, sizeof (struct ent));
-    t->vals = malloc ((t->mask + 1) * (t->width ? t->width : 1));
-    if (!t->ents || !t->vals) {
+    size_t bytes = (size_t)(t->mask + 1) * sizeof (struct ent);
+    t->ents = aligned_alloc (64, bytes);
+    t->vals = t->width > 8 ? malloc ((t->mask + 1) * t->width) : NULL;
+    if (t->ents)
+        memset (t->ents, 0, bytes);
+    if (!t->ents || (t->width > 8 && !t->vals)) {
         free (t->ents);
         free (t->vals);
         errno = ENOMEM;
@@ -91,7 +111,8 @@ void mr__ctable_destroy (struct mr_ctable *t)
 
 size_t mr__ctable_bytes (const struct mr_ctable *t)
 {
-    return (size_t)(t->mask + 1) * (sizeof (struct ent) + t->width) + t->arena.cap;
+    return (size_t)(t->mask + 1) * (sizeof (struct ent) + (t->width > 8 ? t->width : 0))
+           + t->arena.cap;
 }
 
 size_t mr__ctable_count (const struct mr_ctable *t)
@@ -153,6 +174,45 @@ static inline const char *ent_key (const struct mr_ctable *t, const struct ent *
     return e->len <= 16 ? (const char *)&e->w0 : t->arena.data + e->w0;
 }
 
+static inline char *ent_val (struct mr_ctable *t, uint64_t s)
+{
+    return t->width > 8 ? t->vals + s * t->width : (char *)&t->ents[s].val;
+}
+
+static inline uint64_t ent_hash (const struct mr_ctable *t, const struct ent *e)
+{
+    return e->len <= 16 ? mix (e->w0, e->w1, e->len)
+                        : XXH3_64bits (t->arena.data + e->w0, e->len);
+}
+
+/* The first 16 bytes of a key of len <= 16, zero-padded, without reading past its
+ * end and without a memcpy call: overlapping loads (as in wyhash).
+ */
+static inline void
+load16 (const unsigned char *k, size_t len, uint64_t *w0, uint64_t *w1)
+{
+    uint64_t a = 0, b = 0;
+    if (len >= 8) {
+        memcpy (&a, k, 8);
+        if (len == 16)
+            memcpy (&b, k + 8, 8);
+        else if (len > 8) {
+            memcpy (&b, k + len - 8, 8);
+            b >>= 8 * (16 - len);
+        }
+    } else if (len >= 4) {
+        uint32_t x, y;
+        memcpy (&x, k, 4);
+        memcpy (&y, k + len - 4, 4);
+        a = (uint64_t)x | ((uint64_t)y << (8 * (len - 4)));
+    } else if (len > 0) {
+        a = (uint64_t)k[0] | ((uint64_t)k[len / 2] << (8 * (len / 2)))
+            | ((uint64_t)k[len - 1] << (8 * (len - 1)));
+    }
+    *w0 = a;
+    *w1 = b;
+}
+
 static int grow (struct mr_ctable *t)
 {
     struct ent *old = t->ents;
@@ -166,45 +226,46 @@ static int grow (struct mr_ctable *t)
         return -1;
     }
     for (uint64_t i = 0; i < oldn; i++) {
-        if (!old[i].used)
+        if (!old[i].tag)
             continue;
-        uint64_t s = old[i].h >> (64 - t->bits);
-        while (t->ents[s].used)
+        uint64_t s = ent_hash (t, &old[i]) >> (64 - t->bits);
+        while (t->ents[s].tag)
             s = (s + 1) & t->mask;
         t->ents[s] = old[i];
-        memcpy (t->vals + s * t->width, oldvals + i * t->width, t->width);
+        if (t->width > 8)
+            memcpy (t->vals + s * t->width, oldvals + i * t->width, t->width);
     }
     free (old);
     free (oldvals);
     return 0;
 }
 
-int mr__ctable_add (struct mr_ctable *t, const void *key, size_t klen, const void *value)
+/* Find or insert the key (short: w0/w1; long: key), combining 'value'. Returns 0
+ * (combined), 1 (inserted) or -1.
+ */
+static int insert (struct mr_ctable *t,
+                   uint64_t h,
+                   uint64_t w0,
+                   uint64_t w1,
+                   const void *key,
+                   size_t klen,
+                   const void *value)
 {
-    uint64_t w[2] = {0, 0}, h;
-    if (klen <= 16) {
-        memcpy (w, key, klen);
-        h = mix (w[0], w[1], klen);
-    } else {
-        h = XXH3_64bits (key, klen);
-    }
+    uint32_t tag = (uint32_t)h | 1;
     uint64_t s = h >> (64 - t->bits);
     for (;;) {
         struct ent *e = &t->ents[s];
-        if (!e->used)
+        if (!e->tag)
             break;
-        if (e->h == h && e->len == klen
-            && (klen <= 16 ? (e->w0 == w[0] && e->w1 == w[1])
+        if (e->tag == tag && e->len == klen
+            && (klen <= 16 ? (e->w0 == w0 && e->w1 == w1)
                            : memcmp (t->arena.data + e->w0, key, klen) == 0)) {
-            char *acc = t->vals + s * t->width;
             if (t->kind == LOOM_COMBINE_SUM_U64) { /* the wordcount path */
-                uint64_t a, b;
-                memcpy (&a, acc, 8);
+                uint64_t b;
                 memcpy (&b, value, 8);
-                a += b;
-                memcpy (acc, &a, 8);
+                e->val += b;
             } else {
-                mr__combine (t->kind, t->fn, t->arg, acc, value, t->width);
+                mr__combine (t->kind, t->fn, t->arg, ent_val (t, s), value, t->width);
             }
             return 0;
         }
@@ -212,8 +273,8 @@ int mr__ctable_add (struct mr_ctable *t, const void *key, size_t klen, const voi
     }
     struct ent *e = &t->ents[s];
     if (klen <= 16) {
-        e->w0 = w[0];
-        e->w1 = w[1];
+        e->w0 = w0;
+        e->w1 = w1;
     } else {
         if (klen > UINT32_MAX) {
             errno = E2BIG;
@@ -224,24 +285,71 @@ int mr__ctable_add (struct mr_ctable *t, const void *key, size_t klen, const voi
         if (mr__buf_append (&t->arena, key, klen) < 0)
             return -1;
     }
-    e->h = h;
+    e->tag = tag;
     e->len = (uint32_t)klen;
-    e->used = 1;
-    memcpy (t->vals + s * t->width, value, t->width);
+    memcpy (ent_val (t, s), value, t->width);
     if (++t->count * 2 > t->mask + 1 && grow (t) < 0)
         return -1;
-    return 0;
+    return 1;
 }
 
-int mr__ctable_drain (struct mr_ctable *t,
-                      int (*fn) (const void *key, size_t klen, const void *value, void *arg),
-                      void *arg)
+/* Insert the oldest pending key. */
+static int pop_pending (struct mr_ctable *t)
 {
+    struct pend *p = &t->ring[t->ring_head];
+    t->ring_head = (t->ring_head + 1) % PENDING;
+    t->ring_n--;
+    return insert (t, p->h, p->w0, p->w1, NULL, p->len, &p->val);
+}
+
+int mr__ctable_flush (struct mr_ctable *t)
+{
+    int added = 0;
+    while (t->ring_n) {
+        int rc = pop_pending (t);
+        if (rc < 0)
+            return -1;
+        added |= rc;
+    }
+    return added;
+}
+
+int mr__ctable_add (struct mr_ctable *t,
+                    const void *key,
+                    size_t klen,
+                    const void *value)
+{
+    if (klen > 16) /* long keys: no deferral */
+        return insert (t, XXH3_64bits (key, klen), 0, 0, key, klen, value);
+    uint64_t w0, w1;
+    load16 (key, klen, &w0, &w1);
+    uint64_t h = mix (w0, w1, klen);
+    if (t->width > 8) /* wide values: no deferral either */
+        return insert (t, h, w0, w1, key, klen, value);
+    __builtin_prefetch (&t->ents[h >> (64 - t->bits)]);
     int rc = 0;
+    if (t->ring_n == PENDING && (rc = pop_pending (t)) < 0)
+        return -1;
+    struct pend *p = &t->ring[(t->ring_head + t->ring_n++) % PENDING];
+    p->w0 = w0;
+    p->w1 = w1;
+    p->h = h;
+    p->len = (uint32_t)klen;
+    p->val = 0;
+    memcpy (&p->val, value, t->width);
+    return rc;
+}
+
+int mr__ctable_drain (
+    struct mr_ctable *t,
+    int (*fn) (const void *key, size_t klen, const void *value, void *arg),
+    void *arg)
+{
+    int rc = mr__ctable_flush (t) < 0 ? -1 : 0;
     for (uint64_t i = 0; i <= t->mask && rc == 0; i++) {
         const struct ent *e = &t->ents[i];
-        if (e->used)
-            rc = fn (ent_key (t, e), e->len, t->vals + i * t->width, arg);
+        if (e->tag)
+            rc = fn (ent_key (t, e), e->len, ent_val (t, i), arg);
     }
     memset (t->ents, 0, (t->mask + 1) * sizeof (struct ent));
     t->count = 0;

@@ -303,18 +303,19 @@ int mr__group_add (struct mr_group *g,
     return 0;
 }
 
-/* ---- iteration -------------------------------------------------------------------- */
+/* ---- iteration --------------------------------------------------------------------
+ */
 
 /* A sorted source: a run segment read through a buffer, or the sorted memory index. */
 struct cursor {
     int fd;
     uint64_t pos, end; /* file segment still to read */
     struct mr_buf buf;
-    size_t at;         /* current record in buf */
-    struct item *v;    /* memory source */
+    size_t at;      /* current record in buf */
+    struct item *v; /* memory source */
     uint64_t i, n;
-    const char *rec;   /* current record, NULL at the end */
-    size_t order;      /* tie-break: runs in creation order, memory last */
+    const char *rec; /* current record, NULL at the end */
+    size_t order;    /* tie-break: runs in creation order, memory last */
 };
 
 static int cursor_next (struct cursor *c)
@@ -433,8 +434,9 @@ int loom_mr_values_next (loom_mr_values_t *it, const void **value, size_t *len)
     it->started = true;
     const char *h = merger_head (it->m);
     struct loom_record r;
-    if (!h || (mr__rec_decode (h, &r), mr__key_cmp (r.key, r.key_len, it->key,
-                                                    it->klen) != 0)) {
+    if (!h
+        || (mr__rec_decode (h, &r),
+            mr__key_cmp (r.key, r.key_len, it->key, it->klen) != 0)) {
         it->done = true;
         return 0;
     }
@@ -443,11 +445,8 @@ int loom_mr_values_next (loom_mr_values_t *it, const void **value, size_t *len)
     return 1;
 }
 
-int mr__group_each (struct mr_group *g,
-                    uint32_t part,
-                    mr_group_f fn,
-                    void *arg,
-                    loom_error_t *error)
+int mr__group_each (
+    struct mr_group *g, uint32_t part, mr_group_f fn, void *arg, loom_error_t *error)
 {
     if (!fn) { /* drop the partition */
         mr__buf_free (&g->bufs[part]);

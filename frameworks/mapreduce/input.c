@@ -59,7 +59,8 @@ static int by_name (const struct dirent **a, const struct dirent **b)
 }
 
 /* Add 'path' (a file, or a directory walked recursively) to 'files'. */
-static int expand (struct mr_files *files, const char *path, int depth, loom_error_t *error)
+static int
+expand (struct mr_files *files, const char *path, int depth, loom_error_t *error)
 {
     struct stat st;
     if (stat (path, &st) < 0)
@@ -75,8 +76,8 @@ static int expand (struct mr_files *files, const char *path, int depth, loom_err
         return 0;
     }
     if (!S_ISDIR (st.st_mode))
-        return loom_errset (error, EINVAL, "input '%s' is not a regular file or directory",
-                            path);
+        return loom_errset (error, EINVAL,
+                            "input '%s' is not a regular file or directory", path);
     if (depth > 64)
         return loom_errset (error, ELOOP, "input '%s': directories nested too deep",
                             path);
@@ -131,7 +132,7 @@ int mr__text_list (loom_comm_t *comm,
     int agreed = mr__agree (comm, err, error);
     if (agreed != 0)
         goto error;
-    if (loom_bcast (comm, &wire_len, sizeof (wire_len), 0, NULL, error) < 0)
+    if (mr__bcast (comm, &wire_len, sizeof (wire_len), 0, error) < 0)
         goto error;
     if (loom_comm_rank (comm) != 0) {
         if (mr__buf_reserve (&wire, wire_len) < 0) /* same on every rank */
@@ -139,7 +140,7 @@ int mr__text_list (loom_comm_t *comm,
     }
     if (mr__agree (comm, err, error) != 0)
         goto error;
-    if (wire_len && loom_bcast (comm, wire.data, wire_len, 0, NULL, error) < 0)
+    if (wire_len && mr__bcast (comm, wire.data, wire_len, 0, error) < 0)
         goto error;
     if (loom_comm_rank (comm) != 0) {
         for (uint64_t off = 0; off < wire_len && !err;) {
@@ -247,7 +248,8 @@ int mr__text_read (const struct mr_files *files,
         while (pos < limit) {
             const char *nl = memchr (base + pos, '\n', (size_t)(f->size - pos));
             uint64_t len = nl ? (uint64_t)(nl - base) - pos : f->size - pos;
-            if (pos != last && (rc = fn (base + pos, (size_t)len, fs + pos - lo, arg)) < 0)
+            if (pos != last
+                && (rc = fn (base + pos, (size_t)len, fs + pos - lo, arg)) < 0)
                 break;
             last = pos;
             if (stride) {

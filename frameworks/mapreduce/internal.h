@@ -30,11 +30,8 @@ static inline size_t mr__rec_size (size_t klen, size_t vlen)
 {
     return MR_REC_HDR + klen + vlen;
 }
-int mr__buf_append_rec (struct mr_buf *b,
-                        const void *key,
-                        size_t klen,
-                        const void *value,
-                        size_t vlen);
+int mr__buf_append_rec (
+    struct mr_buf *b, const void *key, size_t klen, const void *value, size_t vlen);
 /* Decode the record at 'p' into 'rec'; returns its encoded size. */
 size_t mr__rec_decode (const char *p, struct loom_record *rec);
 
@@ -91,7 +88,8 @@ int mr__ds_read (loom_comm_t *comm,
                  uint64_t *bytes,
                  loom_error_t *error);
 
-/* ---- combining table --------------------------------------------------------------- */
+/* ---- combining table ---------------------------------------------------------------
+ */
 
 struct mr_ctable;
 struct mr_ctable *mr__ctable_create (size_t value_width,
@@ -99,17 +97,23 @@ struct mr_ctable *mr__ctable_create (size_t value_width,
                                      loom_combine_f fn,
                                      void *arg);
 void mr__ctable_destroy (struct mr_ctable *t);
-/* Add (key, value): combined into the entry of an equal key, or a new entry.
- * Returns 0, or -1 with errno ENOMEM.
+/* Add (key, value): combined into the entry of an equal key (returns 0), or a new
+ * entry (returns 1). Returns -1 with errno ENOMEM.
  */
-int mr__ctable_add (struct mr_ctable *t, const void *key, size_t klen, const void *value);
+int mr__ctable_add (struct mr_ctable *t,
+                    const void *key,
+                    size_t klen,
+                    const void *value);
+/* Insert the deferred keys. Returns 1 if any made a new entry, 0, or -1. */
+int mr__ctable_flush (struct mr_ctable *t);
 /* Bytes the table holds (entries, keys, values). */
 size_t mr__ctable_bytes (const struct mr_ctable *t);
 size_t mr__ctable_count (const struct mr_ctable *t);
 /* Call fn for every entry (any order), then empty the table. Stops at fn's -1. */
-int mr__ctable_drain (struct mr_ctable *t,
-                      int (*fn) (const void *key, size_t klen, const void *value, void *arg),
-                      void *arg);
+int mr__ctable_drain (
+    struct mr_ctable *t,
+    int (*fn) (const void *key, size_t klen, const void *value, void *arg),
+    void *arg);
 /* Combine 'value' into 'acc' with the table's combiner. */
 void mr__combine (loom_combine_kind_t kind,
                   loom_combine_f fn,
@@ -145,13 +149,11 @@ typedef int (*mr_group_f) (const void *key,
                            size_t klen,
                            loom_mr_values_t *values,
                            void *arg);
-int mr__group_each (struct mr_group *g,
-                    uint32_t part,
-                    mr_group_f fn,
-                    void *arg,
-                    loom_error_t *error);
+int mr__group_each (
+    struct mr_group *g, uint32_t part, mr_group_f fn, void *arg, loom_error_t *error);
 
-/* ---- output sinks ------------------------------------------------------------------ */
+/* ---- output sinks ------------------------------------------------------------------
+ */
 
 struct mr_sink;
 struct mr_sink_params {
@@ -203,7 +205,8 @@ uint64_t mr__sink_records (const struct mr_sink *s);
 uint32_t mr__sink_parts_written (const struct mr_sink *s);
 uint32_t mr__sink_parts_reused (const struct mr_sink *s);
 
-/* ---- in-memory data ---------------------------------------------------------------- */
+/* ---- in-memory data ----------------------------------------------------------------
+ */
 
 struct loom_mr_data {
     struct mr_buf buf; /* records, partitions in order */
@@ -213,7 +216,8 @@ struct loom_mr_data {
     uint32_t first_part, nlocal;
 };
 
-/* ---- collective error agreement ---------------------------------------------------- */
+/* ---- collective error agreement ----------------------------------------------------
+ */
 
 /* 'err' is this rank's verdict: 0 for success or the errno of its failure, with
  * 'error' its reason. Returns 1 on every rank when any rank failed (then 'error'
@@ -221,6 +225,12 @@ struct loom_mr_data {
  * when the agreement itself failed.
  */
 int mr__agree (loom_comm_t *comm, int err, loom_error_t *error);
+
+/* Broadcast a small control message (file lists, error text) from 'root'. Bulk data
+ * never goes through here: it moves through libcomm's shuffle.
+ */
+int mr__bcast (
+    loom_comm_t *comm, void *buf, uint64_t len, int root, loom_error_t *error);
 
 /* The contiguous block of partitions rank 'r' owns out of 'nparts'. */
 static inline uint32_t mr__part_first (uint32_t nparts, int nranks, int r)

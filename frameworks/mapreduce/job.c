@@ -17,8 +17,8 @@
 
 #include "internal.h"
 
-#define DEFAULT_MEM     (1ULL << 30)
-#define MIN_MEM         (4ULL << 20)
+#define DEFAULT_MEM      (1ULL << 30)
+#define MIN_MEM          (4ULL << 20)
 #define SAMPLES_PER_RANK 1000
 
 LOOM_TRACE_TYPE (t_map, "mapreduce", "map", "records", "bytes");
@@ -168,10 +168,12 @@ int loom_mr_emit (loom_mr_ctx_t *ctx,
     ctx->emitted++;
     switch (ctx->mode) {
     case EMIT_COMBINE:
-        if (mr__ctable_add (ctx->ct, key, key_len, value) < 0)
+        int added = mr__ctable_add (ctx->ct, key, key_len, value);
+        if (added < 0)
             return loom_mr_fail (ctx, ENOMEM, "%s: out of memory combining", st->name);
-        if (mr__ctable_bytes (ctx->ct) > ctx->ct_limit) {
-            loom_trace_span_t s = loom_trace_begin (&t_combine, mr__ctable_count (ctx->ct));
+        if (added && mr__ctable_bytes (ctx->ct) > ctx->ct_limit) {
+            loom_trace_span_t s =
+                loom_trace_begin (&t_combine, mr__ctable_count (ctx->ct));
             int rc = mr__ctable_drain (ctx->ct, put_record, ctx);
             loom_trace_end (s);
             return rc;
@@ -288,19 +290,23 @@ static int map_input (loom_mr_ctx_t *ctx,
     return rc;
 }
 
-static int check_step (loom_mr_t *mr, const struct loom_mr_step *st, loom_error_t *error)
+static int
+check_step (loom_mr_t *mr, const struct loom_mr_step *st, loom_error_t *error)
 {
     const char *n = st->name ? st->name : "step";
     if (st->input == LOOM_MR_INPUT_TEXT && (!st->paths || !st->npaths))
         return loom_errset (error, EINVAL, "%s: no input paths", n);
     if (st->input == LOOM_MR_INPUT_DATASET && (!st->paths || st->npaths != 1))
-        return loom_errset (error, EINVAL, "%s: dataset input needs exactly one path", n);
+        return loom_errset (error, EINVAL, "%s: dataset input needs exactly one path",
+                            n);
     if (st->input == LOOM_MR_INPUT_DATA && !st->data)
         return loom_errset (error, EINVAL, "%s: step.data is NULL", n);
     if (st->input > LOOM_MR_INPUT_DATA)
-        return loom_errset (error, EINVAL, "%s: step.input %d is unknown", n, (int)st->input);
+        return loom_errset (error, EINVAL, "%s: step.input %d is unknown", n,
+                            (int)st->input);
     if (st->combine != LOOM_COMBINE_NONE && st->value_width == LOOM_VARLEN)
-        return loom_errset (error, EINVAL, "%s: a combiner needs a fixed value_width", n);
+        return loom_errset (error, EINVAL, "%s: a combiner needs a fixed value_width",
+                            n);
     if (st->combine == LOOM_COMBINE_CALLBACK && !st->combine_fn)
         return loom_errset (error, EINVAL, "%s: step.combine_fn is NULL", n);
     if (st->combine > LOOM_COMBINE_MAX_F64)
@@ -310,8 +316,8 @@ static int check_step (loom_mr_t *mr, const struct loom_mr_step *st, loom_error_
         return loom_errset (error, EINVAL,
                             "%s: the built-in combiners need value_width 8", n);
     if (st->partition != LOOM_PARTITION_HASH && st->partition != LOOM_PARTITION_RANGE)
-        return loom_errset (error, EINVAL,
-                            "%s: step.partition must be HASH or RANGE", n);
+        return loom_errset (error, EINVAL, "%s: step.partition must be HASH or RANGE",
+                            n);
     if (st->output > LOOM_MR_OUTPUT_DATASET)
         return loom_errset (error, EINVAL, "%s: step.output %d is unknown", n,
                             (int)st->output);
@@ -354,9 +360,9 @@ static int on_batch (const struct loom_batch *b, void *arg)
     while ((k = loom_batch_next (b, &pos, &r)) == 1) {
         uint32_t part = 0;
         if (!ra->range)
-            part = loom_hash_partition (r.key, r.key_len, ra->route.seed,
-                                        ra->route.nparts)
-                   - ra->first_part;
+            part =
+                loom_hash_partition (r.key, r.key_len, ra->route.seed, ra->route.nparts)
+                - ra->first_part;
         if (mr__group_add (ra->g, part, r.key, r.key_len, r.value, r.value_len,
                            &ra->err)
             < 0) {
@@ -414,9 +420,8 @@ static int on_group (const void *key, size_t klen, loom_mr_values_t *values, voi
 }
 
 /* Choose range splitters from a sample of the keys map emits. Collective. */
-static loom_splitters_t *sample_splitters (loom_mr_ctx_t *ctx,
-                                           const struct mr_files *files,
-                                           loom_error_t *error)
+static loom_splitters_t *
+sample_splitters (loom_mr_ctx_t *ctx, const struct mr_files *files, loom_error_t *error)
 {
     loom_comm_t *comm = ctx->mr->comm;
     const struct loom_mr_step *st = ctx->step;
@@ -545,9 +550,9 @@ int loom_mr_run (loom_mr_t *mr,
         .lineage = st.lineage,
         .repair = st.repair_partitions,
         .resume = (st.flags & LOOM_MR_RESUME) != 0,
-        .partitioner = !shuffle                                ? LOOM_DS_PART_NONE
+        .partitioner = !shuffle                               ? LOOM_DS_PART_NONE
                        : st.partition == LOOM_PARTITION_RANGE ? LOOM_DS_PART_RANGE
-                                                               : LOOM_DS_PART_HASH,
+                                                              : LOOM_DS_PART_HASH,
         .seed = st.hash_seed,
         .splitters = spl,
         .tmpdir = mr->tmpdir,
@@ -562,8 +567,7 @@ int loom_mr_run (loom_mr_t *mr,
         ctx.mode = EMIT_SINK;
         ctx.sink = sink;
         if (mr__sink_begin (sink, (uint32_t)rank, error) < 0
-            || map_input (&ctx, &files, 0, error) < 0
-            || mr__sink_end (sink, error) < 0)
+            || map_input (&ctx, &files, 0, error) < 0 || mr__sink_end (sink, error) < 0)
             err = errno ? errno : EIO;
         if (ctx.errnum) {
             err = ctx.errnum;
@@ -637,7 +641,8 @@ int loom_mr_run (loom_mr_t *mr,
     loom_error_t sherr;
     if (loom_shuffle_finish (ctx.sh, &sherr) < 0 && !err) {
         err = ra.errnum ? ra.errnum : (errno ? errno : EIO);
-        memcpy (error->text, ra.errnum ? ra.err.text : sherr.text, sizeof (error->text));
+        memcpy (error->text, ra.errnum ? ra.err.text : sherr.text,
+                sizeof (error->text));
     }
     struct loom_shuffle_stats shs;
     loom_shuffle_stats (ctx.sh, &shs);
@@ -660,7 +665,8 @@ int loom_mr_run (loom_mr_t *mr,
         uint64_t before = mr__sink_records (sink);
         if (mr__sink_committed (sink, part)) {
             /* Reused from an earlier run: nothing to compute. */
-            if (mr__sink_begin (sink, part, error) < 0 || mr__sink_end (sink, error) < 0)
+            if (mr__sink_begin (sink, part, error) < 0
+                || mr__sink_end (sink, error) < 0)
                 err = errno ? errno : EIO;
             mr__group_each (group, i, NULL, NULL, error); /* frees the memory */
             loom_trace_end (rs, 0, part);

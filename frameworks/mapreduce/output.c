@@ -25,9 +25,9 @@
 
 struct col {
     loom_ds_type_t type;
-    size_t width;        /* bytes per value, 0 for BYTES */
+    size_t width; /* bytes per value, 0 for BYTES */
     struct mr_buf data;
-    struct mr_buf offs;  /* BYTES: uint64 offsets, n + 1 */
+    struct mr_buf offs; /* BYTES: uint64 offsets, n + 1 */
 };
 
 struct mr_sink {
@@ -93,9 +93,8 @@ static int schema_setup (struct mr_sink *s, loom_error_t *error)
     return 0;
 }
 
-struct mr_sink *mr__sink_create (loom_comm_t *comm,
-                                 const struct mr_sink_params *p,
-                                 loom_error_t *error)
+struct mr_sink *
+mr__sink_create (loom_comm_t *comm, const struct mr_sink_params *p, loom_error_t *error)
 {
     struct mr_sink *s = calloc (1, sizeof (*s));
     int err = 0;
@@ -118,9 +117,10 @@ struct mr_sink *mr__sink_create (loom_comm_t *comm,
     }
     if (p->kind == LOOM_MR_OUTPUT_TEXT) {
         unsigned nonce = (unsigned)getpid ();
-        if (loom_bcast (comm, &nonce, sizeof (nonce), 0, NULL, error) < 0)
+        if (mr__bcast (comm, &nonce, sizeof (nonce), 0, error) < 0)
             goto fail;
-        if (!(s->path = strdup (p->path)) || asprintf (&s->tmp, "%s.tmp-%u", p->path, nonce) < 0) {
+        if (!(s->path = strdup (p->path))
+            || asprintf (&s->tmp, "%s.tmp-%u", p->path, nonce) < 0) {
             s->tmp = NULL;
             err = ENOMEM;
             loom_errset (error, ENOMEM, "out of memory");
@@ -132,8 +132,8 @@ struct mr_sink *mr__sink_create (loom_comm_t *comm,
                 loom_errset (error, err, "output '%s' is a directory", p->path);
             } else if (!p->force && stat (p->path, &st) == 0) {
                 err = EEXIST;
-                loom_errset (error, err, "output '%s' exists (use --force to replace it)",
-                             p->path);
+                loom_errset (error, err,
+                             "output '%s' exists (use --force to replace it)", p->path);
             } else {
                 int fd = open (s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
                 if (fd < 0) {
@@ -166,7 +166,8 @@ struct mr_sink *mr__sink_create (loom_comm_t *comm,
         cp.key = loom_ds_schema_name (s->schema, 0);
         cp.seed = p->seed;
         cp.lineage = p->lineage;
-        cp.flags = (p->force ? LOOM_DS_OVERWRITE : 0) | (p->resume ? LOOM_DS_RESUME : 0);
+        cp.flags =
+            (p->force ? LOOM_DS_OVERWRITE : 0) | (p->resume ? LOOM_DS_RESUME : 0);
         cp.repair_partitions = p->repair;
         struct mr_buf spl = {0}, offs = {0};
         if (p->partitioner == LOOM_DS_PART_RANGE && p->splitters) {
@@ -191,7 +192,8 @@ struct mr_sink *mr__sink_create (loom_comm_t *comm,
             cp.splitters.data = spl.data;
             cp.splitters.offsets = (const uint64_t *)offs.data;
         }
-        s->writer = loom_ds_create (loom_comm_mpi (comm), p->path, s->schema, &cp, error);
+        s->writer =
+            loom_ds_create (loom_comm_mpi (comm), p->path, s->schema, &cp, error);
         mr__buf_free (&spl);
         mr__buf_free (&offs);
         if (!s->writer)
@@ -292,10 +294,11 @@ static int ds_add (struct mr_sink *s,
     for (size_t i = 1; i < s->ncols; i++)
         need += s->cols[i].width;
     if (!bytes && vlen != need)
-        return loom_errset (error, EINVAL,
-                            "output '%s': a value of %zu bytes does not match the schema "
-                            "'%s' (%zu bytes after the key)",
-                            s->p.path, vlen, s->p.schema, need);
+        return loom_errset (
+            error, EINVAL,
+            "output '%s': a value of %zu bytes does not match the schema "
+            "'%s' (%zu bytes after the key)",
+            s->p.path, vlen, s->p.schema, need);
     if (col_put (c0, key, klen) < 0)
         return loom_errset (error, ENOMEM, "out of memory");
     size_t off = 0;
@@ -345,7 +348,8 @@ static int text_spill (struct mr_sink *s, loom_error_t *error)
     return 0;
 }
 
-static int text_add (struct mr_sink *s, const struct loom_record *r, loom_error_t *error)
+static int
+text_add (struct mr_sink *s, const struct loom_record *r, loom_error_t *error)
 {
     if (s->fmt) {
         if (s->p.format (s->fmt, r, s->p.format_arg) < 0)
@@ -505,7 +509,8 @@ static int text_write (struct mr_sink *s, int err, loom_error_t *error)
     if (fd >= 0 && close (fd) < 0 && !err)
         err = errno;
     if (err)
-        loom_errset (error, err, "cannot write output '%s': %s", s->path, strerror (err));
+        loom_errset (error, err, "cannot write output '%s': %s", s->path,
+                     strerror (err));
     return mr__agree (s->comm, err, error) != 0 ? -1 : 0;
 }
 

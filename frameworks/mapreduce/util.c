@@ -42,11 +42,8 @@ void mr__buf_free (struct mr_buf *b)
     errno = saved;
 }
 
-int mr__buf_append_rec (struct mr_buf *b,
-                        const void *key,
-                        size_t klen,
-                        const void *value,
-                        size_t vlen)
+int mr__buf_append_rec (
+    struct mr_buf *b, const void *key, size_t klen, const void *value, size_t vlen)
 {
     if (klen > UINT32_MAX || vlen > UINT32_MAX) {
         errno = E2BIG;
@@ -85,6 +82,20 @@ int mr__key_cmp (const void *a, size_t alen, const void *b, size_t blen)
     return alen < blen ? -1 : alen > blen;
 }
 
+int mr__bcast (
+    loom_comm_t *comm, void *buf, uint64_t len, int root, loom_error_t *error)
+{
+    char *p = buf;
+    while (len) {
+        int n = len > (1u << 30) ? (1 << 30) : (int)len;
+        if (MPI_Bcast (p, n, MPI_BYTE, root, loom_comm_mpi (comm)) != MPI_SUCCESS)
+            return loom_errset (error, EIO, "mapreduce: MPI_Bcast failed");
+        p += n;
+        len -= (uint64_t)n;
+    }
+    return 0;
+}
+
 int mr__agree (loom_comm_t *comm, int err, loom_error_t *error)
 {
     int rank = loom_comm_rank (comm), size = loom_comm_size (comm);
@@ -108,7 +119,7 @@ int mr__agree (loom_comm_t *comm, int err, loom_error_t *error)
         if (error)
             memcpy (msg.text, error->text, sizeof (msg.text));
     }
-    if (loom_bcast (comm, &msg, sizeof (msg), (int)first, NULL, &cerr) < 0) {
+    if (mr__bcast (comm, &msg, sizeof (msg), (int)first, &cerr) < 0) {
         int e = errno;
         loom_errset (error, e, "%s", cerr.text);
         return -1;
@@ -130,7 +141,9 @@ uint64_t loom_mr_data_total_records (const loom_mr_data_t *data)
     return data ? data->total_records : 0;
 }
 
-int loom_mr_data_next (const loom_mr_data_t *data, uint64_t *pos, struct loom_record *rec)
+int loom_mr_data_next (const loom_mr_data_t *data,
+                       uint64_t *pos,
+                       struct loom_record *rec)
 {
     if (!data || *pos >= data->buf.len)
         return 0;

@@ -147,7 +147,7 @@ LOOM_API void loom_mr_destroy (loom_mr_t *mr);
 
 /* Input kinds of a step. */
 typedef enum {
-    LOOM_MR_INPUT_TEXT = 0,    /* text files or directories (recursively, in name order) */
+    LOOM_MR_INPUT_TEXT = 0, /* text files or directories (recursively, in name order) */
     LOOM_MR_INPUT_DATASET = 1, /* a committed dataset */
     LOOM_MR_INPUT_DATA = 2,    /* the in-memory output of an earlier step */
 } loom_mr_input_kind_t;
@@ -226,11 +226,11 @@ struct loom_mr_step {
         .name = "step", .input = LOOM_MR_INPUT_TEXT, .paths = NULL, .npaths = 0,       \
         .data = NULL, .map = NULL, .map_arg = NULL, .combine = LOOM_COMBINE_NONE,      \
         .combine_fn = NULL, .combine_arg = NULL, .key_width = LOOM_VARLEN,             \
-        .value_width = LOOM_VARLEN, .partition = LOOM_PARTITION_HASH,                  \
-        .hash_seed = 0, .partitions = 0, .reduce = NULL, .reduce_arg = NULL,           \
-        .shuffle = false, .flags = 0, .output = LOOM_MR_OUTPUT_NONE,                   \
-        .output_path = NULL, .format = NULL, .format_arg = NULL, .schema = NULL,       \
-        .lineage = NULL, .repair_partitions = NULL,                                    \
+        .value_width = LOOM_VARLEN, .partition = LOOM_PARTITION_HASH, .hash_seed = 0,  \
+        .partitions = 0, .reduce = NULL, .reduce_arg = NULL, .shuffle = false,         \
+        .flags = 0, .output = LOOM_MR_OUTPUT_NONE, .output_path = NULL,                \
+        .format = NULL, .format_arg = NULL, .schema = NULL, .lineage = NULL,           \
+        .repair_partitions = NULL,                                                     \
     }
 
 /* What a step did (this rank's numbers unless noted). */
@@ -306,9 +306,8 @@ LOOM_API uint64_t loom_mr_data_total_records (const loom_mr_data_t *data);
  * Start with *pos = 0. Returns 1 and fills 'rec' (pointers owned by 'data'), or 0 at
  * the end. This function can't fail.
  */
-LOOM_API int loom_mr_data_next (const loom_mr_data_t *data,
-                                uint64_t *pos,
-                                struct loom_record *rec);
+LOOM_API int
+loom_mr_data_next (const loom_mr_data_t *data, uint64_t *pos, struct loom_record *rec);
 
 /* Free. Accepts NULL, preserves errno. */
 LOOM_API void loom_mr_data_destroy (loom_mr_data_t *data);

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared app plumbing; see appkit.h. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <loom/log.h>
+
+#include "appkit.h"
+
+int app_init (struct app *app, const char *name, int *argc, char ***argv)
+{
+    memset (app, 0, sizeof (*app));
+    app->name = name;
+    app->argc = *argc;
+    app->argv = *argv;
+    MPI_Init (argc, argv);
+    MPI_Comm_rank (MPI_COMM_WORLD, &app->rank);
+    MPI_Comm_size (MPI_COMM_WORLD, &app->size);
+    loom_log_set_rank (app->rank);
+    loom_error_t err;
+    app->comm = loom_comm_create (MPI_COMM_WORLD, NULL, &err);
+    if (!app->comm) {
+        if (app->rank == 0)
+            fprintf (stderr, "loom: %s: %s\n", name, err.text);
+        MPI_Finalize ();
+        exit (1);
+    }
+    return 0;
+}
+
+int app_finish (struct app *app, int status)
+{
+    app_progress_clear (app);
+    fflush (stdout);
+    loom_comm_destroy (app->comm);
+    MPI_Finalize ();
+    return status;
+}
+
+int app_error (struct app *app, const char *fmt, ...)
+{
+    app_progress_clear (app);
+    if (app->rank != 0)
+        return 1;
+    va_list ap;
+    fprintf (stderr, "loom: %s: ", app->name);
+    va_start (ap, fmt);
+    vfprintf (stderr, fmt, ap);
+    va_end (ap);
+    fputc ('\n', stderr);
+    return 1;
+}
+
+int app_parse_u64 (const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull (s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int app_parse_size (const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    double v = strtod (s, &end);
+    if (errno || end == s || !(v >= 0))
+        return -1;
+    double mul = 1;
+    switch (*end) {
+    case 'k':
+    case 'K':
+        mul = 1024.0;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1048576.0;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1073741824.0;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        mul = 1099511627776.0;
+        end++;
+        break;
+    }
+    if (*end == 'i' && end[1] == 'B')
+        end += 2;
+    else if (*end == 'B')
+        end++;
+    if (*end || v * mul > 1.8e19)
+        return -1;
+    *out = (uint64_t)llround (v * mul);
+    return 0;
+}
+
+static void human (char *buf, size_t len, double v, const char *unit)
+{
+    const char *pre[] = {"", "K", "M", "G", "T"};
+    int i = 0;
+    while (v >= 1000 && i < 4) {
+        v /= 1000;
+        i++;
+    }
+    snprintf (buf, len, "%.1f %s%s", v, pre[i], unit);
+}
+
+void app_progress (const struct loom_mr_progress *p, void *arg)
+{
+    struct app *app = arg;
+    if (app->quiet || !isatty (STDERR_FILENO))
+        return;
+    char rate[32], shuf[32];
+    double sec = p->elapsed_sec > 0 ? p->elapsed_sec : 1e-9;
+    human (rate, sizeof (rate), (double)p->records * p->ranks / sec, "rec/s");
+    human (shuf, sizeof (shuf), (double)p->shuffled, "records shuffled");
+    fprintf (stderr, "\r\033[K%s: %s %3.0f%%  %s  %s  %.1f s", p->step, p->phase,
+             100.0 * p->fraction, rate, shuf, p->elapsed_sec);
+    fflush (stderr);
+    app->progress_shown = true;
+}
+
+void app_progress_clear (struct app *app)
+{
+    if (app->progress_shown) {
+        fprintf (stderr, "\r\033[K");
+        fflush (stderr);
+        app->progress_shown = false;
+    }
+}
+
+const char **app_lineage_argv (const struct app *app)
+{
+    const char **v = calloc ((size_t)app->argc + 1, sizeof (char *));
+    if (!v)
+        return NULL;
+    int n = 0;
+    static char prog[64];
+    snprintf (prog, sizeof (prog), "loom-%s", app->name);
+    v[n++] = prog;
+    for (int i = 1; i < app->argc; i++) {
+        const char *a = app->argv[i];
+        if (strcmp (a, "--force") == 0 || strcmp (a, "--quiet") == 0
+            || strcmp (a, "-q") == 0)
+            continue;
+        if (strcmp (a, "--repair-partitions") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp (a, "--repair-partitions=", 20) == 0)
+            continue;
+        v[n++] = a;
+    }
+    v[n] = NULL;
+    return v;
+}
+
+void app_print_stats (const struct app *app, const struct loom_mr_stats *s)
+{
+    if (app->rank != 0)
+        return;
+    printf ("{\"app\":\"%s\",\"ranks\":%d,\"input_records\":%llu,"
+            "\"output_records\":%llu,\"map_emitted\":%llu,\"shuffle_records\":%llu,"
+            "\"shuffle_bytes\":%llu,\"spill_bytes\":%llu,\"partitions_written\":%u,"
+            "\"partitions_reused\":%u,\"map_sec\":%.3f,\"shuffle_sec\":%.3f,"
+            "\"reduce_sec\":%.3f,\"write_sec\":%.3f,\"total_sec\":%.3f}\n",
+            app->name, app->size, (unsigned long long)s->total_input_records,
+            (unsigned long long)s->total_output_records,
+            (unsigned long long)s->map_emitted, (unsigned long long)s->shuffle_records,
+            (unsigned long long)s->shuffle_bytes, (unsigned long long)s->spill_bytes,
+            s->partitions_written, s->partitions_reused, s->map_sec, s->shuffle_sec,
+            s->reduce_sec, s->write_sec, s->total_sec);
+    fflush (stdout);
+}
