@@ -28,7 +28,8 @@ int app_init (struct app *app, const char *name, int *argc, char ***argv);
 int app_finish (struct app *app, int status);
 
 /* Print "loom: <name>: <message>" on stderr from rank 0 only. Returns 1. */
-int app_error (struct app *app, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+int app_error (struct app *app, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 /* Parse "123", "64M", "1G", "1.5G"... (powers of 1024). Returns 0 or -1. */
 int app_parse_size (const char *s, uint64_t *out);

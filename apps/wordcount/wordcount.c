@@ -21,23 +21,26 @@
 
 static void usage (void)
 {
-    printf ("Usage: loom run wordcount -n N --input PATH... [--output OUT] [options]\n"
-            "       mpirun -np N loom-wordcount --input PATH... [options]\n\n"
-            "Counts words (runs of non-space bytes) in text files and directories.\n\n"
-            "Options:\n"
-            "  -i, --input=PATH      File or directory (repeat, or list after the options)\n"
-            "  -o, --output=OUT      Write the counts: a dataset (word:bytes,count:u64)\n"
-            "      --text            Write OUT as text lines 'word<TAB>count' instead\n"
-            "      --top=K           Print the K most frequent words\n"
-            "      --partitions=P    Output partitions (default 8)\n"
-            "      --seed=S          Hash seed of the partitioner (default 0)\n"
-            "      --mem=SIZE        Memory budget per rank (default 1G); spills beyond\n"
-            "      --tmpdir=DIR      Spill directory (default $LOOM_TMPDIR, $TMPDIR, /tmp)\n"
-            "      --deterministic   Reproducible shuffle order\n"
-            "      --force           Replace an existing output\n"
-            "      --repair-partitions=LIST  Rewrite only these partitions (recompute)\n"
-            "      --stats           Print the job's statistics as one JSON line\n"
-            "  -q, --quiet           No progress line\n");
+    printf (
+        "Usage: loom run wordcount -n N --input PATH... [--output OUT] [options]\n"
+        "       mpirun -np N loom-wordcount --input PATH... [options]\n\n"
+        "Counts words (runs of non-space bytes) in text files and directories.\n\n"
+        "Options:\n"
+        "  -i, --input=PATH      File or directory (repeat, or list after the "
+        "options)\n"
+        "  -o, --output=OUT      Write the counts: a dataset (word:bytes,count:u64)\n"
+        "      --text            Write OUT as text lines 'word<TAB>count' instead\n"
+        "      --top=K           Print the K most frequent words\n"
+        "      --partitions=P    Output partitions (default 8)\n"
+        "      --seed=S          Hash seed of the partitioner (default 0)\n"
+        "      --mem=SIZE        Memory budget per rank (default 1G); spills beyond\n"
+        "      --tmpdir=DIR      Spill directory (default $LOOM_TMPDIR, $TMPDIR, "
+        "/tmp)\n"
+        "      --deterministic   Reproducible shuffle order\n"
+        "      --force           Replace an existing output\n"
+        "      --repair-partitions=LIST  Rewrite only these partitions (recompute)\n"
+        "      --stats           Print the job's statistics as one JSON line\n"
+        "  -q, --quiet           No progress line\n");
 }
 
 static inline unsigned space_mask16 (const char *p)
@@ -45,8 +48,8 @@ static inline unsigned space_mask16 (const char *p)
     __m128i v = _mm_loadu_si128 ((const __m128i *)p);
     __m128i sp = _mm_cmpeq_epi8 (v, _mm_set1_epi8 (' '));
     __m128i t = _mm_sub_epi8 (v, _mm_set1_epi8 (9)); /* \t..\r -> 0..4 */
-    __m128i ctl = _mm_cmpeq_epi8 (_mm_subs_epu8 (t, _mm_set1_epi8 (4)),
-                                  _mm_setzero_si128 ());
+    __m128i ctl =
+        _mm_cmpeq_epi8 (_mm_subs_epu8 (t, _mm_set1_epi8 (4)), _mm_setzero_si128 ());
     return (unsigned)_mm_movemask_epi8 (_mm_or_si128 (sp, ctl));
 }
 
@@ -236,26 +239,30 @@ int main (int argc, char **argv)
             break;
         case 'k':
             if (app_parse_u64 (optarg, &top) < 0 || top == 0)
-                return app_finish (&app, app_error (&app, "--top must be a positive "
-                                                          "integer, not '%s'",
+                return app_finish (&app, app_error (&app,
+                                                    "--top must be a positive "
+                                                    "integer, not '%s'",
                                                     optarg));
             break;
         case 'P':
             if (app_parse_u64 (optarg, &parts) < 0 || parts == 0 || parts > 1000000)
-                return app_finish (&app, app_error (&app, "--partitions must be 1 to "
-                                                          "1000000, not '%s'",
+                return app_finish (&app, app_error (&app,
+                                                    "--partitions must be 1 to "
+                                                    "1000000, not '%s'",
                                                     optarg));
             break;
         case 's':
             if (app_parse_u64 (optarg, &seed) < 0)
-                return app_finish (&app, app_error (&app, "--seed must be an integer, "
-                                                          "not '%s'",
+                return app_finish (&app, app_error (&app,
+                                                    "--seed must be an integer, "
+                                                    "not '%s'",
                                                     optarg));
             break;
         case 'm':
             if (app_parse_size (optarg, &mem) < 0 || mem < (4u << 20))
-                return app_finish (&app, app_error (&app, "--mem must be a size of at "
-                                                          "least 4M, not '%s'",
+                return app_finish (&app, app_error (&app,
+                                                    "--mem must be a size of at "
+                                                    "least 4M, not '%s'",
                                                     optarg));
             break;
         case 'T':
@@ -281,13 +288,14 @@ int main (int argc, char **argv)
                 usage ();
             return app_finish (&app, 0);
         case ':':
-            return app_finish (&app, app_error (&app, "option '%s' needs a value",
-                                                argv[optind - 1]));
+            return app_finish (
+                &app, app_error (&app, "option '%s' needs a value", argv[optind - 1]));
         default:
-            return app_finish (&app, app_error (&app,
-                                                "unknown option '%s' (see 'loom-wordcount "
-                                                "--help')",
-                                                argv[optind - 1]));
+            return app_finish (&app,
+                               app_error (&app,
+                                          "unknown option '%s' (see 'loom-wordcount "
+                                          "--help')",
+                                          argv[optind - 1]));
         }
     }
     for (int i = optind; i < argc; i++)
