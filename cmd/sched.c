@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/* `loom sched start|stop`: run or stop loomd for a state directory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <loom/sched.h>
+
+#include "schedc.h"
+
+enum { OPT_CORES = 400, OPT_MEM, OPT_GROUP, OPT_GRACE, OPT_BWEIGHT };
+
+static const struct cmd_option options[] = {
+    SCHEDC_OPTIONS,
+    {"cores", 1, OPT_CORES, "N", "start: use only the first N allowed cores"},
+    {"mem", 1, OPT_MEM, "MIB", "start: memory to share, MiB (default: the node's)"},
+    {"group", 1, OPT_GROUP, "NAME",
+     "start: members of group NAME may use loomd too (socket 0660)"},
+    {"kill-grace", 1, OPT_GRACE, "SEC", "start: SIGTERM to SIGKILL delay (default 5)"},
+    {"batch-weight", 1, OPT_BWEIGHT, "W", "start: DRF weight of the batch framework"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+/* loomd beside this loom binary, else on PATH. */
+static char *find_loomd (void)
+{
+    char self[PATH_MAX];
+    ssize_t len = readlink ("/proc/self/exe", self, sizeof (self) - 1);
+    if (len > 0) {
+        self[len] = '\0';
+        char *slash = strrchr (self, '/');
+        if (slash) {
+            strcpy (slash + 1, "loomd");
+            if (access (self, X_OK) == 0)
+                return strdup (self);
+        }
+    }
+    return strdup ("loomd");
+}
+
+static int start (const struct cmd *cmd, const char *dir, int json, char **extra, int nextra)
+{
+    loom_error_t error;
+    loom_sched_t *h = loom_sched_connect (dir, &error);
+    if (h) {
+        loom_sched_close (h);
+        return cmd_error (cmd, "loomd is already running for %s",
+                          dir ? dir : "the default state directory");
+    }
+    int p[2];
+    if (pipe2 (p, O_CLOEXEC) < 0)
+        return cmd_error (cmd, "pipe: %s", strerror (errno));
+    char *loomd = find_loomd ();
+    char fdarg[16];
+    snprintf (fdarg, sizeof (fdarg), "%d", p[1]);
+    char *argv[32];
+    int k = 0;
+    argv[k++] = loomd;
+    argv[k++] = "--ready-fd";
+    argv[k++] = fdarg;
+    if (dir) {
+        argv[k++] = "--state-dir";
+        argv[k++] = (char *)dir;
+    }
+    for (int i = 0; i < nextra && k < 30; i++)
+        argv[k++] = extra[i];
+    argv[k] = NULL;
+    pid_t pid = fork ();
+    if (pid < 0)
+        return cmd_error (cmd, "fork: %s", strerror (errno));
+    if (pid == 0) {
+        /* Detach twice so loomd is no child of ours and outlives the terminal. */
+        setsid ();
+        if (fork () != 0)
+            _exit (0);
+        fcntl (p[1], F_SETFD, 0);
+        int null = open ("/dev/null", O_RDWR);
+        dup2 (null, 0);
+        dup2 (null, 1);
+        execvp (argv[0], argv);
+        dprintf (p[1], "error cannot run %s: %s\n", argv[0], strerror (errno));
+        _exit (127);
+    }
+    close (p[1]);
+    waitpid (pid, NULL, 0);
+    char buf[1024];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read (p[0], buf + n, sizeof (buf) - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close (p[0]);
+    free (loomd);
+    buf[n] = '\0';
+    buf[strcspn (buf, "\n")] = '\0';
+    int lpid = 0;
+    unsigned cores = 0;
+    unsigned long long mem = 0;
+    char sdir[PATH_MAX];
+    if (sscanf (buf, "ok %d %4095s %u %llu", &lpid, sdir, &cores, &mem) != 4) {
+        if (strncmp (buf, "error ", 6) == 0)
+            return cmd_error (cmd, "%s", buf + 6);
+        return cmd_error (cmd, "loomd did not start%s%s", n ? ": " : "", buf);
+    }
+    if (json) {
+        json_t *o = json_pack ("{s:i, s:s, s:i, s:I}", "pid", lpid, "state_dir", sdir,
+                               "cores", (int)cores, "mem", (json_int_t)mem);
+        return schedc_print_json (o) + (json_decref (o), 0);
+    }
+    printf ("loomd started: pid %d, %u cores, %llu MiB, state in %s\n", lpid, cores, mem,
+            sdir);
+    return 0;
+}
+
+static int stop (const struct cmd *cmd, const char *dir, int json)
+{
+    json_t *r;
+    if (schedc_call (cmd, dir, json_pack ("{s:s}", "op", "shutdown"), &r, NULL))
+        return 1;
+    int pid = (int)json_integer_value (json_object_get (r, "pid"));
+    json_decref (r);
+    /* Wait until it is gone (it requeues running tasks first). */
+    for (int i = 0; i < 600; i++) {
+        if (kill (pid, 0) < 0 && errno == ESRCH)
+            break;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep (&ts, NULL);
+    }
+    if (kill (pid, 0) == 0)
+        return cmd_error (cmd, "loomd (pid %d) did not stop within 30 s", pid);
+    if (json) {
+        json_t *o = json_pack ("{s:i, s:b}", "pid", pid, "stopped", 1);
+        schedc_print_json (o);
+        json_decref (o);
+    } else {
+        printf ("loomd stopped (pid %d)\n", pid);
+    }
+    return 0;
+}
+
+static int sched_main (const struct cmd *cmd, int argc, char **argv)
+{
+    const char *dir = NULL, *arg;
+    char *extra[16];
+    int nextra = 0, json = 0, c;
+    static const char *flags[] = {[OPT_CORES - OPT_CORES] = "--cores",
+                                  [OPT_MEM - OPT_CORES] = "--mem",
+                                  [OPT_GROUP - OPT_CORES] = "--group",
+                                  [OPT_GRACE - OPT_CORES] = "--kill-grace",
+                                  [OPT_BWEIGHT - OPT_CORES] = "--batch-weight"};
+    while ((c = cmd_getopt (cmd, argc, argv, &arg)) != -1) {
+        if (c == -2)
+            return 1;
+        if (c == SCHEDC_OPT_DIR)
+            dir = arg;
+        else if (c == SCHEDC_OPT_JSON)
+            json = 1;
+        else if (c >= OPT_CORES && c <= OPT_BWEIGHT && nextra < 14) {
+            extra[nextra++] = (char *)flags[c - OPT_CORES];
+            extra[nextra++] = (char *)arg;
+        }
+    }
+    if (optind >= argc)
+        return cmd_error (cmd, "say 'start' or 'stop'");
+    const char *what = argv[optind++];
+    /* Options may also follow the action: loom sched start --cores 2 */
+    while ((c = cmd_getopt (cmd, argc, argv, &arg)) != -1) {
+        if (c == -2)
+            return 1;
+        if (c == SCHEDC_OPT_DIR)
+            dir = arg;
+        else if (c == SCHEDC_OPT_JSON)
+            json = 1;
+        else if (c >= OPT_CORES && c <= OPT_BWEIGHT && nextra < 14) {
+            extra[nextra++] = (char *)flags[c - OPT_CORES];
+            extra[nextra++] = (char *)arg;
+        }
+    }
+    if (optind < argc)
+        return cmd_error (cmd, "unexpected argument '%s'", argv[optind]);
+    if (strcmp (what, "start") == 0)
+        return start (cmd, dir, json, extra, nextra);
+    if (strcmp (what, "stop") == 0) {
+        if (nextra)
+            return cmd_error (cmd, "%s applies to 'start' only", extra[0]);
+        return stop (cmd, dir, json);
+    }
+    return cmd_error (cmd, "unknown action '%s' (say 'start' or 'stop')", what);
+}
+
+const struct cmd cmd_sched = {
+    .name = "sched",
+    .usage = "start|stop [options]",
+    .summary = "Start or stop loomd, the scheduler sharing this allocation",
+    .fn = sched_main,
+    .options = options,
+    .description =
+        "loomd keeps its socket, database and task logs in the state directory\n"
+        "($LOOM_STATE_DIR, else ~/.loom/sched). Stopping it kills running tasks and\n"
+        "queues them again for the next start; queued and finished jobs are kept.",
+};

@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: MIT */
+/* Starting tasks: the small launcher interface the policy core calls (start, kill)
+ * and the reaping of their processes.
+ *
+ * A task of N slots runs N processes (an MPI task runs one mpirun over its N slots),
+ * each in its own process group so a signal reaches its children, bound to exactly
+ * the PUs of the cores it was granted, with stdout and stderr appended to files under
+ * <state>/logs/<job>/ and stdin from /dev/null. Commands are argv arrays: no shell.
+ *
+ * When loomd runs as the submitting user, processes start with posix_spawn (vfork
+ * speed); the binding is inherited from loomd's thread, which binds itself for the
+ * call and then restores its own mask. When loomd is root and the user is not, a
+ * forked child binds, opens nothing new, then drops privileges in the required order
+ * (setgid, initgroups, setuid) before exec.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hwloc/glibc-sched.h>
+#include <loom/log.h>
+
+#include "loomd.h"
+
+uint64_t loomd_boot_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_BOOTTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Start time of 'pid' in ms since boot, or 0 if it does not exist. */
+static uint64_t proc_start_ms (pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf (path, sizeof (path), "/proc/%d/stat", (int)pid);
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read (fd, buf, sizeof (buf) - 1);
+    close (fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr (buf, ')'); /* comm may hold spaces */
+    if (!p)
+        return 0;
+    unsigned long long start = 0;
+    /* fields after comm: state(3) ... starttime(22) */
+    if (sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+                       "%*d %*d %*d %llu",
+                &start)
+        != 1)
+        return 0;
+    return start * 1000 / (unsigned long long)sysconf (_SC_CLK_TCK);
+}
+
+int loomd_kill_stale (pid_t pid, uint64_t pstart)
+{
+    if (pid <= 0 || pstart == 0)
+        return 0;
+    uint64_t s = proc_start_ms (pid);
+    /* Same process only if it started when we recorded (clock ticks are coarse). */
+    if (s == 0 || (s > pstart ? s - pstart : pstart - s) > 1000)
+        return 0;
+    return kill (-pid, SIGKILL) == 0;
+}
+
+static void pid_add (struct loomd *d, pid_t pid, struct loom__task *t)
+{
+    struct loomd_pid *p = malloc (sizeof (*p));
+    if (!p)
+        return;
+    p->pid = pid;
+    p->t = t;
+    p->next = d->pids[pid % LOOMD_PID_BUCKETS];
+    d->pids[pid % LOOMD_PID_BUCKETS] = p;
+}
+
+static struct loom__task *pid_take (struct loomd *d, pid_t pid)
+{
+    struct loomd_pid **pp = &d->pids[pid % LOOMD_PID_BUCKETS];
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->pid == pid) {
+            struct loomd_pid *p = *pp;
+            struct loom__task *t = p->t;
+            *pp = p->next;
+            free (p);
+            return t;
+        }
+    }
+    return NULL;
+}
+
+char *loomd_task_log (const struct loomd *d, const struct loom__task *t, const char *ext)
+{
+    char *path;
+    if (asprintf (&path, "%s/%llu/%lld.%s", d->logdir, (unsigned long long)t->job->id,
+                  (long long)t->index, ext)
+        < 0)
+        return NULL;
+    return path;
+}
+
+/* The task's cores on this node as an hwloc bitmap of PUs (pus) or core indexes. */
+static hwloc_bitmap_t task_set (const struct loomd *d, const struct loom__task *t, int pus)
+{
+    hwloc_bitmap_t set = hwloc_bitmap_alloc ();
+    if (!set || !t->alloc)
+        return set;
+    const struct loom__alloc_part *p = &t->alloc->parts[0];
+    for (unsigned i = 0; i < d->ncores; i++) {
+        if (!(p->mask[i / 64] >> (i % 64) & 1))
+            continue;
+        if (pus)
+            hwloc_bitmap_or (set, set, d->core_pus[i]);
+        else
+            hwloc_bitmap_set (set, i);
+    }
+    return set;
+}
+
+char *loomd_cores_list (const struct loomd *d, const struct loom__task *t, int pus)
+{
+    hwloc_bitmap_t set = task_set (d, t, pus);
+    char *s = NULL;
+    if (set)
+        hwloc_bitmap_list_asprintf (&s, set);
+    hwloc_bitmap_free (set);
+    return s;
+}
+
+/* argv with every "{}" replaced by the array index. */
+static char **expand_argv (const struct loomd_job *x, const struct loom__task *t)
+{
+    size_t n = 0;
+    while (x->argv[n])
+        n++;
+    char **v = calloc (n + 1, sizeof (*v));
+    if (!v)
+        return NULL;
+    char idx[32];
+    snprintf (idx, sizeof (idx), "%lld", (long long)t->index);
+    for (size_t i = 0; i < n; i++) {
+        const char *a = x->argv[i];
+        size_t len = strlen (a), k = 0, cnt = 0;
+        for (const char *p = a; (p = strstr (p, "{}")); p += 2)
+            cnt++;
+        char *out = malloc (len + cnt * strlen (idx) + 1);
+        if (!out)
+            goto error;
+        for (const char *p = a; *p;) {
+            if (p[0] == '{' && p[1] == '}') {
+                memcpy (out + k, idx, strlen (idx));
+                k += strlen (idx);
+                p += 2;
+            } else {
+                out[k++] = *p++;
+            }
+        }
+        out[k] = '\0';
+        v[i] = out;
+    }
+    return v;
+error:
+    for (size_t i = 0; i < n; i++)
+        free (v[i]);
+    free (v);
+    return NULL;
+}
+
+static void free_strv (char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free (v[i]);
+    free (v);
+}
+
+/* The job's environment plus LOOM_JOB_ID, LOOM_ARRAY_INDEX, LOOM_CPUS, LOOM_SLOT. */
+static char **task_env (const struct loomd_job *x,
+                        const struct loom__task *t,
+                        const char *cpus,
+                        int slot)
+{
+    size_t n = 0;
+    while (x->env && x->env[n])
+        n++;
+    char **e = calloc (n + 6, sizeof (*e));
+    if (!e)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp (x->env[i], "LOOM_JOB_ID=", 12) && strncmp (x->env[i], "LOOM_CPUS=", 10)
+            && strncmp (x->env[i], "LOOM_ARRAY_INDEX=", 17)
+            && strncmp (x->env[i], "LOOM_SLOT=", 10))
+            e[k++] = strdup (x->env[i]);
+    if (asprintf (&e[k++], "LOOM_JOB_ID=%llu", (unsigned long long)t->job->id) < 0
+        || asprintf (&e[k++], "LOOM_ARRAY_INDEX=%lld", (long long)t->index) < 0
+        || asprintf (&e[k++], "LOOM_CPUS=%s", cpus ? cpus : "") < 0
+        || asprintf (&e[k++], "LOOM_SLOT=%d", slot) < 0) {
+        free_strv (e);
+        return NULL;
+    }
+    return e;
+}
+
+static int open_log (const struct loomd *d,
+                     const struct loom__task *t,
+                     const char *ext,
+                     uid_t uid,
+                     gid_t gid)
+{
+    char *path = loomd_task_log (d, t, ext);
+    if (!path)
+        return -1;
+    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno == ENOENT) {
+        /* The job's directory: made here, at its first start, not at submission. */
+        char *dir = strdup (path);
+        if (dir) {
+            *strrchr (dir, '/') = '\0';
+            mkdir (dir, 0700);
+            free (dir);
+        }
+        fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    }
+    free (path);
+    if (fd >= 0 && uid != getuid ())
+        (void)!fchown (fd, uid, gid);
+    return fd;
+}
+
+/* Fork path: the child becomes the user. Only async-signal-safe calls after fork. */
+static pid_t spawn_as_user (const struct loomd_job *x,
+                            const struct loom__job *j,
+                            char **argv,
+                            char **env,
+                            const cpu_set_t *cpus,
+                            int outfd,
+                            int errfd)
+{
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    sigset_t none;
+    sigemptyset (&none);
+    setpgid (0, 0);
+    signal (SIGPIPE, SIG_DFL);
+    signal (SIGCHLD, SIG_DFL);
+    signal (SIGTERM, SIG_DFL);
+    signal (SIGINT, SIG_DFL);
+    sigprocmask (SIG_SETMASK, &none, NULL);
+    sched_setaffinity (0, sizeof (*cpus), cpus);
+    int nullfd = open ("/dev/null", O_RDONLY);
+    if (nullfd < 0 || dup2 (nullfd, 0) < 0 || dup2 (outfd, 1) < 0 || dup2 (errfd, 2) < 0)
+        _exit (126);
+    const char *why = "setgid";
+    if (setgid (j->gid) < 0)
+        goto fail;
+    why = "initgroups";
+    if (initgroups (x->user, j->gid) < 0)
+        goto fail;
+    why = "setuid";
+    if (setuid (j->uid) < 0)
+        goto fail;
+    why = "chdir";
+    if (x->cwd && chdir (x->cwd) < 0)
+        goto fail;
+    why = "exec";
+    execvpe (argv[0], argv, env);
+fail:;
+    int e = errno;
+    static const char pre[] = "loomd: cannot start task: ";
+    (void)!write (2, pre, sizeof (pre) - 1);
+    (void)!write (2, why, strlen (why));
+    (void)!write (2, ": ", 2);
+    (void)!write (2, strerror (e), strlen (strerror (e)));
+    (void)!write (2, "\n", 1);
+    _exit (e == ENOENT ? 127 : 126);
+}
+
+static pid_t spawn_same_user (struct loomd *d,
+                              const struct loomd_job *x,
+                              char **argv,
+                              char **env,
+                              const cpu_set_t *cpus,
+                              int outfd,
+                              int errfd,
+                              int *err)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, def;
+    pid_t pid = -1;
+
+    posix_spawn_file_actions_init (&fa);
+    posix_spawnattr_init (&at);
+    sigemptyset (&none);
+    sigemptyset (&def);
+    sigaddset (&def, SIGPIPE);
+    sigaddset (&def, SIGCHLD);
+    sigaddset (&def, SIGTERM);
+    sigaddset (&def, SIGINT);
+    sigaddset (&def, SIGHUP);
+    posix_spawnattr_setflags (&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK
+                                       | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+    posix_spawnattr_setpgroup (&at, 0);
+    posix_spawnattr_setsigmask (&at, &none);
+    posix_spawnattr_setsigdefault (&at, &def);
+    posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2 (&fa, outfd, 1);
+    posix_spawn_file_actions_adddup2 (&fa, errfd, 2);
+    if (x->cwd)
+        posix_spawn_file_actions_addchdir_np (&fa, x->cwd);
+
+    /* The child inherits this thread's binding: bind, spawn, restore. */
+    cpu_set_t saved;
+    int bound = sched_getaffinity (0, sizeof (saved), &saved) == 0
+                && sched_setaffinity (0, sizeof (*cpus), cpus) == 0;
+    *err = posix_spawnp (&pid, argv[0], &fa, &at, argv, env);
+    if (bound)
+        sched_setaffinity (0, sizeof (saved), &saved);
+    (void)d;
+    posix_spawn_file_actions_destroy (&fa);
+    posix_spawnattr_destroy (&at);
+    return *err ? -1 : pid;
+}
+
+int loomd_exec_start (struct loomd *d, struct loom__task *t)
+{
+    struct loom__job *j = t->job;
+    struct loomd_job *x = j->ext;
+    int nprocs = x->mpi ? 1 : (int)j->nslots;
+    int outfd = -1, errfd = -1, rc = -1, e = 0;
+    char **argv = NULL, *cpus = NULL;
+    hwloc_bitmap_t set = task_set (d, t, 1);
+    struct loomd_run *run = calloc (1, sizeof (*run) + (size_t)nprocs * sizeof (pid_t));
+    if (!set || !run || !(argv = expand_argv (x, t)))
+        goto out;
+    hwloc_bitmap_list_asprintf (&cpus, set);
+    uid_t uid = j->uid;
+    int as_user = d->uid == 0 && uid != 0;
+    outfd = open_log (d, t, "out", uid, j->gid);
+    errfd = open_log (d, t, "err", uid, j->gid);
+    if (outfd < 0 || errfd < 0) {
+        e = errno;
+        loom_warn ("loomd: task %llu.%lld: cannot open its log files: %s",
+                   (unsigned long long)j->id, (long long)t->index, strerror (e));
+        goto out;
+    }
+    char **mpiargv = NULL;
+    if (x->mpi) {
+        /* One mpirun over the granted PUs, one rank per slot. */
+        size_t n = 0;
+        while (argv[n])
+            n++;
+        mpiargv = calloc (n + 12, sizeof (*mpiargv));
+        if (!mpiargv)
+            goto out;
+        char np[16];
+        snprintf (np, sizeof (np), "%u", j->nslots);
+        const char *pre[] = {"mpirun", "-np", np, "--cpu-set", cpus, "--bind-to", "core",
+                             "--oversubscribe"};
+        size_t k = 0;
+        for (size_t i = 0; i < sizeof (pre) / sizeof (pre[0]); i++)
+            mpiargv[k++] = strdup (pre[i]);
+        for (size_t i = 0; i < n; i++)
+            mpiargv[k++] = argv[i];
+        free (argv);
+        argv = mpiargv;
+    }
+    run->nprocs = nprocs;
+    run->pstart = loomd_boot_ms ();
+    /* Each slot's processes are bound to that slot's cores. */
+    unsigned cps = j->cores_per_slot, seen = 0, slot = 0;
+    hwloc_bitmap_t slotset = hwloc_bitmap_alloc ();
+    const struct loom__alloc_part *p = &t->alloc->parts[0];
+    for (int s = 0; s < nprocs; s++) {
+        hwloc_bitmap_zero (slotset);
+        if (x->mpi) {
+            hwloc_bitmap_copy (slotset, set);
+        } else {
+            unsigned got = 0;
+            for (unsigned i = 0; i < d->ncores && got < cps; i++) {
+                if (!(p->mask[i / 64] >> (i % 64) & 1))
+                    continue;
+                if (seen++ < slot * cps)
+                    continue;
+                hwloc_bitmap_or (slotset, slotset, d->core_pus[i]);
+                got++;
+            }
+            seen = 0;
+            slot++;
+        }
+        cpu_set_t cs;
+        hwloc_cpuset_to_glibc_sched_affinity (d->hw, slotset, &cs, sizeof (cs));
+        char *slotcpus = NULL;
+        hwloc_bitmap_list_asprintf (&slotcpus, slotset);
+        char **env = task_env (x, t, slotcpus, s);
+        free (slotcpus);
+        pid_t pid = -1;
+        if (env) {
+            if (as_user) {
+                pid = spawn_as_user (x, j, argv, env, &cs, outfd, errfd);
+                e = errno;
+            } else {
+                pid = spawn_same_user (d, x, argv, env, &cs, outfd, errfd, &e);
+            }
+        }
+        free_strv (env);
+        if (pid < 0) {
+            /* Say why in the task's stderr, as a shell would. */
+            dprintf (errfd, "loomd: cannot start '%s': %s\n", argv[0], strerror (e));
+            break;
+        }
+        run->pids[run->nleft++] = pid;
+        pid_add (d, pid, t);
+    }
+    hwloc_bitmap_free (slotset);
+    if (run->nleft == 0)
+        goto out;
+    if (run->nleft < nprocs) { /* a partial start: the rest is killed, the task fails */
+        run->wstatus = 127 << 8;
+        for (int i = 0; i < run->nleft; i++)
+            kill (-run->pids[i], SIGKILL);
+    }
+    t->ext = run;
+    run = NULL;
+    rc = 0;
+out:
+    if (outfd >= 0)
+        close (outfd);
+    if (errfd >= 0)
+        close (errfd);
+    free_strv (argv);
+    free (cpus);
+    hwloc_bitmap_free (set);
+    free (run);
+    if (rc < 0)
+        errno = e ? e : EIO;
+    return rc;
+}
+
+void loomd_exec_kill (struct loomd *d, struct loom__task *t, int sig)
+{
+    struct loomd_run *run = t->ext;
+    (void)d;
+    if (!run)
+        return;
+    for (int i = 0; i < run->nprocs; i++)
+        if (run->pids[i] > 0)
+            kill (-run->pids[i], sig);
+}
+
+/* Worse of two wait statuses: a signal beats an exit code, a code beats success. */
+static int worse (int a, int b)
+{
+    if (WIFSIGNALED (a))
+        return a;
+    if (WIFSIGNALED (b))
+        return b;
+    return WEXITSTATUS (a) ? a : b;
+}
+
+void loomd_exec_reap (struct loomd *d)
+{
+    for (;;) {
+        int st;
+        struct rusage ru;
+        pid_t pid = wait4 (-1, &st, WNOHANG, &ru);
+        if (pid <= 0)
+            break;
+        struct loom__task *t = pid_take (d, pid);
+        if (!t)
+            continue;
+        struct loomd_run *run = t->ext;
+        for (int i = 0; i < run->nprocs; i++)
+            if (run->pids[i] == pid)
+                run->pids[i] = 0;
+        run->wstatus = worse (run->wstatus, st);
+        if ((uint64_t)ru.ru_maxrss > run->maxrss)
+            run->maxrss = (uint64_t)ru.ru_maxrss;
+        if (--run->nleft > 0) {
+            if (st != 0) /* one process failed: the task has failed, stop the rest */
+                for (int i = 0; i < run->nprocs; i++)
+                    if (run->pids[i] > 0)
+                        kill (-run->pids[i], SIGTERM);
+            continue;
+        }
+        t->ext = NULL;
+        int ws = run->wstatus;
+        uint64_t rss = run->maxrss;
+        free (run);
+        loom__core_task_exited (d->core, t, ws, rss);
+    }
+}
