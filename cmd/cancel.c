@@ -2,6 +2,8 @@
 /* `loom cancel`: cancel jobs (owner or root only). */
 #include <stdio.h>
 
+#include <unistd.h>
+
 #include "schedc.h"
 
 static const struct cmd_option options[] = {
@@ -33,7 +35,8 @@ static int cancel_main (const struct cmd *cmd, int argc, char **argv)
         json_array_append_new (ids, json_integer ((json_int_t)id));
     }
     json_t *r;
-    if (schedc_call (cmd, dir, json_pack ("{s:s, s:o}", "op", "cancel", "jobs", ids), &r, NULL))
+    if (schedc_call (cmd, dir, json_pack ("{s:s, s:o}", "op", "cancel", "jobs", ids),
+                     &r, NULL))
         return 1;
     if (json) {
         schedc_print_json (r);

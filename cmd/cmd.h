@@ -32,6 +32,14 @@ extern const struct cmd cmd_run;
 extern const struct cmd cmd_launch;
 extern const struct cmd cmd_gen;
 extern const struct cmd cmd_trace;
+extern const struct cmd cmd_sched;
+extern const struct cmd cmd_submit;
+extern const struct cmd cmd_ps;
+extern const struct cmd cmd_cancel;
+extern const struct cmd cmd_wait;
+extern const struct cmd cmd_logs;
+extern const struct cmd cmd_shares;
+extern const struct cmd cmd_nodes;
 
 /* Iterate over options like getopt_long, built from cmd->options. Returns the option's
  * key and sets *arg, or -1 at the end of options (optind then indexes the first

@@ -66,8 +66,9 @@ static int logs_main (const struct cmd *cmd, int argc, char **argv)
         if (!s) {
             free (data);
             json_decref (r);
-            return cmd_error (cmd, "job %llu: the log is not UTF-8 text; use it without --json",
-                              (unsigned long long)job);
+            return cmd_error (
+                cmd, "job %llu: the log is not UTF-8 text; use it without --json",
+                (unsigned long long)job);
         }
         json_object_set_new (r, "data", s);
         schedc_print_json (r);

@@ -2,6 +2,8 @@
 /* `loom nodes`: the nodes loomd schedules on. */
 #include <stdio.h>
 
+#include <unistd.h>
+
 #include "schedc.h"
 
 static const struct cmd_option options[] = {
@@ -31,8 +33,8 @@ static int nodes_main (const struct cmd *cmd, int argc, char **argv)
         json_decref (r);
         return 0;
     }
-    printf ("%-20s %-5s %6s %6s %10s %10s %s\n", "NODE", "STATE", "CORES", "FREE", "MEM(MiB)",
-            "FREE(MiB)", "CPUSET");
+    printf ("%-20s %-5s %6s %6s %10s %10s %s\n", "NODE", "STATE", "CORES", "FREE",
+            "MEM(MiB)", "FREE(MiB)", "CPUSET");
     size_t i;
     json_t *n;
     json_array_foreach (json_object_get (r, "nodes"), i, n)

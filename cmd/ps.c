@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "schedc.h"
 
 enum { OPT_ALL = 'a', OPT_USER = 'u', OPT_STATE = 's', OPT_TASKS = 't' };
@@ -22,7 +24,7 @@ static const struct cmd_option options[] = {
 
 static void print_counts (json_t *counts, char *buf, size_t len)
 {
-    static const char *keys[] = {"waiting", "pending", "running", "completed",
+    static const char *keys[] = {"waiting", "pending",   "running", "completed",
                                  "failed",  "cancelled", "timeout", "lost"};
     static const char *abbr[] = {"W", "P", "R", "C", "F", "X", "T", "L"};
     size_t n = 0;
@@ -113,37 +115,40 @@ static int ps_main (const struct cmd *cmd, int argc, char **argv)
         json_array_foreach (json_object_get (j, "argv"), k, a)
         {
             if (n < sizeof (cmdline))
-                n += (size_t)snprintf (cmdline + n, sizeof (cmdline) - n, "%s%s", k ? " " : "",
-                                       json_string_value (a));
+                n += (size_t)snprintf (cmdline + n, sizeof (cmdline) - n, "%s%s",
+                                       k ? " " : "", json_string_value (a));
         }
         printf ("%-7lld %-10s %-8s %-9s %-6lld %-5lld %-24s %s\n",
                 (long long)json_integer_value (json_object_get (j, "id")),
                 json_string_value (json_object_get (j, "user")),
                 json_string_value (json_object_get (j, "framework")),
                 json_string_value (json_object_get (j, "state")),
-                (long long)json_integer_value (json_object_get (j, "ntasks")), (long long)cores,
-                counts, cmdline);
+                (long long)json_integer_value (json_object_get (j, "ntasks")),
+                (long long)cores, counts, cmdline);
         if (!tasks)
             continue;
         json_t *t;
         json_array_foreach (json_object_get (j, "tasks"), k, t)
         {
-            printf ("  %lld.%-6lld %-9s attempt %lld", (long long)json_integer_value (json_object_get (j, "id")),
+            printf ("  %lld.%-6lld %-9s attempt %lld",
+                    (long long)json_integer_value (json_object_get (j, "id")),
                     (long long)json_integer_value (json_object_get (t, "index")),
                     json_string_value (json_object_get (t, "state")),
                     (long long)json_integer_value (json_object_get (t, "attempt")));
             if (json_object_get (t, "cpus"))
-                printf (" on %s cpus %s", json_string_value (json_object_get (t, "node")),
+                printf (" on %s cpus %s",
+                        json_string_value (json_object_get (t, "node")),
                         json_string_value (json_object_get (t, "cpus")));
             if (json_object_get (t, "exit_code")) {
                 json_int_t sig = json_integer_value (json_object_get (t, "signal"));
                 if (sig)
                     printf (" signal %lld", (long long)sig);
                 else
-                    printf (" exit %lld",
-                            (long long)json_integer_value (json_object_get (t, "exit_code")));
-                printf (" %.3fs %lld KiB", json_real_value (json_object_get (t, "run_sec")),
-                        (long long)json_integer_value (json_object_get (t, "max_rss_kib")));
+                    printf (" exit %lld", (long long)json_integer_value (
+                                              json_object_get (t, "exit_code")));
+                printf (
+                    " %.3fs %lld KiB", json_real_value (json_object_get (t, "run_sec")),
+                    (long long)json_integer_value (json_object_get (t, "max_rss_kib")));
             }
             printf ("\n");
         }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `loom sched start|stop`: run or stop loomd for a state directory. */
+#define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -45,7 +46,8 @@ static char *find_loomd (void)
     return strdup ("loomd");
 }
 
-static int start (const struct cmd *cmd, const char *dir, int json, char **extra, int nextra)
+static int
+start (const struct cmd *cmd, const char *dir, int json, char **extra, int nextra)
 {
     loom_error_t error;
     loom_sched_t *h = loom_sched_connect (dir, &error);
@@ -118,8 +120,8 @@ static int start (const struct cmd *cmd, const char *dir, int json, char **extra
                                "cores", (int)cores, "mem", (json_int_t)mem);
         return schedc_print_json (o) + (json_decref (o), 0);
     }
-    printf ("loomd started: pid %d, %u cores, %llu MiB, state in %s\n", lpid, cores, mem,
-            sdir);
+    printf ("loomd started: pid %d, %u cores, %llu MiB, state in %s\n", lpid, cores,
+            mem, sdir);
     return 0;
 }
 
@@ -173,8 +175,13 @@ static int sched_main (const struct cmd *cmd, int argc, char **argv)
     }
     if (optind >= argc)
         return cmd_error (cmd, "say 'start' or 'stop'");
-    const char *what = argv[optind++];
-    /* Options may also follow the action: loom sched start --cores 2 */
+    const char *what = argv[optind];
+    /* Options may also follow the action (loom sched start --cores 2): parse what
+     * follows it as its own argv; optind = 0 makes getopt start afresh.
+     */
+    argv += optind;
+    argc -= optind;
+    optind = 0;
     while ((c = cmd_getopt (cmd, argc, argv, &arg)) != -1) {
         if (c == -2)
             return 1;

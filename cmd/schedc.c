@@ -9,8 +9,8 @@
 
 #include "schedc.h"
 
-int schedc_call (const struct cmd *cmd, const char *dir, json_t *req, json_t **reply,
-                 int *fd)
+int schedc_call (
+    const struct cmd *cmd, const char *dir, json_t *req, json_t **reply, int *fd)
 {
     loom_error_t error;
     char *text = json_dumps (req, JSON_COMPACT);
@@ -42,8 +42,8 @@ int schedc_print_json (json_t *o)
     return 0;
 }
 
-int schedc_job_id (const struct cmd *cmd, const char *s, uint64_t *job, int64_t *index,
-                   int *has_index)
+int schedc_job_id (
+    const struct cmd *cmd, const char *s, uint64_t *job, int64_t *index, int *has_index)
 {
     char *end;
     errno = 0;
@@ -57,7 +57,8 @@ int schedc_job_id (const struct cmd *cmd, const char *s, uint64_t *job, int64_t 
         char *e2;
         long long x = strtoll (end + 1, &e2, 10);
         if (e2 == end + 1 || *e2)
-            return cmd_error (cmd, "bad job id '%s' (expected a number, or JOB.INDEX)", s);
+            return cmd_error (cmd, "bad job id '%s' (expected a number, or JOB.INDEX)",
+                              s);
         *index = x;
         *has_index = 1;
         return 0;

@@ -18,19 +18,24 @@ enum {
 #define SCHEDC_OPTIONS                                                                 \
     {"state-dir", 1, SCHEDC_OPT_DIR, "DIR",                                            \
      "loomd's state directory (default $LOOM_STATE_DIR or ~/.loom/sched)"},            \
-        {"json", 0, SCHEDC_OPT_JSON, NULL, "Print JSON for scripts"}
+    {                                                                                  \
+        "json", 0, SCHEDC_OPT_JSON, NULL, "Print JSON for scripts"                     \
+    }
 
 /* Send 'req' (consumed) to loomd; on success *reply is its answer (caller decrefs) and
  * returns 0; else prints one line and returns 1. 'fd' receives a passed descriptor.
  */
-int schedc_call (const struct cmd *cmd, const char *dir, json_t *req, json_t **reply,
-                 int *fd);
+int schedc_call (
+    const struct cmd *cmd, const char *dir, json_t *req, json_t **reply, int *fd);
 
 /* Print 'o' as JSON on stdout with a newline. Returns 0. */
 int schedc_print_json (json_t *o);
 
 /* Parse "42" or "42.7" (job and array index). Returns 0, or prints and returns 1. */
-int schedc_job_id (const struct cmd *cmd, const char *s, uint64_t *job, int64_t *index,
+int schedc_job_id (const struct cmd *cmd,
+                   const char *s,
+                   uint64_t *job,
+                   int64_t *index,
                    int *has_index);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "schedc.h"
@@ -33,12 +34,15 @@ static const struct cmd_option options[] = {
     {"cores-per-task", 1, OPT_CPT, "C", "Cores per slot (default 1)"},
     {"mem", 1, OPT_MEM, "M", "Memory per slot: MiB, or with K/M/G/T suffix"},
     {"time", 1, OPT_TIME, "T",
-     "Time limit: seconds, MM:SS, HH:MM:SS, or with s/m/h suffix (SIGTERM, then SIGKILL)"},
-    {"array", 1, OPT_ARRAY, "R", "Task array: 1-100, 0-99:2, 1,5,7-9; {} in args = index"},
+     "Time limit: seconds, MM:SS, HH:MM:SS, or with s/m/h suffix (SIGTERM, then "
+     "SIGKILL)"},
+    {"array", 1, OPT_ARRAY, "R",
+     "Task array: 1-100, 0-99:2, 1,5,7-9; {} in args = index"},
     {"after", 1, OPT_AFTER, "J", "Start after job J started (J,K,... allowed)"},
     {"afterok", 1, OPT_AFTEROK, "J", "Start after job J completed successfully"},
     {"afterany", 1, OPT_AFTERANY, "J", "Start after job J ended, however"},
-    {"priority", 1, OPT_PRIO, "P", "Priority among your jobs (-10000..10000, default 0)"},
+    {"priority", 1, OPT_PRIO, "P",
+     "Priority among your jobs (-10000..10000, default 0)"},
     {"retries", 1, OPT_RETRIES, "N", "Run a failing task again up to N times"},
     {"mpi", 0, OPT_MPI, NULL, "Run each task as one MPI job over its slots"},
     {"name", 1, OPT_NAME, "NAME", "Job name shown by loom ps"},
@@ -112,7 +116,8 @@ static int parse_mem (const char *s, long long *out)
     return 0;
 }
 
-static int add_deps (const struct cmd *cmd, json_t *req, const char *key, const char *list)
+static int
+add_deps (const struct cmd *cmd, json_t *req, const char *key, const char *list)
 {
     json_t *a = json_object_get (req, key);
     if (!a) {
@@ -120,7 +125,8 @@ static int add_deps (const struct cmd *cmd, json_t *req, const char *key, const 
         json_object_set_new (req, key, a);
     }
     char *copy = strdup (list), *save = NULL;
-    for (char *tok = strtok_r (copy, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+    for (char *tok = strtok_r (copy, ",", &save); tok;
+         tok = strtok_r (NULL, ",", &save)) {
         uint64_t id;
         if (schedc_job_id (cmd, tok, &id, NULL, NULL)) {
             free (copy);
@@ -156,8 +162,9 @@ static int submit_main (const struct cmd *cmd, int argc, char **argv)
             errno = 0;
             v = strtoll (arg, &end, 10);
             int bad = errno || end == arg || *end;
-            if (c == OPT_PRIO ? (bad || v < -10000 || v > 10000)
-                              : (bad || v < (c == OPT_RETRIES ? 0 : 1) || v > INT_MAX)) {
+            if (c == OPT_PRIO
+                    ? (bad || v < -10000 || v > 10000)
+                    : (bad || v < (c == OPT_RETRIES ? 0 : 1) || v > INT_MAX)) {
                 json_decref (req);
                 return cmd_error (cmd, "bad value '%s' for --%s", arg,
                                   c == OPT_N      ? "ntasks"
@@ -264,8 +271,9 @@ static int submit_main (const struct cmd *cmd, int argc, char **argv)
 
 const struct cmd cmd_submit = {
     .name = "submit",
-    .usage = "[-n N] [-c C] [--mem M] [--time T] [--array R] [--after J] [--mpi] -- cmd "
-             "args",
+    .usage =
+        "[-n N] [-c C] [--mem M] [--time T] [--array R] [--after J] [--mpi] -- cmd "
+        "args",
     .summary = "Queue a job (a task, or an array of tasks) in loomd",
     .fn = submit_main,
     .options = options,

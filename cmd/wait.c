@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "schedc.h"
 
 static const struct cmd_option options[] = {
@@ -32,7 +34,8 @@ static int wait_main (const struct cmd *cmd, int argc, char **argv)
         json_array_append_new (ids, json_integer ((json_int_t)id));
     }
     json_t *r;
-    if (schedc_call (cmd, dir, json_pack ("{s:s, s:o}", "op", "wait", "jobs", ids), &r, NULL))
+    if (schedc_call (cmd, dir, json_pack ("{s:s, s:o}", "op", "wait", "jobs", ids), &r,
+                     NULL))
         return 1;
     int bad = 0;
     size_t i;
@@ -45,10 +48,11 @@ static int wait_main (const struct cmd *cmd, int argc, char **argv)
             json_t *counts = json_object_get (j, "counts");
             if (!json) {
                 json_int_t n = json_integer_value (json_object_get (j, "ntasks"));
-                json_int_t ok = json_integer_value (json_object_get (counts, "completed"));
+                json_int_t ok =
+                    json_integer_value (json_object_get (counts, "completed"));
                 cmd_error (cmd, "job %lld %s (%lld of %lld tasks did not complete)",
-                           (long long)json_integer_value (json_object_get (j, "id")), state,
-                           (long long)(n - ok), (long long)n);
+                           (long long)json_integer_value (json_object_get (j, "id")),
+                           state, (long long)(n - ok), (long long)n);
             }
         }
     }
@@ -64,7 +68,8 @@ static int wait_main (const struct cmd *cmd, int argc, char **argv)
 const struct cmd cmd_wait = {
     .name = "wait",
     .usage = "[--json] [JOB...]",
-    .summary = "Wait until jobs (default: all of yours) end; fails if one did not complete",
+    .summary =
+        "Wait until jobs (default: all of yours) end; fails if one did not complete",
     .fn = wait_main,
     .options = options,
 };

@@ -126,7 +126,8 @@ static int is_event (const char *msg)
     return strncmp (msg, "{\"event\"", 8) == 0;
 }
 
-char *loom_sched_rpc (loom_sched_t *h, const char *request, int *fd, loom_error_t *error)
+char *
+loom_sched_rpc (loom_sched_t *h, const char *request, int *fd, loom_error_t *error)
 {
     if (fd)
         *fd = -1;
@@ -167,7 +168,8 @@ char *loom_sched_rpc (loom_sched_t *h, const char *request, int *fd, loom_error_
         if (!json_is_true (json_object_get (o, "ok"))) {
             const char *text = json_string_value (json_object_get (o, "error"));
             int e = (int)json_integer_value (json_object_get (o, "errno"));
-            loom_errset (error, e > 0 ? e : EINVAL, "%s", text ? text : "request refused");
+            loom_errset (error, e > 0 ? e : EINVAL, "%s",
+                         text ? text : "request refused");
             json_decref (o);
             free (msg);
             if (got >= 0)
@@ -211,14 +213,15 @@ loom_sched_framework_register (loom_sched_t *h,
 {
     if (!h || !params || !params->name || !*params->name || !params->offer
         || params->weight < 0) {
-        loom_errset (error, EINVAL, "framework needs a connection, a name and an offer "
-                                    "callback");
+        loom_errset (error, EINVAL,
+                     "framework needs a connection, a name and an offer "
+                     "callback");
         return NULL;
     }
     double w = params->weight > 0 ? params->weight : 1.0;
-    json_t *req = json_pack ("{s:s, s:s, s:s, s:f}", "op", "register", "name",
-                             params->name, "role", params->role ? params->role : params->name,
-                             "weight", w);
+    json_t *req =
+        json_pack ("{s:s, s:s, s:s, s:f}", "op", "register", "name", params->name,
+                   "role", params->role ? params->role : params->name, "weight", w);
     json_t *r = rpc_json (h, req, error);
     if (!r)
         return NULL;
@@ -342,9 +345,10 @@ int loom_sched_offer_accept (loom_sched_framework_t *fw,
         json_t *argv = json_array ();
         for (char *const *a = tasks[i].argv; *a; a++)
             json_array_append_new (argv, json_string (*a));
-        json_array_append_new (arr, json_pack ("{s:s, s:I, s:o, s:f}", "cpuset", cpus, "mem",
-                                               (json_int_t)tasks[i].mem_mib, "argv", argv,
-                                               "time", tasks[i].time_limit_sec));
+        json_array_append_new (arr,
+                               json_pack ("{s:s, s:I, s:o, s:f}", "cpuset", cpus, "mem",
+                                          (json_int_t)tasks[i].mem_mib, "argv", argv,
+                                          "time", tasks[i].time_limit_sec));
         free (cpus);
     }
     json_t *r = rpc_json (fw->h,
@@ -377,7 +381,9 @@ int loom_sched_offer_decline (loom_sched_framework_t *fw,
     return 0;
 }
 
-int loom_sched_task_kill (loom_sched_framework_t *fw, uint64_t task, loom_error_t *error)
+int loom_sched_task_kill (loom_sched_framework_t *fw,
+                          uint64_t task,
+                          loom_error_t *error)
 {
     if (!fw)
         return loom_errset (error, EINVAL, "no framework");

@@ -63,7 +63,7 @@ loom_sched_rpc (loom_sched_t *h, const char *request, int *fd, loom_error_t *err
  */
 struct loom_sched_offer {
     uint64_t id;
-    const char *node;           /* host name */
+    const char *node;            /* host name */
     hwloc_const_cpuset_t cpuset; /* the PUs of the offered cores */
     unsigned ncores;
     uint64_t mem_mib;
@@ -90,9 +90,9 @@ typedef void (*loom_sched_rescind_f) (loom_sched_framework_t *fw,
                                       void *arg);
 
 struct loom_sched_framework_params {
-    const char *name;   /* unique among registered frameworks */
-    const char *role;   /* a label shown by `loom shares` (e.g. "sweep"); NULL: name */
-    double weight;      /* DRF weight, > 0; 0 means 1 */
+    const char *name; /* unique among registered frameworks */
+    const char *role; /* a label shown by `loom shares` (e.g. "sweep"); NULL: name */
+    double weight;    /* DRF weight, > 0; 0 means 1 */
     loom_sched_offer_f offer;     /* required */
     loom_sched_status_f status;   /* optional */
     loom_sched_rescind_f rescind; /* optional */
@@ -135,7 +135,7 @@ LOOM_API int loom_sched_framework_progress (loom_sched_framework_t *fw,
 struct loom_sched_task {
     hwloc_const_cpuset_t cpuset; /* PUs, whole cores of the offer; distinct per task */
     uint64_t mem_mib;
-    char *const *argv;   /* NULL-terminated; run without a shell */
+    char *const *argv;     /* NULL-terminated; run without a shell */
     double time_limit_sec; /* 0: none */
 };
 

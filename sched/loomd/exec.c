@@ -59,8 +59,9 @@ static uint64_t proc_start_ms (pid_t pid)
         return 0;
     unsigned long long start = 0;
     /* fields after comm: state(3) ... starttime(22) */
-    if (sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-                       "%*d %*d %*d %llu",
+    if (sscanf (p + 2,
+                "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+                "%*d %*d %*d %llu",
                 &start)
         != 1)
         return 0;
@@ -104,7 +105,8 @@ static struct loom__task *pid_take (struct loomd *d, pid_t pid)
     return NULL;
 }
 
-char *loomd_task_log (const struct loomd *d, const struct loom__task *t, const char *ext)
+char *
+loomd_task_log (const struct loomd *d, const struct loom__task *t, const char *ext)
 {
     char *path;
     if (asprintf (&path, "%s/%llu/%lld.%s", d->logdir, (unsigned long long)t->job->id,
@@ -115,7 +117,8 @@ char *loomd_task_log (const struct loomd *d, const struct loom__task *t, const c
 }
 
 /* The task's cores on this node as an hwloc bitmap of PUs (pus) or core indexes. */
-static hwloc_bitmap_t task_set (const struct loomd *d, const struct loom__task *t, int pus)
+static hwloc_bitmap_t
+task_set (const struct loomd *d, const struct loom__task *t, int pus)
 {
     hwloc_bitmap_t set = hwloc_bitmap_alloc ();
     if (!set || !t->alloc)
@@ -202,7 +205,8 @@ static char **task_env (const struct loomd_job *x,
         return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp (x->env[i], "LOOM_JOB_ID=", 12) && strncmp (x->env[i], "LOOM_CPUS=", 10)
+        if (strncmp (x->env[i], "LOOM_JOB_ID=", 12)
+            && strncmp (x->env[i], "LOOM_CPUS=", 10)
             && strncmp (x->env[i], "LOOM_ARRAY_INDEX=", 17)
             && strncmp (x->env[i], "LOOM_SLOT=", 10))
             e[k++] = strdup (x->env[i]);
@@ -264,7 +268,8 @@ static pid_t spawn_as_user (const struct loomd_job *x,
     sigprocmask (SIG_SETMASK, &none, NULL);
     sched_setaffinity (0, sizeof (*cpus), cpus);
     int nullfd = open ("/dev/null", O_RDONLY);
-    if (nullfd < 0 || dup2 (nullfd, 0) < 0 || dup2 (outfd, 1) < 0 || dup2 (errfd, 2) < 0)
+    if (nullfd < 0 || dup2 (nullfd, 0) < 0 || dup2 (outfd, 1) < 0
+        || dup2 (errfd, 2) < 0)
         _exit (126);
     const char *why = "setgid";
     if (setgid (j->gid) < 0)
@@ -371,8 +376,8 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
             goto out;
         char np[16];
         snprintf (np, sizeof (np), "%u", j->nslots);
-        const char *pre[] = {"mpirun", "-np", np, "--cpu-set", cpus, "--bind-to", "core",
-                             "--oversubscribe"};
+        const char *pre[] = {"mpirun", "-np",       np,     "--cpu-set",
+                             cpus,     "--bind-to", "core", "--oversubscribe"};
         size_t k = 0;
         for (size_t i = 0; i < sizeof (pre) / sizeof (pre[0]); i++)
             mpiargv[k++] = strdup (pre[i]);

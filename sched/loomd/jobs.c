@@ -132,7 +132,8 @@ static struct loomd_job *parse_spec (struct loomd *d,
     if ((v = json_object_get (req, "time")))
         tlim = json_number_value (v);
     if (nslots < 1 || nslots > 1000000) {
-        *err = loomd_error (EINVAL, "bad number of tasks (-n): %lld", (long long)nslots);
+        *err =
+            loomd_error (EINVAL, "bad number of tasks (-n): %lld", (long long)nslots);
         goto error;
     }
     if (cps < 1 || cps > 1000000) {
@@ -245,9 +246,10 @@ json_t *loomd_req_submit (struct loomd *d, struct loomd_conn *c, json_t *req)
         return loomd_error (en, "%s", e.text);
     }
     char *spec = json_dumps (req, JSON_COMPACT);
-    if (!spec || loomd_store_job_insert (d->store, j->id, d->batch->name, c->uid, c->gid,
-                                         loom_clock_realtime_ns (), spec)
-                     < 0) {
+    if (!spec
+        || loomd_store_job_insert (d->store, j->id, d->batch->name, c->uid, c->gid,
+                                   loom_clock_realtime_ns (), spec)
+               < 0) {
         /* Not durable: take it back rather than acknowledge it. */
         free (spec);
         loom__core_cancel (d->core, j);
@@ -289,9 +291,9 @@ static json_t *task_json (struct loomd *d, struct loom__task *t)
         run = (double)(now - t->start_ns) / 1e9;
     else if (t->start_ns && t->end_ns >= t->start_ns)
         run = (double)(t->end_ns - t->start_ns) / 1e9;
-    json_t *o = json_pack ("{s:I, s:s, s:i, s:f}", "index", (json_int_t)t->index, "state",
-                           loom__tstate_name (t->state), "attempt", (int)t->attempt,
-                           "run_sec", run);
+    json_t *o = json_pack ("{s:I, s:s, s:i, s:f}", "index", (json_int_t)t->index,
+                           "state", loom__tstate_name (t->state), "attempt",
+                           (int)t->attempt, "run_sec", run);
     if (t->state == LOOM__T_RUNNING && t->alloc) {
         char *cores = loomd_cores_list (d, t, 1);
         json_object_set_new (o, "node", json_string (d->node));
@@ -299,8 +301,10 @@ static json_t *task_json (struct loomd *d, struct loom__task *t)
         free (cores);
     }
     if (done && t->attempt > 0) {
-        json_object_set_new (o, "exit_code", json_integer (WIFEXITED (ws) ? WEXITSTATUS (ws) : -1));
-        json_object_set_new (o, "signal", json_integer (WIFSIGNALED (ws) ? WTERMSIG (ws) : 0));
+        json_object_set_new (o, "exit_code",
+                             json_integer (WIFEXITED (ws) ? WEXITSTATUS (ws) : -1));
+        json_object_set_new (o, "signal",
+                             json_integer (WIFSIGNALED (ws) ? WTERMSIG (ws) : 0));
         json_object_set_new (o, "max_rss_kib", json_integer ((json_int_t)t->maxrss));
     }
     return o;
@@ -312,18 +316,20 @@ json_t *loomd_job_json (struct loomd *d, struct loom__job *j, int tasks)
     json_t *counts = json_object ();
     for (int s = 0; s < LOOM__T_NSTATES; s++)
         if (j->count[s])
-            json_object_set_new (counts, loom__tstate_name (s), json_integer (j->count[s]));
+            json_object_set_new (counts, loom__tstate_name (s),
+                                 json_integer (j->count[s]));
     json_t *argv = json_array ();
     for (size_t i = 0; x && x->argv[i]; i++)
         json_array_append_new (argv, json_string (x->argv[i]));
     json_t *o = json_pack (
-        "{s:I, s:s, s:i, s:s, s:s, s:s, s:o, s:i, s:o, s:i, s:i, s:I, s:f, s:i, s:i, s:b}",
-        "id", (json_int_t)j->id, "user", x && x->user ? x->user : "?", "uid", (int)j->uid,
-        "framework", j->fw->name, "state", loomd_job_state (j), "name",
+        "{s:I, s:s, s:i, s:s, s:s, s:s, s:o, s:i, s:o, s:i, s:i, s:I, s:f, s:i, s:i, "
+        "s:b}",
+        "id", (json_int_t)j->id, "user", x && x->user ? x->user : "?", "uid",
+        (int)j->uid, "framework", j->fw->name, "state", loomd_job_state (j), "name",
         x && x->name ? x->name : "?", "argv", argv, "ntasks", (int)j->ntasks, "counts",
-        counts, "nslots", (int)j->nslots, "cores_per_task", (int)j->cores_per_slot, "mem",
-        (json_int_t)j->mem_per_slot, "time", (double)j->time_limit_ns / 1e9, "priority",
-        j->priority, "retries", (int)j->retries, "mpi", x && x->mpi);
+        counts, "nslots", (int)j->nslots, "cores_per_task", (int)j->cores_per_slot,
+        "mem", (json_int_t)j->mem_per_slot, "time", (double)j->time_limit_ns / 1e9,
+        "priority", j->priority, "retries", (int)j->retries, "mpi", x && x->mpi);
     if (x && x->array)
         json_object_set_new (o, "array", json_string (x->array));
     if (j->ndeps) {
@@ -362,7 +368,8 @@ json_t *loomd_req_ps (struct loomd *d, struct loomd_conn *c, json_t *req)
         json_t *id;
         json_array_foreach (ids, i, id)
         {
-            struct loom__job *j = loom__core_job (d->core, (uint64_t)json_integer_value (id));
+            struct loom__job *j =
+                loom__core_job (d->core, (uint64_t)json_integer_value (id));
             if (!j) {
                 json_decref (out);
                 return loomd_error (ENOENT, "unknown job %lld",
@@ -396,14 +403,18 @@ json_t *loomd_req_cancel (struct loomd *d, struct loomd_conn *c, json_t *req)
     /* All or nothing: check every job before touching any. */
     json_array_foreach (ids, i, id)
     {
-        struct loom__job *j = loom__core_job (d->core, (uint64_t)json_integer_value (id));
+        struct loom__job *j =
+            loom__core_job (d->core, (uint64_t)json_integer_value (id));
         if (!j)
-            return loomd_error (ENOENT, "unknown job %lld", (long long)json_integer_value (id));
+            return loomd_error (ENOENT, "unknown job %lld",
+                                (long long)json_integer_value (id));
         if (!loomd_may_touch (c, j)) {
             struct loomd_job *x = j->ext;
-            return loomd_error (EPERM, "job %llu belongs to %s: only its owner or root may "
-                                       "cancel it",
-                                (unsigned long long)j->id, x && x->user ? x->user : "another user");
+            return loomd_error (EPERM,
+                                "job %llu belongs to %s: only its owner or root may "
+                                "cancel it",
+                                (unsigned long long)j->id,
+                                x && x->user ? x->user : "another user");
         }
         if (c->fw && j->fw != c->fw && c->uid != 0)
             return loomd_error (EPERM, "task %llu is not this framework's",
@@ -412,10 +423,11 @@ json_t *loomd_req_cancel (struct loomd *d, struct loomd_conn *c, json_t *req)
     json_t *out = json_array ();
     json_array_foreach (ids, i, id)
     {
-        struct loom__job *j = loom__core_job (d->core, (uint64_t)json_integer_value (id));
+        struct loom__job *j =
+            loom__core_job (d->core, (uint64_t)json_integer_value (id));
         uint32_t n = loom__core_cancel (d->core, j);
-        json_array_append_new (out, json_pack ("{s:I, s:i}", "id", (json_int_t)j->id, "tasks",
-                                               (int)n));
+        json_array_append_new (
+            out, json_pack ("{s:I, s:i}", "id", (json_int_t)j->id, "tasks", (int)n));
     }
     loomd_kick (d);
     return json_pack ("{s:b, s:o}", "ok", 1, "cancelled", out);
@@ -428,8 +440,9 @@ json_t *loomd_req_logs (struct loomd *d, struct loomd_conn *c, json_t *req, int 
     if (!j)
         return loomd_error (ENOENT, "unknown job %lld", (long long)id);
     if (!loomd_may_touch (c, j))
-        return loomd_error (EPERM, "job %llu belongs to another user: only its owner or "
-                                   "root may read its logs",
+        return loomd_error (EPERM,
+                            "job %llu belongs to another user: only its owner or "
+                            "root may read its logs",
                             (unsigned long long)j->id);
     struct loom__task *t = &j->tasks[0];
     json_t *iv = json_object_get (req, "index");
@@ -440,7 +453,8 @@ json_t *loomd_req_logs (struct loomd *d, struct loomd_conn *c, json_t *req, int 
                 t = &j->tasks[i];
         if (!t)
             return loomd_error (ENOENT, "job %llu has no task of index %lld",
-                                (unsigned long long)j->id, (long long)json_integer_value (iv));
+                                (unsigned long long)j->id,
+                                (long long)json_integer_value (iv));
     }
     const char *stream = json_string_value (json_object_get (req, "stream"));
     int err = stream && strcmp (stream, "err") == 0;
@@ -453,8 +467,9 @@ json_t *loomd_req_logs (struct loomd *d, struct loomd_conn *c, json_t *req, int 
     int e = errno;
     free (path);
     if (*fd < 0)
-        return loomd_error (e, "job %llu task %lld: no log: %s", (unsigned long long)j->id,
-                            (long long)t->index, strerror (e));
+        return loomd_error (e, "job %llu task %lld: no log: %s",
+                            (unsigned long long)j->id, (long long)t->index,
+                            strerror (e));
     return json_pack ("{s:b, s:I, s:I}", "ok", 1, "job", (json_int_t)j->id, "index",
                       (json_int_t)t->index);
 }
@@ -469,9 +484,10 @@ static void usage_cb (void *arg, const char *fw, uint32_t uid, double core_sec)
     json_t *f = json_object_get (fws, fw);
     if (!f)
         return;
-    json_object_set_new (f, "usage_core_sec",
-                         json_real (json_number_value (json_object_get (f, "usage_core_sec"))
-                                    + core_sec));
+    json_object_set_new (
+        f, "usage_core_sec",
+        json_real (json_number_value (json_object_get (f, "usage_core_sec"))
+                   + core_sec));
     char key[16];
     snprintf (key, sizeof (key), "%u", uid);
     json_t *u = json_object_get (json_object_get (f, "users_by_uid"), key);
@@ -496,10 +512,10 @@ json_t *loomd_req_shares (struct loomd *d, struct loomd_conn *c, json_t *req)
             json_t *uo = json_pack (
                 "{s:s, s:i, s:f, s:f, s:{s:I, s:I}, s:{s:I, s:I, s:I}, s:f}", "user",
                 name ? name : "?", "uid", (int)u->uid, "weight", u->weight, "share",
-                loom__core_user_share (core, u), "used", "cores", (json_int_t)u->used_cores,
-                "mem", (json_int_t)u->used_mem, "demand", "tasks", (json_int_t)u->pending,
-                "cores", (json_int_t)u->pending_cores, "mem", (json_int_t)u->pending_mem,
-                "usage_core_sec", 0.0);
+                loom__core_user_share (core, u), "used", "cores",
+                (json_int_t)u->used_cores, "mem", (json_int_t)u->used_mem, "demand",
+                "tasks", (json_int_t)u->pending, "cores", (json_int_t)u->pending_cores,
+                "mem", (json_int_t)u->pending_mem, "usage_core_sec", 0.0);
             free (name);
             char key[16];
             snprintf (key, sizeof (key), "%u", u->uid);
@@ -510,12 +526,13 @@ json_t *loomd_req_shares (struct loomd *d, struct loomd_conn *c, json_t *req)
             dm += u->pending_mem;
         }
         json_t *fo = json_pack (
-            "{s:s, s:s, s:f, s:f, s:b, s:{s:I, s:I}, s:{s:I, s:I, s:I}, s:f, s:o, s:o}", "name",
-            fw->name, "kind", fw->kind == LOOM__FW_BATCH ? "batch" : "offers", "weight",
-            fw->weight, "share", loom__core_fw_share (core, fw), "active", !fw->removed,
-            "used", "cores", (json_int_t)fw->used_cores, "mem", (json_int_t)fw->used_mem,
-            "demand", "tasks", (json_int_t)dt, "cores", (json_int_t)dc, "mem",
-            (json_int_t)dm, "usage_core_sec", 0.0, "users", users, "users_by_uid", byuid);
+            "{s:s, s:s, s:f, s:f, s:b, s:{s:I, s:I}, s:{s:I, s:I, s:I}, s:f, s:o, s:o}",
+            "name", fw->name, "kind", fw->kind == LOOM__FW_BATCH ? "batch" : "offers",
+            "weight", fw->weight, "share", loom__core_fw_share (core, fw), "active",
+            !fw->removed, "used", "cores", (json_int_t)fw->used_cores, "mem",
+            (json_int_t)fw->used_mem, "demand", "tasks", (json_int_t)dt, "cores",
+            (json_int_t)dc, "mem", (json_int_t)dm, "usage_core_sec", 0.0, "users",
+            users, "users_by_uid", byuid);
         json_object_set (byname, fw->name, fo);
         json_array_append_new (list, fo);
     }
@@ -523,13 +540,13 @@ json_t *loomd_req_shares (struct loomd *d, struct loomd_conn *c, json_t *req)
     loomd_store_usage_each (d->store, usage_cb, byname);
     size_t i;
     json_t *fo;
-    json_array_foreach (list, i, fo)
-        json_object_del (fo, "users_by_uid");
+    json_array_foreach (list, i, fo) json_object_del (fo, "users_by_uid");
     json_decref (byname);
-    return json_pack ("{s:b, s:{s:I, s:I}, s:{s:I, s:I}, s:o}", "ok", 1, "total", "cores",
-                      (json_int_t)core->total_cores, "mem", (json_int_t)core->total_mem,
-                      "free", "cores", (json_int_t)core->free_cores, "mem",
-                      (json_int_t)core->free_mem, "frameworks", list);
+    return json_pack ("{s:b, s:{s:I, s:I}, s:{s:I, s:I}, s:o}", "ok", 1, "total",
+                      "cores", (json_int_t)core->total_cores, "mem",
+                      (json_int_t)core->total_mem, "free", "cores",
+                      (json_int_t)core->free_cores, "mem", (json_int_t)core->free_mem,
+                      "frameworks", list);
 }
 
 json_t *loomd_req_nodes (struct loomd *d, struct loomd_conn *c, json_t *req)
@@ -546,10 +563,11 @@ json_t *loomd_req_nodes (struct loomd *d, struct loomd_conn *c, json_t *req)
         hwloc_bitmap_list_asprintf (&pus, all);
         hwloc_bitmap_free (all);
         json_array_append_new (
-            list, json_pack ("{s:s, s:s, s:i, s:i, s:I, s:I, s:s}", "name", n->name, "state",
-                             n->up ? "up" : "down", "cores", (int)n->ncores, "free_cores",
-                             (int)n->free_cores, "mem", (json_int_t)n->mem, "free_mem",
-                             (json_int_t)n->free_mem, "cpuset", pus ? pus : ""));
+            list,
+            json_pack ("{s:s, s:s, s:i, s:i, s:I, s:I, s:s}", "name", n->name, "state",
+                       n->up ? "up" : "down", "cores", (int)n->ncores, "free_cores",
+                       (int)n->free_cores, "mem", (json_int_t)n->mem, "free_mem",
+                       (json_int_t)n->free_mem, "cpuset", pus ? pus : ""));
         free (pus);
     }
     return json_pack ("{s:b, s:o}", "ok", 1, "nodes", list);
@@ -564,7 +582,8 @@ json_t *loomd_req_accept (struct loomd *d, struct loomd_conn *c, json_t *req)
     uint64_t oid = (uint64_t)json_integer_value (json_object_get (req, "offer"));
     struct loom__offer *o = loom__core_offer (d->core, oid);
     if (!o || o->fw != c->fw)
-        return loomd_error (ENOENT, "no offer %llu for this framework (expired or answered)",
+        return loomd_error (ENOENT,
+                            "no offer %llu for this framework (expired or answered)",
                             (unsigned long long)oid);
     json_t *tasks = json_object_get (req, "tasks");
     size_t n = json_array_size (tasks);
@@ -603,13 +622,13 @@ json_t *loomd_req_accept (struct loomd *d, struct loomd_conn *c, json_t *req)
             }
         }
         if (!hwloc_bitmap_isequal (cover, want) || hwloc_bitmap_iszero (want)) {
-            reply = loomd_error (EINVAL, "task %zu: cpuset %s is not whole cores of the offer",
-                                 i, cpus);
+            reply = loomd_error (
+                EINVAL, "task %zu: cpuset %s is not whole cores of the offer", i, cpus);
             goto out;
         }
         if (!(x->argv = strv_from_json (json_object_get (tj, "argv"), 1))) {
-            reply = loomd_error (EINVAL, "task %zu: argv must be a non-empty array of strings",
-                                 i);
+            reply = loomd_error (
+                EINVAL, "task %zu: argv must be a non-empty array of strings", i);
             goto out;
         }
         json_int_t m = json_integer_value (json_object_get (tj, "mem"));
@@ -620,7 +639,8 @@ json_t *loomd_req_accept (struct loomd *d, struct loomd_conn *c, json_t *req)
         }
         mem[i] = (uint64_t)m;
         lim[i] = (uint64_t)(tl * 1e9);
-        x->env = c->fw->ext ? strv_from_json (c->fw->ext, 0) : calloc (1, sizeof (char *));
+        x->env =
+            c->fw->ext ? strv_from_json (c->fw->ext, 0) : calloc (1, sizeof (char *));
         x->user = user_name (c->uid);
         x->name = strdup (x->argv[0]);
         x->fwconn = c;
@@ -634,10 +654,10 @@ json_t *loomd_req_accept (struct loomd *d, struct loomd_conn *c, json_t *req)
     for (size_t i = 0; i < n; i++) {
         jobs[i]->gid = c->gid;
         json_t *spec = json_pack ("{s:O, s:i, s:I, s:f, s:b, s:i, s:i}", "argv",
-                                  json_object_get (json_array_get (tasks, i), "argv"), "ncores",
-                                  (int)jobs[i]->cores_per_slot, "mem", (json_int_t)mem[i],
-                                  "time", (double)lim[i] / 1e9, "offer", 1, "uid", (int)c->uid,
-                                  "gid", (int)c->gid);
+                                  json_object_get (json_array_get (tasks, i), "argv"),
+                                  "ncores", (int)jobs[i]->cores_per_slot, "mem",
+                                  (json_int_t)mem[i], "time", (double)lim[i] / 1e9,
+                                  "offer", 1, "uid", (int)c->uid, "gid", (int)c->gid);
         char *s = json_dumps (spec, JSON_COMPACT);
         json_decref (spec);
         loomd_store_job_insert (d->store, jobs[i]->id, c->fw->name, c->uid, c->gid,
@@ -678,7 +698,8 @@ static int replay_job (void *arg,
     struct loomd *d = arg;
     json_t *req = json_loads (spec, 0, NULL);
     if (!req) {
-        loom_warn ("loomd: job %llu: unreadable record, skipped", (unsigned long long)id);
+        loom_warn ("loomd: job %llu: unreadable record, skipped",
+                   (unsigned long long)id);
         return 0;
     }
     struct loom__job *j = NULL;
@@ -697,8 +718,8 @@ static int replay_job (void *arg,
             s.submit_ns = loom_clock_ns ();
             j = loom__core_submit (d->core, &s, &e);
             if (!j) {
-                loom_warn ("loomd: job %llu cannot be restored: %s", (unsigned long long)id,
-                           e.text);
+                loom_warn ("loomd: job %llu cannot be restored: %s",
+                           (unsigned long long)id, e.text);
                 loomd_job_free (x);
             }
         }
@@ -719,8 +740,10 @@ static int replay_job (void *arg,
             j->ext = x;
             j->gid = gid;
             j->nslots = 1;
-            j->cores_per_slot = (uint32_t)json_integer_value (json_object_get (req, "ncores"));
-            j->mem_per_slot = (uint64_t)json_integer_value (json_object_get (req, "mem"));
+            j->cores_per_slot =
+                (uint32_t)json_integer_value (json_object_get (req, "ncores"));
+            j->mem_per_slot =
+                (uint64_t)json_integer_value (json_object_get (req, "mem"));
             j->submit_ns = loom_clock_ns (); /* its task is restored from its row */
         } else {
             loomd_job_free (x);

@@ -88,7 +88,8 @@ struct loomd {
 int loomd_exec_start (struct loomd *d, struct loom__task *t);
 void loomd_exec_kill (struct loomd *d, struct loom__task *t, int sig);
 void loomd_exec_reap (struct loomd *d);
-char *loomd_task_log (const struct loomd *d, const struct loom__task *t, const char *ext);
+char *
+loomd_task_log (const struct loomd *d, const struct loom__task *t, const char *ext);
 char *loomd_cores_list (const struct loomd *d, const struct loom__task *t, int pus);
 uint64_t loomd_boot_ms (void);
 int loomd_kill_stale (pid_t pid, uint64_t pstart);
@@ -112,7 +113,8 @@ json_t *loomd_job_json (struct loomd *d, struct loom__job *j, int tasks);
 const char *loomd_job_state (const struct loom__job *j);
 void loomd_job_free (struct loomd_job *x);
 int loomd_restore (struct loomd *d, loom_error_t *error);
-json_t *loomd_error (int err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+json_t *loomd_error (int err, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 int loomd_may_touch (const struct loomd_conn *c, const struct loom__job *j);
 
 /* main.c */

@@ -68,8 +68,8 @@ static void op_task_changed (void *arg, struct loom__task *t)
         .pstart = run ? run->pstart : 0,
     };
     if (loomd_store_task (d->store, &r) < 0)
-        loom_warn ("loomd: cannot record task %llu.%lld", (unsigned long long)t->job->id,
-                   (long long)t->index);
+        loom_warn ("loomd: cannot record task %llu.%lld",
+                   (unsigned long long)t->job->id, (long long)t->index);
     free (cores);
     /* An attempt that ran: account its core-seconds to the framework and user. */
     if (t->state != LOOM__T_RUNNING && t->end_ns > t->start_ns && t->start_ns) {
@@ -182,7 +182,8 @@ static void requeue_running (struct loomd *d)
                                    .attempt = (int)t->attempt - 1};
         loomd_store_task (d->store, &r);
         /* Take it out of the core without callbacks writing over that row. */
-        c->ops = &(struct loom__core_ops){.now = op_now, .start = op_start, .kill = op_kill};
+        c->ops =
+            &(struct loom__core_ops){.now = op_now, .start = op_start, .kill = op_kill};
         free (run);
         t->ext = NULL;
         t->cancel_requested = 1;
@@ -241,7 +242,8 @@ static int make_dir (const char *dir, mode_t mode, loom_error_t *error)
         *p = '/';
     }
     if (mkdir (dir, mode) < 0 && errno != EEXIST)
-        return loom_errset (error, errno, "cannot create %s: %s", dir, strerror (errno));
+        return loom_errset (error, errno, "cannot create %s: %s", dir,
+                            strerror (errno));
     struct stat st;
     if (stat (dir, &st) < 0)
         return loom_errset (error, errno, "%s: %s", dir, strerror (errno));
@@ -254,10 +256,11 @@ static int make_dir (const char *dir, mode_t mode, loom_error_t *error)
 
 static void usage (FILE *f)
 {
-    fprintf (f, "Usage: loomd [--state-dir DIR] [--cores N] [--mem MIB] [--group NAME]\n"
-                "             [--kill-grace SEC] [--batch-weight W] [--ready-fd FD]\n"
-                "Usually started by 'loom sched start'. State: $LOOM_STATE_DIR or "
-                "~/.loom/sched.\n");
+    fprintf (f,
+             "Usage: loomd [--state-dir DIR] [--cores N] [--mem MIB] [--group NAME]\n"
+             "             [--kill-grace SEC] [--batch-weight W] [--ready-fd FD]\n"
+             "Usually started by 'loom sched start'. State: $LOOM_STATE_DIR or "
+             "~/.loom/sched.\n");
 }
 
 static void ready (int fd, const char *msg)
@@ -272,10 +275,10 @@ int main (int argc, char **argv)
 {
     struct loomd *d = &D;
     static const struct option longopts[] = {
-        {"state-dir", 1, NULL, 'd'},    {"cores", 1, NULL, 'c'},
-        {"mem", 1, NULL, 'm'},          {"group", 1, NULL, 'g'},
-        {"kill-grace", 1, NULL, 'k'},   {"batch-weight", 1, NULL, 'w'},
-        {"ready-fd", 1, NULL, 'r'},     {"help", 0, NULL, 'h'},
+        {"state-dir", 1, NULL, 'd'},  {"cores", 1, NULL, 'c'},
+        {"mem", 1, NULL, 'm'},        {"group", 1, NULL, 'g'},
+        {"kill-grace", 1, NULL, 'k'}, {"batch-weight", 1, NULL, 'w'},
+        {"ready-fd", 1, NULL, 'r'},   {"help", 0, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char dirbuf[PATH_MAX];
@@ -320,7 +323,8 @@ int main (int argc, char **argv)
         }
     }
     if (!dir && !(dir = loom_sched_default_dir (dirbuf, sizeof (dirbuf)))) {
-        snprintf (msg, sizeof (msg), "no state directory: set LOOM_STATE_DIR or HOME\n");
+        snprintf (msg, sizeof (msg),
+                  "no state directory: set LOOM_STATE_DIR or HOME\n");
         goto fail;
     }
     if (!(grace >= 0) || !(bweight > 0)) {
@@ -342,13 +346,23 @@ int main (int argc, char **argv)
             goto fail_err;
         d->dir = realpath (dir, NULL);
     }
-    if (!d->dir || make_dir (d->dir, d->sock_gid != (gid_t)-1 ? 0710 : 0700, &error) < 0)
+    if (!d->dir
+        || make_dir (d->dir, d->sock_gid != (gid_t)-1 ? 0710 : 0700, &error) < 0)
         goto fail_err;
     if (d->sock_gid != (gid_t)-1 && chown (d->dir, (uid_t)-1, d->sock_gid) < 0) {
         snprintf (msg, sizeof (msg), "%s: %s\n", d->dir, strerror (errno));
         goto fail;
     }
     char path[PATH_MAX + 32];
+    if (readyfd >= 0) {
+        /* Started as a daemon: log to the state directory, not to a terminal. */
+        snprintf (path, sizeof (path), "%s/loomd.log", d->dir);
+        int lfd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (lfd >= 0) {
+            dup2 (lfd, 2);
+            close (lfd);
+        }
+    }
     snprintf (path, sizeof (path), "%s/loomd.lock", d->dir);
     d->lockfd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (d->lockfd < 0 || flock (d->lockfd, LOCK_EX | LOCK_NB) < 0) {
@@ -369,7 +383,8 @@ int main (int argc, char **argv)
         goto fail_err;
     d->core = loom__core_create (&ops, d);
     if (!d->core || loom__core_add_node (d->core, d->node, d->ncores, d->mem_mib) < 0
-        || !(d->batch = loom__core_fw_add (d->core, "batch", LOOM__FW_BATCH, bweight, 0))) {
+        || !(d->batch =
+                 loom__core_fw_add (d->core, "batch", LOOM__FW_BATCH, bweight, 0))) {
         snprintf (msg, sizeof (msg), "cannot set up the scheduler\n");
         goto fail;
     }
@@ -397,8 +412,8 @@ int main (int argc, char **argv)
         goto fail_err;
     loom_info ("loomd: serving %s: %u cores, %llu MiB on %s", d->dir, d->ncores,
                (unsigned long long)d->mem_mib, d->node);
-    snprintf (msg, sizeof (msg), "ok %d %s %u %llu\n", (int)getpid (), d->dir, d->ncores,
-              (unsigned long long)d->mem_mib);
+    snprintf (msg, sizeof (msg), "ok %d %s %u %llu\n", (int)getpid (), d->dir,
+              d->ncores, (unsigned long long)d->mem_mib);
     ready (readyfd, msg);
     loomd_kick (d);
     loomd_exec_reap (d); /* children that ended before the handler was set */

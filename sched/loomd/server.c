@@ -121,11 +121,12 @@ static json_t *req_register (struct loomd *d, struct loomd_conn *c, json_t *req)
         return loomd_error (EINVAL, "already registered as '%s'", c->fw->name);
     if (!name || !*name || strcmp (name, d->batch->name) == 0)
         return loomd_error (EINVAL, "bad framework name '%s'", name ? name : "");
-    struct loom__fw *fw = loom__core_fw_add (d->core, name, LOOM__FW_OFFER, w > 0 ? w : 1.0,
-                                             c->uid);
+    struct loom__fw *fw =
+        loom__core_fw_add (d->core, name, LOOM__FW_OFFER, w > 0 ? w : 1.0, c->uid);
     if (!fw)
-        return loomd_error (errno, errno == EEXIST ? "framework '%s' is already registered"
-                                                   : "cannot register framework '%s'",
+        return loomd_error (errno,
+                            errno == EEXIST ? "framework '%s' is already registered"
+                                            : "cannot register framework '%s'",
                             name);
     json_decref (fw->ext);
     json_t *env = json_object_get (req, "env");
@@ -156,7 +157,9 @@ static json_t *req_shutdown (struct loomd *d, struct loomd_conn *c)
     if (c->uid != 0 && c->uid != d->uid)
         return loomd_error (EPERM, "only root or the user running loomd may stop it");
     d->stopping = 1;
-    event_base_loopexit (d->base, NULL);
+    /* Leave the loop shortly, once this reply has gone out. */
+    struct timeval tv = {0, 20000};
+    event_base_loopexit (d->base, &tv);
     return json_pack ("{s:b, s:i}", "ok", 1, "pid", (int)getpid ());
 }
 
@@ -195,7 +198,8 @@ static void handle (struct loomd_conn *c, const char *text)
     else
         reply = loomd_error (EINVAL, "unknown request '%s'", op);
     json_decref (req);
-    /* The scheduling pass first, then the commit: a reply is never ahead of the disk. */
+    /* The scheduling pass first, then the commit: a reply is never ahead of the disk.
+     */
     loom__core_schedule (d->core);
     if (loomd_store_commit (d->store) < 0)
         loom_warn ("loomd: commit failed");
@@ -313,7 +317,8 @@ int loomd_listen (struct loomd *d, loom_error_t *error)
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (snprintf (sa.sun_path, sizeof (sa.sun_path), "%s/%s", d->dir, LOOM__SOCK_NAME)
         >= (int)sizeof (sa.sun_path))
-        return loom_errset (error, ENAMETOOLONG, "state directory path too long: %s", d->dir);
+        return loom_errset (error, ENAMETOOLONG, "state directory path too long: %s",
+                            d->dir);
     unlink (sa.sun_path); /* a stale socket: the lock says no loomd owns it */
     d->listenfd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (d->listenfd < 0)
@@ -325,7 +330,8 @@ int loomd_listen (struct loomd *d, loom_error_t *error)
         return loom_errset (error, errno, "%s: %s", sa.sun_path, strerror (errno));
     /* Owner only (0600), or the owner and one group (0660): never world-writable. */
     if (d->sock_gid != (gid_t)-1
-        && (chown (sa.sun_path, (uid_t)-1, d->sock_gid) < 0 || chmod (sa.sun_path, 0660) < 0))
+        && (chown (sa.sun_path, (uid_t)-1, d->sock_gid) < 0
+            || chmod (sa.sun_path, 0660) < 0))
         return loom_errset (error, errno, "%s: %s", sa.sun_path, strerror (errno));
     d->listen_ev = event_new (d->base, d->listenfd, EV_READ | EV_PERSIST, on_accept, d);
     if (!d->listen_ev || event_add (d->listen_ev, NULL) < 0)
@@ -358,14 +364,15 @@ void loomd_task_event (struct loomd *d, struct loom__task *t)
     if (!x || !x->fwconn)
         return;
     int ws = t->wstatus, fin = LOOM__T_FINAL (t->state);
-    double run = t->end_ns > t->start_ns ? (double)(t->end_ns - t->start_ns) / 1e9 : 0.0;
+    double run =
+        t->end_ns > t->start_ns ? (double)(t->end_ns - t->start_ns) / 1e9 : 0.0;
     (void)d;
     send_json (x->fwconn,
                json_pack ("{s:s, s:I, s:s, s:i, s:i, s:f}", "event", "status", "task",
                           (json_int_t)t->job->id, "state", loom__tstate_name (t->state),
                           "exit_code", fin && WIFEXITED (ws) ? WEXITSTATUS (ws) : -1,
-                          "signal", fin && WIFSIGNALED (ws) ? WTERMSIG (ws) : 0, "run_sec",
-                          fin ? run : 0.0));
+                          "signal", fin && WIFSIGNALED (ws) ? WTERMSIG (ws) : 0,
+                          "run_sec", fin ? run : 0.0));
 }
 
 void loomd_offer_event (struct loomd *d, struct loom__offer *o, int rescind)
@@ -374,7 +381,8 @@ void loomd_offer_event (struct loomd *d, struct loom__offer *o, int rescind)
         if (c->fw != o->fw)
             continue;
         if (rescind) {
-            send_json (c, json_pack ("{s:s, s:I}", "event", "rescind", "id", (json_int_t)o->id));
+            send_json (c, json_pack ("{s:s, s:I}", "event", "rescind", "id",
+                                     (json_int_t)o->id));
             return;
         }
         hwloc_bitmap_t set = hwloc_bitmap_alloc ();
@@ -384,10 +392,11 @@ void loomd_offer_event (struct loomd *d, struct loom__offer *o, int rescind)
         char *pus = NULL;
         hwloc_bitmap_list_asprintf (&pus, set);
         hwloc_bitmap_free (set);
-        send_json (c, json_pack ("{s:s, s:I, s:s, s:s, s:i, s:I}", "event", "offer", "id",
-                                 (json_int_t)o->id, "node", d->core->nodes[o->node]->name,
-                                 "cpuset", pus ? pus : "", "ncores", (int)o->ncores, "mem",
-                                 (json_int_t)o->mem));
+        send_json (c,
+                   json_pack ("{s:s, s:I, s:s, s:s, s:i, s:I}", "event", "offer", "id",
+                              (json_int_t)o->id, "node", d->core->nodes[o->node]->name,
+                              "cpuset", pus ? pus : "", "ncores", (int)o->ncores, "mem",
+                              (json_int_t)o->mem));
         free (pus);
         return;
     }

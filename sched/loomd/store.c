@@ -57,10 +57,9 @@ loomd_store_t *loomd_store_open (const char *path, loom_error_t *error)
         return NULL;
     }
     mode_t old = umask (077); /* the database and its WAL are the owner's only */
-    int rc = sqlite3_open_v2 (path, &s->db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-                                  | SQLITE_OPEN_NOMUTEX,
-                              NULL);
+    int rc = sqlite3_open_v2 (
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+        NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec (s->db, schema, NULL, NULL, NULL);
     umask (old);
@@ -183,11 +182,8 @@ int loomd_store_task (loomd_store_t *s, const struct loomd_task_row *r)
     return step (s, S_TASK);
 }
 
-int loomd_store_usage (loomd_store_t *s,
-                       const char *fw,
-                       uint32_t uid,
-                       double core_sec,
-                       double mem_mib_sec)
+int loomd_store_usage (
+    loomd_store_t *s, const char *fw, uint32_t uid, double core_sec, double mem_mib_sec)
 {
     if (begin (s) < 0)
         return -1;
@@ -199,7 +195,9 @@ int loomd_store_usage (loomd_store_t *s,
     return step (s, S_USAGE);
 }
 
-int loomd_store_framework (loomd_store_t *s, const char *name, const char *role,
+int loomd_store_framework (loomd_store_t *s,
+                           const char *name,
+                           const char *role,
                            double weight)
 {
     if (begin (s) < 0)
@@ -211,18 +209,22 @@ int loomd_store_framework (loomd_store_t *s, const char *name, const char *role,
     return step (s, S_FW);
 }
 
-int loomd_store_replay (loomd_store_t *s, loomd_job_cb jcb, loomd_task_cb tcb, void *arg)
+int loomd_store_replay (loomd_store_t *s,
+                        loomd_job_cb jcb,
+                        loomd_task_cb tcb,
+                        void *arg)
 {
     sqlite3_stmt *j = NULL, *t = NULL;
     int rc = -1;
-    if (sqlite3_prepare_v2 (s->db,
-                            "SELECT id, fw, uid, gid, submit_ns, spec FROM jobs ORDER BY id",
-                            -1, &j, NULL)
+    if (sqlite3_prepare_v2 (
+            s->db, "SELECT id, fw, uid, gid, submit_ns, spec FROM jobs ORDER BY id", -1,
+            &j, NULL)
             != SQLITE_OK
-        || sqlite3_prepare_v2 (s->db,
-                               "SELECT job, pos, state, attempt, wstatus, pid, start_ns, "
-                               "end_ns, maxrss, node, cores, pstart FROM tasks ORDER BY job, pos",
-                               -1, &t, NULL)
+        || sqlite3_prepare_v2 (
+               s->db,
+               "SELECT job, pos, state, attempt, wstatus, pid, start_ns, "
+               "end_ns, maxrss, node, cores, pstart FROM tasks ORDER BY job, pos",
+               -1, &t, NULL)
                != SQLITE_OK) {
         errno = EIO;
         goto out;
@@ -231,8 +233,10 @@ int loomd_store_replay (loomd_store_t *s, loomd_job_cb jcb, loomd_task_cb tcb, v
     while (sqlite3_step (j) == SQLITE_ROW) {
         uint64_t id = (uint64_t)sqlite3_column_int64 (j, 0);
         if (jcb (arg, id, (const char *)sqlite3_column_text (j, 1),
-                 (uint32_t)sqlite3_column_int64 (j, 2), (uint32_t)sqlite3_column_int64 (j, 3),
-                 (uint64_t)sqlite3_column_int64 (j, 4), (const char *)sqlite3_column_text (j, 5))
+                 (uint32_t)sqlite3_column_int64 (j, 2),
+                 (uint32_t)sqlite3_column_int64 (j, 3),
+                 (uint64_t)sqlite3_column_int64 (j, 4),
+                 (const char *)sqlite3_column_text (j, 5))
             < 0)
             goto out;
         while (trc == SQLITE_ROW && (uint64_t)sqlite3_column_int64 (t, 0) <= id) {
@@ -269,8 +273,8 @@ int loomd_store_usage_each (loomd_store_t *s, loomd_usage_cb cb, void *arg)
         != SQLITE_OK)
         return -1;
     while (sqlite3_step (q) == SQLITE_ROW)
-        cb (arg, (const char *)sqlite3_column_text (q, 0), (uint32_t)sqlite3_column_int64 (q, 1),
-            sqlite3_column_double (q, 2));
+        cb (arg, (const char *)sqlite3_column_text (q, 0),
+            (uint32_t)sqlite3_column_int64 (q, 1), sqlite3_column_double (q, 2));
     sqlite3_finalize (q);
     return 0;
 }

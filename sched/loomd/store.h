@@ -41,7 +41,9 @@ int loomd_store_usage (loomd_store_t *st,
                        uint32_t uid,
                        double core_sec,
                        double mem_mib_sec);
-int loomd_store_framework (loomd_store_t *st, const char *name, const char *role,
+int loomd_store_framework (loomd_store_t *st,
+                           const char *name,
+                           const char *role,
                            double weight);
 
 /* Replay: each job in id order, then its task rows in position order. */
@@ -53,10 +55,16 @@ typedef int (*loomd_job_cb) (void *arg,
                              uint64_t submit_ns,
                              const char *spec);
 typedef int (*loomd_task_cb) (void *arg, const struct loomd_task_row *row);
-int loomd_store_replay (loomd_store_t *st, loomd_job_cb jcb, loomd_task_cb tcb, void *arg);
+int loomd_store_replay (loomd_store_t *st,
+                        loomd_job_cb jcb,
+                        loomd_task_cb tcb,
+                        void *arg);
 
 /* Cumulative usage rows: fw, uid, core seconds. */
-typedef void (*loomd_usage_cb) (void *arg, const char *fw, uint32_t uid, double core_sec);
+typedef void (*loomd_usage_cb) (void *arg,
+                                const char *fw,
+                                uint32_t uid,
+                                double core_sec);
 int loomd_store_usage_each (loomd_store_t *st, loomd_usage_cb cb, void *arg);
 
 #endif
