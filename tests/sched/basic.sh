@@ -45,7 +45,7 @@ expect_out "killed by SIGTERM" "4\.0 +timeout +attempt 1 signal 15"
 expect_ok "retry" loom submit --retries 2 --shell -- \
     "n=\$(cat $SROOT/count 2>/dev/null || echo 0); echo \$((n+1)) > $SROOT/count; [ \$n -ge 1 ]"
 expect_ok "wait retry" loom wait 5
-expect_ok "ps retry" loom ps --json 5 --tasks
+expect_ok "ps retry" loom ps --json --tasks 5
 [ "$(json_get 'd["jobs"][0]["tasks"][0]["attempt"]')" = 2 ] || fail "retry attempts: $(cat "$TMP/out")"
 # A task that always fails: retries+1 attempts, then failed.
 expect_ok "always fails" loom submit --retries 1 -- false
