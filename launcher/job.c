@@ -300,6 +300,8 @@ static char **rank_env (loom_launch_job_t *job,
         if (job->shmdir && !getenv ("OMPI_MCA_btl_vader_backing_directory"))
             bad |= loom__env_set (&env, "OMPI_MCA_btl_vader_backing_directory",
                                   job->shmdir);
+        if (job->l->no_fabric)
+            bad |= loom__env_skip_fabric (&env);
         if (pl->oversubscribed && !getenv ("OMPI_MCA_mpi_yield_when_idle"))
             bad |= loom__env_set (&env, "OMPI_MCA_mpi_yield_when_idle", "1");
     }

@@ -165,6 +165,7 @@ loom_launch_t *loom_launch_create (const struct loom_launch_params *params,
                         strerror (errno));
         goto error;
     }
+    l->no_fabric = !loom__node_has_fabric ();
     l->w_ev = (struct watch){WATCH_EVENTFD, NULL};
     l->w_timer = (struct watch){WATCH_TIMER, NULL};
     if (loom__watch_add (l, l->evfd, &l->w_ev) < 0

@@ -67,6 +67,7 @@ struct loom_launch {
     char host[256];
     char *mpirun, *srun, *rsh_agent;
     int pmix_up;
+    int no_fabric; /* no RDMA/HPC NIC or GPU here: MPI's fabric components are moot */
     unsigned seq;
     pthread_mutex_t lock; /* guards 'events' only */
     struct pmix_event *events, **events_tail;
@@ -92,6 +93,10 @@ struct loom_launch_job {
     int done;
     struct loom_launch_job_status st;
 };
+
+/* fabric.c */
+int loom__node_has_fabric (void);
+int loom__env_skip_fabric (char ***env);
 
 /* launch.c */
 void loom__launch_rearm_timer (loom_launch_t *l);
