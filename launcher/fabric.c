@@ -67,7 +67,8 @@ int loom__env_skip_fabric (char ***env)
         {"OMPI_MCA_osc", "^ucx"},
     };
     for (size_t i = 0; i < sizeof (vars) / sizeof (vars[0]); i++)
-        if (!env_has (*env, vars[i][0]) && loom__env_set (env, vars[i][0], vars[i][1]) < 0)
+        if (!env_has (*env, vars[i][0])
+            && loom__env_set (env, vars[i][0], vars[i][1]) < 0)
             return -1;
     return 0;
 }

@@ -50,7 +50,8 @@ static double run_once (char **argv, int fabric)
         int fd = open ("/dev/null", O_RDWR);
         dup2 (fd, 0);
         dup2 (fd, 1);
-        for (size_t i = 0; fabric && i < sizeof (fabric_env) / sizeof (fabric_env[0]); i++)
+        for (size_t i = 0; fabric && i < sizeof (fabric_env) / sizeof (fabric_env[0]);
+             i++)
             setenv (fabric_env[i][0], fabric_env[i][1], 0);
         execvp (argv[0], argv);
         _exit (127);
@@ -112,10 +113,11 @@ int main (int argc, char **argv)
                 if (nnp < 8)
                     nps[nnp++] = atoi (tok);
         } else {
-            printf ("Usage: loom-bench launch [--runs R] [--np 1,2,4]\n"
-                    "Median wall time of `loom launch -n N loom-hello` vs `mpirun -np N "
-                    "loom-hello`,\nalternating, R runs each (default 10), default "
-                    "transports and ob1/vader.\n");
+            printf (
+                "Usage: loom-bench launch [--runs R] [--np 1,2,4]\n"
+                "Median wall time of `loom launch -n N loom-hello` vs `mpirun -np N "
+                "loom-hello`,\nalternating, R runs each (default 10), default "
+                "transports and ob1/vader.\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -181,7 +183,8 @@ int main (int argc, char **argv)
                     return 1;
                 }
             }
-            double ml = median (tl, runs), mm = median (tm, runs), mf = median (tf, runs);
+            double ml = median (tl, runs), mm = median (tm, runs),
+                   mf = median (tf, runs);
             printf ("{\"bench\":\"launch\",\"np\":%d,\"transport\":\"%s\",\"runs\":%d,"
                     "\"loom_ms\":%.1f,\"mpirun_ms\":%.1f,\"ratio\":%.3f,"
                     "\"mpirun_fabric_excl_ms\":%.1f,\"ratio_vs_fabric_excl\":%.3f,"
