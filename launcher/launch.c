@@ -7,6 +7,7 @@
  * deadline. The epoll fd itself is what a host loop watches (loom_launch_fd()).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <signal.h>
@@ -106,6 +107,34 @@ void loom_launch_destroy (loom_launch_t *l)
     errno = saved;
 }
 
+/* Remove what launchers that died without cleaning up (SIGKILL, a test timeout) left
+ * in 'dir': entries '<prefix><pid>.*' whose pid no longer exists.
+ */
+static void reap_stale (const char *dir, const char *prefix)
+{
+    DIR *d = opendir (dir);
+    if (!d)
+        return;
+    size_t pl = strlen (prefix);
+    struct dirent *e;
+    while ((e = readdir (d))) {
+        if (strncmp (e->d_name, prefix, pl) != 0)
+            continue;
+        char *end;
+        long pid = strtol (e->d_name + pl, &end, 10);
+        if (end == e->d_name + pl || *end != '.' || pid <= 0)
+            continue;
+        if (kill ((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive (or not ours to judge) */
+        char *path;
+        if (asprintf (&path, "%s/%s", dir, e->d_name) < 0)
+            continue;
+        loom__rmtree (path);
+        free (path);
+    }
+    closedir (d);
+}
+
 static char *dup_or (const char *s, const char *dflt)
 {
     return strdup (s ? s : dflt);
@@ -145,7 +174,9 @@ loom_launch_t *loom_launch_create (const struct loom_launch_params *params,
     const char *base = params->tmpdir ? params->tmpdir : getenv ("TMPDIR");
     if (!base || !*base)
         base = "/tmp";
-    if (asprintf (&l->dir, "%s/loom-launch.XXXXXX", base) < 0) {
+    reap_stale ("/dev/shm", "loom.");
+    reap_stale (base, "loom-launch.");
+    if (asprintf (&l->dir, "%s/loom-launch.%d.XXXXXX", base, (int)getpid ()) < 0) {
         l->dir = NULL;
         loom_errset (error, ENOMEM, "out of memory");
         goto error;
