@@ -13,7 +13,11 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <loom/trace.h>
+
 #include "bcast_impl.h"
+
+LOOM_TRACE_TYPE (t_bcast, "comm", "bcast", "bytes", "name:s", "reason:s");
 
 #define SMALL       (64u << 10)
 #define MAX_CHUNK   ((uint64_t)INT32_MAX)
@@ -211,18 +215,32 @@ int loom__bcast_comm (MPI_Comm comm,
     MPI_Comm_size (comm, &n);
     if (n == 1 || len == 0)
         return 0;
-    if (algo == LOOM_BCAST_AUTO)
+    const char *why = "requested";
+    if (algo == LOOM_BCAST_AUTO) {
         algo = loom__bcast_choose (len, n);
+        why = algo == LOOM_BCAST_MPI     ? "below 64 KiB: latency-bound"
+              : algo == LOOM_BCAST_CHAIN ? "3 ranks or fewer: a chain copies least"
+                                         : "4 ranks or more: bandwidth-bound";
+    }
     if (chunk == 0)
         chunk = algo == LOOM_BCAST_MPI ? MAX_CHUNK : default_chunk (len, n);
+    static const char *names[] = {"auto", "mpi", "chain", "scatter-allgather"};
+    loom_trace_span_t span = loom_trace_begin (
+        &t_bcast, len, loom_trace_str (names[algo]), loom_trace_str (why));
+    int rc;
     switch (algo) {
     case LOOM_BCAST_CHAIN:
-        return bcast_chain (comm, buf, len, root, chunk, timeout, error);
+        rc = bcast_chain (comm, buf, len, root, chunk, timeout, error);
+        break;
     case LOOM_BCAST_SCATTER_ALLGATHER:
-        return bcast_scatter_allgather (comm, buf, len, root, chunk, timeout, error);
+        rc = bcast_scatter_allgather (comm, buf, len, root, chunk, timeout, error);
+        break;
     default:
-        return bcast_mpi (comm, buf, len, root, chunk, timeout, error);
+        rc = bcast_mpi (comm, buf, len, root, chunk, timeout, error);
+        break;
     }
+    loom_trace_end (span);
+    return rc;
 }
 
 int loom__bcast_check (loom_comm_t *c,

@@ -18,7 +18,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <loom/trace.h>
+
 #include "bcast_impl.h"
+
+LOOM_TRACE_TYPE (t_shared, "comm", "bcast_shared", "bytes", "nodes");
 
 struct loom_shared {
     MPI_Win win;
@@ -100,6 +104,7 @@ loom_shared_t *loom_bcast_shared (loom_comm_t *c,
         return NULL;
     }
     double timeout = loom__timeout (c, params->timeout_sec);
+    loom_trace_span_t span = 0;
     MPI_Request req;
     int rc = MPI_Ibcast (&len, 1, MPI_UINT64_T, root, c->mpi, &req);
     if (rc != MPI_SUCCESS) {
@@ -143,6 +148,7 @@ loom_shared_t *loom_bcast_shared (loom_comm_t *c,
         goto error;
     }
     s->data = len ? base : NULL;
+    span = loom_trace_begin (&t_shared, len, (uint64_t)c->nnodes);
     MPI_Win_lock_all (MPI_MODE_NOCHECK, s->win);
     s->locked = true;
 
@@ -166,8 +172,10 @@ loom_shared_t *loom_bcast_shared (loom_comm_t *c,
     if (s->prot_lo
         && mprotect (s->prot_lo, (size_t)(s->prot_hi - s->prot_lo), PROT_READ) < 0)
         s->prot_lo = s->prot_hi = NULL; /* protection is a safety net only */
+    loom_trace_end (span);
     return s;
 error:
+    loom_trace_end (span);
     loom_shared_destroy (s);
     return NULL;
 }

@@ -19,6 +19,7 @@ struct loom_comm {
     int *node_cnt;  /* [nnodes]: ranks on every node */
     bool uniform;
     double timeout_sec;
+    uint32_t shuffles; /* shuffles created so far (trace flow ids) */
 };
 
 /* The timeout to apply: 'own' when > 0, else the communicator's. */

@@ -13,8 +13,28 @@
 #include <string.h>
 
 #include <loom/clock.h>
+#include <loom/trace.h>
 
 #include "shuffle_impl.h"
+
+/* Trace events (docs/tracing.md). Rounds start and end inside different put() calls,
+ * so they are instants; the blocking waits, which nest properly, are spans.
+ */
+LOOM_TRACE_TYPE (t_wait_counts, "comm", "shuffle.count", "round");
+LOOM_TRACE_TYPE (t_wait_data, "comm", "shuffle.transfer", "round", "bytes");
+LOOM_TRACE_TYPE (t_round, "comm", "shuffle.round", "round", "bytes", "records");
+LOOM_TRACE_TYPE (t_algo, "comm", "shuffle.algorithm", "round", "name:s", "reason:s");
+LOOM_TRACE_TYPE (t_send, "comm", "shuffle.send", "flow", "peer", "bytes");
+LOOM_TRACE_TYPE (t_recv, "comm", "shuffle.recv", "flow", "peer", "bytes");
+LOOM_TRACE_TYPE (t_spill_send, "comm", "shuffle.spill_send", "spill", "round");
+
+/* Flows are drawn for transfers of at least this many bytes. */
+#define FLOW_MIN (64u << 10)
+
+static uint32_t flow_seq (const loom_shuffle_t *sh)
+{
+    return (sh->id << 14) ^ sh->round;
+}
 
 static inline struct loom__buf *fbuf (struct loom__frame *f, int d)
 {
@@ -60,6 +80,7 @@ static int spill_frame (loom_shuffle_t *sh, loom_error_t *error)
             loom__ctab_clear (&sh->fill.tab[d]);
     }
     sh->fill.bytes = 0;
+    loom_trace_instant (&t_spill_send, q->bytes, sh->round);
     if (sh->qtail)
         sh->qtail->next = q;
     else
@@ -185,6 +206,32 @@ static int post_data (loom_shuffle_t *sh, loom_error_t *error)
             max_node = c->node_cnt[n];
     sh->node_aware = !(sh->p.flags & LOOM_SHUFFLE_FLAT) && c->nnodes > 1 && max_node > 1
                      && off_node_max > 0 && off_node_max <= LOOM__NODE_AWARE_MAX;
+    if (loom_trace_active ()) {
+        const char *why =
+            sh->node_aware ? "off-node payloads <= 16 KiB, nodes share"
+            : (c->nnodes == 1 || max_node == 1) ? "one rank per node or one node"
+            : (sh->p.flags & LOOM_SHUFFLE_FLAT) ? "LOOM_SHUFFLE_FLAT"
+                                                : "off-node payloads > 16 KiB";
+        loom_trace_instant (&t_algo, sh->round,
+                            loom_trace_str (sh->node_aware ? "node-aware" : "flat"),
+                            loom_trace_str (why));
+        for (int r = 0; r < sh->size; r++) {
+            uint64_t out = fbuf (&sh->flight, r)->len;
+            uint64_t in = sh->cnt_recv[LOOM__CNT * r];
+            if (r == sh->rank)
+                continue;
+            if (out >= FLOW_MIN)
+                loom_trace_flow_out (
+                    &t_send,
+                    loom_trace_flow_id ((uint32_t)sh->rank, (uint32_t)r, flow_seq (sh)),
+                    r, out);
+            if (in >= FLOW_MIN)
+                loom_trace_flow_in (
+                    &t_recv,
+                    loom_trace_flow_id ((uint32_t)r, (uint32_t)sh->rank, flow_seq (sh)),
+                    r, in);
+        }
+    }
     if (sh->node_aware) {
         sh->st.rounds_node_aware++;
         if (loom__node_round (sh, error) < 0)
@@ -254,6 +301,14 @@ static int post_data (loom_shuffle_t *sh, loom_error_t *error)
 static int complete_round (loom_shuffle_t *sh, loom_error_t *error)
 {
     bool shortcut = self_shortcut (sh);
+    if (loom_trace_active ()) {
+        uint64_t b = 0, n = 0;
+        for (int d = 0; d < sh->size; d++) {
+            b += sh->cnt_send[LOOM__CNT * d];
+            n += sh->cnt_send[LOOM__CNT * d + 1];
+        }
+        loom_trace_instant (&t_round, sh->round, b, n);
+    }
     for (int src = 0; src < sh->size; src++) {
         uint64_t bytes = sh->cnt_recv[LOOM__CNT * src],
                  nrec = sh->cnt_recv[LOOM__CNT * src + 1];
@@ -294,11 +349,16 @@ static int step (loom_shuffle_t *sh, bool block, loom_error_t *error)
         return 0;
     if (block) {
         double deadline = loom__deadline (sh->timeout);
-        if (loom__waitall_until (sh->nreqs, sh->reqs, deadline,
-                                 sh->state == ROUND_COUNTS ? "shuffle: count exchange"
-                                                           : "shuffle: transfer",
-                                 error)
-            < 0)
+        loom_trace_span_t span =
+            sh->state == ROUND_COUNTS
+                ? loom_trace_begin (&t_wait_counts, sh->round)
+                : loom_trace_begin (&t_wait_data, sh->round, sh->flight.bytes);
+        int rc = loom__waitall_until (
+            sh->nreqs, sh->reqs, deadline,
+            sh->state == ROUND_COUNTS ? "shuffle: count exchange" : "shuffle: transfer",
+            error);
+        loom_trace_end (span);
+        if (rc < 0)
             return -1;
     } else {
         int done = 0;

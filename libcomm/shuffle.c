@@ -8,8 +8,11 @@
 #include <string.h>
 
 #include <loom/hash.h>
+#include <loom/trace.h>
 
 #include "shuffle_impl.h"
+
+LOOM_TRACE_TYPE (t_exchange, "comm", "shuffle.exchange", "bytes", "records", "spill");
 
 #define MIN_MEM     (64u << 10)
 #define MAX_CHUNK   ((uint64_t)INT32_MAX)
@@ -186,6 +189,7 @@ loom_shuffle_t *loom_shuffle_create (loom_comm_t *comm,
     }
     sh->mpi = MPI_COMM_NULL;
     sh->comm = comm;
+    sh->id = comm->shuffles++;
     sh->p = *params;
     sh->rank = comm->rank;
     sh->size = comm->size;
@@ -474,19 +478,17 @@ int loom_shuffle_finish (loom_shuffle_t *sh, loom_error_t *error)
     if (sh->finishing)
         return loom_errset (error, EINVAL, "shuffle: loom_shuffle_finish called twice");
     sh->finishing = true;
-    if (sh->timeout > 0)
-        sh->deadline = loom__deadline (sh->timeout);
-    while (!sh->finished) {
-        if (loom__round_progress (sh, true, error) < 0) {
-            sh->failed = true;
-            return -1;
-        }
-    }
-    if (loom__store_finish (sh, error) < 0) {
+    loom_trace_span_t span = loom_trace_begin (&t_exchange);
+    int rc = 0;
+    while (!sh->finished && rc == 0)
+        rc = loom__round_progress (sh, true, error);
+    if (rc == 0)
+        rc = loom__store_finish (sh, error);
+    if (rc < 0)
         sh->failed = true;
-        return -1;
-    }
-    return 0;
+    loom_trace_end (span, sh->st.bytes_sent, sh->st.records_sent,
+                    sh->st.spill_bytes_written);
+    return rc;
 }
 
 void loom_shuffle_stats (const loom_shuffle_t *sh, struct loom_shuffle_stats *st)

@@ -156,6 +156,7 @@ enum round_state { ROUND_IDLE, ROUND_COUNTS, ROUND_DATA };
 struct loom_shuffle {
     loom_comm_t *comm;
     MPI_Comm mpi; /* the shuffle's own duplicate */
+    uint32_t id;  /* creation count on the communicator: the same on every rank */
     int rank, size;
     struct loom_shuffle_params p;
     struct loom__shape shape;

@@ -14,8 +14,11 @@
 #include <string.h>
 
 #include <loom/hash.h>
+#include <loom/trace.h>
 
 #include "shuffle_impl.h"
+
+LOOM_TRACE_TYPE (t_spill_recv, "comm", "shuffle.spill_recv", "spill", "round");
 
 static int segs_reserve (loom_shuffle_t *sh)
 {
@@ -94,6 +97,7 @@ static int spill_run (loom_shuffle_t *sh, loom_error_t *error)
         sh->st.spill_recv_bytes += stage.len;
     }
     sh->nruns++;
+    loom_trace_instant (&t_spill_recv, t->arena.len, sh->round);
     loom__ctab_clear (t);
     rc = 0;
 out:
@@ -164,6 +168,7 @@ int loom__store_segment (loom_shuffle_t *sh,
         if (loom__spill_append (&sh->recv_spill, b->data, b->len, &s->off, error) < 0)
             return -1;
         sh->st.spill_recv_bytes += b->len;
+        loom_trace_instant (&t_spill_recv, b->len, sh->round);
         s->data = NULL;
     } else {
         /* Take the buffer: no copy. Its replacement gets the same capacity at once,
