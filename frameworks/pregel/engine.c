@@ -17,6 +17,7 @@
 
 #include <loom/clock.h>
 #include <loom/error.h>
+#include <loom/trace.h>
 
 #include "internal.h"
 
@@ -289,6 +290,16 @@ static int finish_inbox (struct loom_pregel *job, loom_error_t *error)
     return pregel_group_inbox (job, error);
 }
 
+/* Trace events (issue 10): a span per superstep with its active vertices and
+ * messages, and its compute, exchange and checkpoint phases inside it.
+ */
+LOOM_TRACE_TYPE (
+    t_superstep, "pregel", "superstep", "superstep", "vertices", "messages");
+LOOM_TRACE_TYPE (t_compute, "pregel", "compute", "superstep", "vertices", "messages");
+LOOM_TRACE_TYPE (t_exchange, "pregel", "exchange", "superstep", "records", "bytes");
+LOOM_TRACE_TYPE (t_checkpoint, "pregel", "checkpoint", "superstep");
+LOOM_TRACE_TYPE (t_run, "pregel", "run", "vertices", "supersteps", "resumed");
+
 int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
 {
     if (!job)
@@ -317,6 +328,8 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
         start_fresh (job);
     else
         job->stats.resumed_from = job->superstep;
+    loom_trace_span_t run_span = loom_trace_begin (&t_run, g->n, 0, job->superstep);
+    loom_trace_span_t step_span = 0, phase = 0;
 
     for (;;) {
         if (job->prog.master) {
@@ -330,6 +343,9 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
         if (pp->max_supersteps && job->superstep >= pp->max_supersteps)
             break;
 
+        const uint64_t step = job->superstep;
+        step_span = loom_trace_begin (&t_superstep, step);
+        phase = loom_trace_begin (&t_compute, step);
         double t0 = loom_clock_sec ();
         if (job->fast != FAST_NONE) {
             pregel_clear_out (job);
@@ -356,6 +372,9 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
             }
         }
         double t1 = loom_clock_sec ();
+        loom_trace_end (phase, step, g->n, job->sent_local);
+        uint64_t rec0 = job->stats.remote_records, bytes0 = job->stats.remote_bytes;
+        phase = loom_trace_begin (&t_exchange, step);
 
         int failed = 0;
         if (job->failed) {
@@ -368,7 +387,7 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
         if (pregel_exchange (job, failed ? NULL : error) < 0)
             failed = 1;
         if (pregel_agree (g->comm, failed, error) < 0)
-            return -1;
+            goto fail;
         double tg = loom_clock_sec ();
         if (job->fast != FAST_NONE)
             pregel_gather (job);
@@ -385,22 +404,22 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
         for (size_t v = 0; v < g->n; v++)
             counts[C_ACTIVE] += !job->halted[v];
         if (pregel_reduce (job, counts, NCOUNTS, error) < 0)
-            return -1;
+            goto fail;
         if (counts[C_FAR] > 0) {
             /* Messages to non-neighbours: only when some rank has any. */
             job->dropped = 0;
             failed = pregel_exchange_far (job, error) < 0;
             if (pregel_agree (g->comm, failed, error) < 0)
-                return -1;
+                goto fail;
             uint64_t again[2] = {count_pending_out (job), job->dropped};
             if (loom_comm_allreduce_u64 (g->comm, again, 2, LOOM_OP_SUM, error) < 0)
-                return -1;
+                goto fail;
             counts[C_PENDING] = again[0];
             counts[C_DROPPED] += again[1];
         }
         failed = finish_inbox (job, error) < 0;
         if (pregel_agree (g->comm, failed, error) < 0)
-            return -1;
+            goto fail;
         uint64_t act[2] = {counts[C_ACTIVE], counts[C_PENDING]};
         job->active_prev = act[0];
         job->pending_prev = act[1];
@@ -409,6 +428,10 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
         job->superstep++;
         job->stats.supersteps = job->superstep;
         double t2 = loom_clock_sec ();
+        loom_trace_end (phase, step, job->stats.remote_records - rec0,
+                        job->stats.remote_bytes - bytes0);
+        loom_trace_end (step_span, step, act[0], counts[C_SENT]);
+        phase = step_span = 0;
         job->stats.compute_sec += t1 - t0 + gather_sec;
         job->stats.exchange_sec += t2 - t1 - gather_sec;
 
@@ -416,13 +439,22 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
         if (!done && pp->checkpoint_every
             && job->superstep % pp->checkpoint_every == 0) {
             double c0 = loom_clock_sec ();
-            if (pregel_checkpoint_write (job, error) < 0)
-                return -1;
+            loom_trace_span_t ck = loom_trace_begin (&t_checkpoint, job->superstep);
+            int rc = pregel_checkpoint_write (job, error);
+            loom_trace_end (ck);
+            if (rc < 0)
+                goto fail;
             job->stats.checkpoint_sec += loom_clock_sec () - c0;
         }
         maybe_crash (job);
         if (done)
             break;
     }
+    loom_trace_end (run_span, g->n, job->superstep, job->stats.resumed_from);
     return 0;
+fail:
+    loom_trace_end (phase);
+    loom_trace_end (step_span);
+    loom_trace_end (run_span);
+    return -1;
 }

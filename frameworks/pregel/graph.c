@@ -18,6 +18,7 @@
 
 #include <loom/clock.h>
 #include <loom/error.h>
+#include <loom/trace.h>
 
 #include "internal.h"
 
@@ -435,6 +436,8 @@ error:
     return -1;
 }
 
+LOOM_TRACE_TYPE (t_load, "pregel", "graph.build", "vertices", "edges", "ghosts");
+
 struct loom_pregel_graph *
 pregel_graph_build_ex (loom_comm_t *comm,
                        size_t m,
@@ -447,6 +450,7 @@ pregel_graph_build_ex (loom_comm_t *comm,
                        loom_error_t *error)
 {
     double t0 = loom_clock_sec ();
+    loom_trace_span_t span = loom_trace_begin (&t_load, 0, m, 0);
     struct loom_pregel_graph *g = calloc (1, sizeof (*g));
     struct growbuf edges = {0};
     int failed = 0;
@@ -527,6 +531,7 @@ pregel_graph_build_ex (loom_comm_t *comm,
     g->nv_global = tot[0];
     g->ne_global = tot[1];
     g->load_sec = loom_clock_sec () - t0;
+    loom_trace_end (span, g->n, g->m, g->ng);
     return g;
 error:
     free (src);
@@ -534,6 +539,7 @@ error:
     free (weight);
     free (edges.p);
     loom_pregel_graph_destroy (g);
+    loom_trace_end (span);
     return NULL;
 }
 
