@@ -29,21 +29,23 @@ static inline double unit (uint64_t r)
     return (double)(r >> 11) * 0x1.0p-53;
 }
 
-static uint64_t bit_reverse (uint64_t v, unsigned bits)
+/* The low 'bits' bits of v reversed (v < 2^bits), by a 64-bit reversal: byte swap,
+ * then swap nibbles, bit pairs and bits within each byte.
+ */
+static inline uint64_t bit_reverse (uint64_t v, unsigned bits)
 {
-    uint64_t r = 0;
-    for (unsigned i = 0; i < bits; i++) {
-        r = (r << 1) | (v & 1);
-        v >>= 1;
-    }
-    return r;
+    v = __builtin_bswap64 (v);
+    v = ((v >> 4) & 0x0F0F0F0F0F0F0F0FULL) | ((v & 0x0F0F0F0F0F0F0F0FULL) << 4);
+    v = ((v >> 2) & 0x3333333333333333ULL) | ((v & 0x3333333333333333ULL) << 2);
+    v = ((v >> 1) & 0x5555555555555555ULL) | ((v & 0x5555555555555555ULL) << 1);
+    return bits ? v >> (64 - bits) : 0;
 }
 
 /* A seeded bijection of [0, 2^scale): multiply by odd constants and add (both
  * bijective mod 2^scale), xor-shift right (bijective), and bit-reverse so the high bits
  * mix into the low ones. The same construction as Graph500's scramble().
  */
-static uint64_t scramble (uint64_t v, unsigned scale, uint64_t k0, uint64_t k1)
+static inline uint64_t scramble (uint64_t v, unsigned scale, uint64_t k0, uint64_t k1)
 {
     const uint64_t mask = scale >= 64 ? UINT64_MAX : (1ULL << scale) - 1;
     v &= mask;
@@ -106,11 +108,14 @@ int loom_pregel_gen_edges (const struct loom_pregel_gen_params *p,
     const uint64_t k1 = mix64 (k0 + p->seed);
     const uint64_t stream = mix64 (p->seed);
     /* Graph500's quadrant choice: row bit with P(1) = c+d, then column bit with
-     * P(1) = b/(a+b) in the top half and d/(c+d) in the bottom half.
+     * P(1) = b/(a+b) in the top half and d/(c+d) in the bottom half. One 64-bit draw
+     * per level gives both bits, each from 32 bits compared with a 32-bit threshold.
      */
     const double ab = p->a + p->b;
     const double a_norm = ab > 0 ? p->a / ab : 0;
     const double c_norm = (1.0 - ab) > 0 ? p->c / (1.0 - ab) : 0;
+    const uint64_t t_ab = (uint64_t)(ab * 0x1p32);
+    const uint64_t t_a = (uint64_t)(a_norm * 0x1p32), t_c = (uint64_t)(c_norm * 0x1p32);
     for (uint64_t i = 0; i < count; i++) {
         uint64_t e = first + i;
         /* Edge e's stream: counter = (stream, e, draw). */
@@ -121,11 +126,11 @@ int loom_pregel_gen_edges (const struct loom_pregel_gen_params *p,
             v = mix64 (ctr + 2) & mask;
         } else {
             for (unsigned level = 0; level < scale; level++) {
-                int ii = unit (mix64 (ctr + 2 * level + 1)) > ab;
-                double t = ii ? c_norm : a_norm;
-                int jj = unit (mix64 (ctr + 2 * level + 2)) > t;
-                u = (u << 1) | (uint64_t)ii;
-                v = (v << 1) | (uint64_t)jj;
+                uint64_t r = mix64 (ctr + level + 1);
+                uint64_t ii = (r >> 32) >= t_ab;
+                uint64_t jj = (r & 0xFFFFFFFFu) >= (ii ? t_c : t_a);
+                u = (u << 1) | ii;
+                v = (v << 1) | jj;
             }
             u = scramble (u, scale, k0, k1);
             v = scramble (v, scale, k0, k1);
@@ -133,7 +138,7 @@ int loom_pregel_gen_edges (const struct loom_pregel_gen_params *p,
         src[i] = u;
         dst[i] = v;
         if (weight)
-            weight[i] = unit (mix64 (ctr + 2 * (uint64_t)scale + 3));
+            weight[i] = unit (mix64 (ctr + (uint64_t)scale + 3));
     }
     return 0;
 }
