@@ -12,7 +12,8 @@
 #include <loom/error.h>
 #include <loom/pregel.h>
 
-static struct loom_pregel_gen_params params (loom_pregel_gen_kind_t kind, unsigned scale)
+static struct loom_pregel_gen_params params (loom_pregel_gen_kind_t kind,
+                                             unsigned scale)
 {
     struct loom_pregel_gen_params p = LOOM_PREGEL_GEN_PARAMS_INIT;
     p.kind = kind;
