@@ -82,7 +82,7 @@ static int sort_main (const struct gen_kind *kind, MPI_Comm comm, int argc, char
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long (argc, argv, ":o:s:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, ":o:s:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
             if (gen_parse_bytes (optarg, &bytes) < 0)

@@ -165,6 +165,7 @@ struct mr_sink_params {
     uint32_t first_part, nlocal; /* this rank's partitions */
     loom_mr_format_f format;
     void *format_arg;
+    bool text_raw;
     const char *schema;
     const struct loom_ds_lineage *lineage;
     const char *repair;

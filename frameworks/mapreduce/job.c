@@ -323,7 +323,8 @@ check_step (loom_mr_t *mr, const struct loom_mr_step *st, loom_error_t *error)
                             (int)st->output);
     if (st->output != LOOM_MR_OUTPUT_NONE && !st->output_path)
         return loom_errset (error, EINVAL, "%s: step.output_path is NULL", n);
-    if (st->flags & ~(unsigned)(LOOM_MR_SORT_VALUES | LOOM_MR_RESUME))
+    if (st->flags
+        & ~(unsigned)(LOOM_MR_SORT_VALUES | LOOM_MR_RESUME | LOOM_MR_TEXT_RAW))
         return loom_errset (error, EINVAL, "%s: step.flags has unknown bits", n);
     (void)mr;
     return 0;
@@ -546,6 +547,7 @@ int loom_mr_run (loom_mr_t *mr,
         .nlocal = nlocal,
         .format = st.format,
         .format_arg = st.format_arg,
+        .text_raw = (st.flags & LOOM_MR_TEXT_RAW) != 0,
         .schema = st.schema,
         .lineage = st.lineage,
         .repair = st.repair_partitions,
@@ -574,6 +576,7 @@ int loom_mr_run (loom_mr_t *mr,
             memcpy (error->text, ctx.err.text, sizeof (error->text));
         }
         s.map_sec = loom_clock_sec () - t0;
+        s.map_emitted = ctx.emitted;
         loom_trace_end (span, ctx.records, ctx.bytes);
         ctx.phase = "write";
         report (&ctx, true);
@@ -631,6 +634,7 @@ int loom_mr_run (loom_mr_t *mr,
         loom_trace_end (cs);
     }
     s.map_sec = loom_clock_sec () - t0;
+    s.map_emitted = ctx.emitted;
     loom_trace_end (span, ctx.records, ctx.bytes);
     report (&ctx, true);
 
@@ -704,7 +708,6 @@ out_sink:
 out:
     s.input_records = ctx.records;
     s.input_bytes = ctx.bytes;
-    s.map_emitted = ctx.emitted;
     s.shuffle_records = ctx.shuffled;
     s.total_sec = loom_clock_sec () - t0;
     if (rc == 0) {

@@ -360,14 +360,16 @@ text_add (struct mr_sink *s, const struct loom_record *r, loom_error_t *error)
             return loom_errset (error, ENOMEM, "out of memory");
         rewind (s->fmt);
     } else {
-        size_t need = r->key_len + 1 + (r->value_len ? r->value_len + 1 : 0);
+        bool tab = r->value_len && !s->p.text_raw;
+        size_t need = r->key_len + r->value_len + 1 + tab;
         if (mr__buf_reserve (&s->text, need) < 0)
             return loom_errset (error, ENOMEM, "out of memory");
         char *p = s->text.data + s->text.len;
         memcpy (p, r->key, r->key_len);
         p += r->key_len;
-        if (r->value_len) {
+        if (tab)
             *p++ = '\t';
+        if (r->value_len) {
             memcpy (p, r->value, r->value_len);
             p += r->value_len;
         }

@@ -169,6 +169,10 @@ enum {
      * earlier run with the same parameters are reused, not rewritten.
      */
     LOOM_MR_RESUME = 1 << 1,
+    /* Text output without a format function: write key and value back to back,
+     * then a newline (no tab), e.g. to rebuild lines split into key and value.
+     */
+    LOOM_MR_TEXT_RAW = 1 << 2,
 };
 
 struct loom_mr_step {
@@ -206,7 +210,7 @@ struct loom_mr_step {
     void *reduce_arg;
     /* Shuffle even without reduce (identity reduce: sort, dedup by grouping...). */
     bool shuffle;
-    unsigned flags; /* LOOM_MR_SORT_VALUES | LOOM_MR_RESUME */
+    unsigned flags; /* LOOM_MR_SORT_VALUES | LOOM_MR_RESUME | LOOM_MR_TEXT_RAW */
 
     /* Output. */
     loom_mr_output_kind_t output;
