@@ -20,20 +20,22 @@
 
 static void usage (void)
 {
-    printf ("Usage: loom run sort -n N --input PATH... --output OUT [options]\n\n"
-            "Sorts lines bytewise (like LC_ALL=C sort), range-partitioned by sampled\n"
-            "splitters over the first 10 bytes of each line.\n\n"
-            "Options:\n"
-            "  -i, --input=PATH      File or directory (repeat, or list after the options)\n"
-            "  -o, --output=OUT      Sorted output: a dataset (key:bytes,rest:bytes)\n"
-            "      --text            Write OUT as sorted text lines instead\n"
-            "      --mem=SIZE        Memory budget per rank (default 1G); spills beyond\n"
-            "      --tmpdir=DIR      Spill directory\n"
-            "      --deterministic   Reproducible shuffle order\n"
-            "      --force           Replace an existing output\n"
-            "      --repair-partitions=LIST  Rewrite only these partitions (recompute)\n"
-            "      --stats           Print the job's statistics as one JSON line\n"
-            "  -q, --quiet           No progress line\n");
+    printf (
+        "Usage: loom run sort -n N --input PATH... --output OUT [options]\n\n"
+        "Sorts lines bytewise (like LC_ALL=C sort), range-partitioned by sampled\n"
+        "splitters over the first 10 bytes of each line.\n\n"
+        "Options:\n"
+        "  -i, --input=PATH      File or directory (repeat, or list after the "
+        "options)\n"
+        "  -o, --output=OUT      Sorted output: a dataset (key:bytes,rest:bytes)\n"
+        "      --text            Write OUT as sorted text lines instead\n"
+        "      --mem=SIZE        Memory budget per rank (default 1G); spills beyond\n"
+        "      --tmpdir=DIR      Spill directory\n"
+        "      --deterministic   Reproducible shuffle order\n"
+        "      --force           Replace an existing output\n"
+        "      --repair-partitions=LIST  Rewrite only these partitions (recompute)\n"
+        "      --stats           Print the job's statistics as one JSON line\n"
+        "  -q, --quiet           No progress line\n");
 }
 
 static int map_line (loom_mr_ctx_t *ctx, const struct loom_record *rec, void *arg)
@@ -82,8 +84,9 @@ int main (int argc, char **argv)
             break;
         case 'm':
             if (app_parse_size (optarg, &mem) < 0 || mem < (4u << 20))
-                return app_finish (&app, app_error (&app, "--mem must be a size of at "
-                                                          "least 4M, not '%s'",
+                return app_finish (&app, app_error (&app,
+                                                    "--mem must be a size of at "
+                                                    "least 4M, not '%s'",
                                                     optarg));
             break;
         case 'T':
@@ -109,8 +112,8 @@ int main (int argc, char **argv)
                 usage ();
             return app_finish (&app, 0);
         case ':':
-            return app_finish (&app, app_error (&app, "option '%s' needs a value",
-                                                argv[optind - 1]));
+            return app_finish (
+                &app, app_error (&app, "option '%s' needs a value", argv[optind - 1]));
         default:
             return app_finish (&app, app_error (&app,
                                                 "unknown option '%s' (see 'loom-sort "

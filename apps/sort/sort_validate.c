@@ -72,11 +72,8 @@ static int map_scan (loom_mr_ctx_t *ctx, const struct loom_record *rec, void *ar
     return 0;
 }
 
-static int scan_file (struct app *app,
-                      loom_mr_t *mr,
-                      const char *path,
-                      struct scan *s,
-                      loom_error_t *err)
+static int scan_file (
+    struct app *app, loom_mr_t *mr, const char *path, struct scan *s, loom_error_t *err)
 {
     const char *paths[] = {path};
     struct loom_mr_step st = LOOM_MR_STEP_INIT;
@@ -130,7 +127,8 @@ static int64_t check_boundaries (struct app *app, struct scan *s, loom_error_t *
         while (loom_shuffle_next (sh, &r, err) == 1) {
             uint64_t k;
             memcpy (&k, r.key, 8);
-            if (k % 2 == 0 && have && cmp_lines (last, last_len, r.value, r.value_len) > 0)
+            if (k % 2 == 0 && have
+                && cmp_lines (last, last_len, r.value, r.value_len) > 0)
                 bad++;
             if (k % 2 == 1) {
                 if (keep (&last, &cap, r.value, r.value_len) < 0) {
@@ -170,14 +168,15 @@ int main (int argc, char **argv)
             break;
         case 'h':
             if (app.rank == 0)
-                printf ("Usage: loom run sort-validate -n N SORTED [--input ORIGINAL]\n\n"
-                        "Checks that the lines of SORTED are in bytewise order and, with\n"
-                        "--input, that they are the same multiset as ORIGINAL's\n"
-                        "(sum of xxh64 of the lines, and their count).\n");
+                printf (
+                    "Usage: loom run sort-validate -n N SORTED [--input ORIGINAL]\n\n"
+                    "Checks that the lines of SORTED are in bytewise order and, with\n"
+                    "--input, that they are the same multiset as ORIGINAL's\n"
+                    "(sum of xxh64 of the lines, and their count).\n");
             return app_finish (&app, 0);
         case ':':
-            return app_finish (&app, app_error (&app, "option '%s' needs a value",
-                                                argv[optind - 1]));
+            return app_finish (
+                &app, app_error (&app, "option '%s' needs a value", argv[optind - 1]));
         default:
             return app_finish (&app, app_error (&app,
                                                 "unknown option '%s' (see "
@@ -201,8 +200,8 @@ int main (int argc, char **argv)
         goto done;
     }
     int64_t bad_edges = check_boundaries (&app, &out, &err);
-    uint64_t v[6] = {out.lines, out.sum, out.disorder, in.lines, in.sum,
-                     bad_edges < 0 ? 1 : 0};
+    uint64_t v[6] = {out.lines, out.sum, out.disorder,
+                     in.lines,  in.sum,  bad_edges < 0 ? 1 : 0};
     if (loom_comm_allreduce_u64 (app.comm, v, 6, LOOM_OP_SUM, &err) < 0) {
         status = app_error (&app, "%s", err.text);
         goto done;
@@ -218,12 +217,12 @@ int main (int argc, char **argv)
         status = app_error (&app, "'%s' is not sorted: %llu lines out of order", sorted,
                             (unsigned long long)dis_all);
     } else if (input && (v[0] != v[3] || v[1] != v[4])) {
-        status = app_error (&app,
-                            "'%s' is ordered but not a permutation of '%s' (%llu lines, "
-                            "checksum %016llx; input %llu lines, checksum %016llx)",
-                            sorted, input, (unsigned long long)v[0],
-                            (unsigned long long)v[1], (unsigned long long)v[3],
-                            (unsigned long long)v[4]);
+        status = app_error (
+            &app,
+            "'%s' is ordered but not a permutation of '%s' (%llu lines, "
+            "checksum %016llx; input %llu lines, checksum %016llx)",
+            sorted, input, (unsigned long long)v[0], (unsigned long long)v[1],
+            (unsigned long long)v[3], (unsigned long long)v[4]);
     } else if (app.rank == 0) {
         printf ("sort-validate: %s: %llu lines in order, checksum %016llx%s\n", sorted,
                 (unsigned long long)v[0], (unsigned long long)v[1],
