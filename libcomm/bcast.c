@@ -8,10 +8,18 @@
  *     is one large point-to-point transfer (a single copy with shared memory);
  *   - scatter + ring allgather: the root scatters 1/p of the buffer to each rank,
  *     then p - 1 ring steps pass the pieces round. Each rank sends and receives
- *     about 2 len (p - 1) / p: the best when links, not copies, are the limit.
+ *     about 2 len (p - 1) / p: the best when links, not copies, are the limit;
+ *   - node copy (all ranks on one node): MPI's shared-memory path copies each byte
+ *     once per receiver, but the receiver alone does the copying. Here the copies are
+ *     split: with cross-memory attach the root writes share 1/p of every receiver's
+ *     buffer while each receiver reads the other shares from the root, so all p
+ *     cores copy at once.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <loom/trace.h>
 
@@ -35,10 +43,12 @@ static uint64_t default_chunk (uint64_t len, int n)
     return c;
 }
 
-loom_bcast_algo_t loom__bcast_choose (uint64_t len, int n)
+loom_bcast_algo_t loom__bcast_choose (uint64_t len, int n, bool one_node)
 {
     if (len < SMALL || n == 1)
         return LOOM_BCAST_MPI;
+    if (one_node)
+        return LOOM_BCAST_NODE_COPY;
     if (n <= 3)
         return LOOM_BCAST_CHAIN;
     return LOOM_BCAST_SCATTER_ALLGATHER;
@@ -202,6 +212,94 @@ static int bcast_scatter_allgather (MPI_Comm comm,
     return 0;
 }
 
+/* Copy 'len' bytes between this process's 'local' and process 'pid' at 'remote'
+ * (written there when 'to_remote'). Returns 0, or -1 with errno.
+ */
+static int
+cma_copy (pid_t pid, char *local, uint64_t remote, uint64_t len, bool to_remote)
+{
+    uint64_t done = 0;
+    while (done < len) {
+        struct iovec l = {local + done, (size_t)(len - done)};
+        struct iovec r = {(void *)(uintptr_t)(remote + done), (size_t)(len - done)};
+        ssize_t n = to_remote ? process_vm_writev (pid, &l, 1, &r, 1, 0)
+                              : process_vm_readv (pid, &l, 1, &r, 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        done += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Returns 0 when done, 1 when the kernel refused somewhere (every rank then falls
+ * back, the root's buffer being intact), -1 on an MPI error or timeout.
+ */
+static int bcast_node_copy (MPI_Comm comm,
+                            char *buf,
+                            uint64_t len,
+                            int root,
+                            double timeout,
+                            loom_error_t *error)
+{
+    int rank, n;
+    MPI_Comm_rank (comm, &rank);
+    MPI_Comm_size (comm, &n);
+    uint64_t me[2] = {(uint64_t)getpid (), (uint64_t)(uintptr_t)buf};
+    uint64_t *all = malloc (sizeof (uint64_t) * 2 * (size_t)n);
+    if (!all)
+        return loom_errset (error, ENOMEM, "bcast: out of memory");
+    MPI_Request req;
+    int rc = MPI_Iallgather (me, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, comm, &req);
+    if (rc != MPI_SUCCESS) {
+        free (all);
+        return loom__mpi_error (rc, "bcast: node copy", error);
+    }
+    if (loom__waitall (1, &req, timeout, "bcast: node copy", error) < 0) {
+        free (all);
+        return -1;
+    }
+    /* Share j of the buffer is [j len / n, (j + 1) len / n). The root writes share
+     * pos(i) of receiver i; receiver i reads every other share from the root.
+     */
+    int failed = 0, pos = (rank - root + n) % n;
+#define SHARE_OFF(j) ((uint64_t)(j)*len / (uint64_t)n)
+    if (pos == 0) {
+        for (int j = 1; j < n && !failed; j++) {
+            int r = (root + j) % n;
+            uint64_t off = SHARE_OFF (j), sz = SHARE_OFF (j + 1) - off;
+            if (cma_copy ((pid_t)all[2 * r], buf + off, all[2 * r + 1] + off, sz, true)
+                < 0)
+                failed = errno ? errno : EIO;
+        }
+    } else {
+        for (int j = 0; j < n && !failed; j++) {
+            if (j == pos)
+                continue;
+            uint64_t off = SHARE_OFF (j), sz = SHARE_OFF (j + 1) - off;
+            if (cma_copy ((pid_t)all[2 * root], buf + off, all[2 * root + 1] + off, sz,
+                          false)
+                < 0)
+                failed = errno ? errno : EIO;
+        }
+    }
+#undef SHARE_OFF
+    free (all);
+    /* Also the barrier: nobody returns (and reuses its buffer) before all copies
+     * into and out of it are done.
+     */
+    rc = MPI_Iallreduce (MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, comm, &req);
+    if (rc != MPI_SUCCESS)
+        return loom__mpi_error (rc, "bcast: node copy", error);
+    if (loom__waitall (1, &req, timeout, "bcast: node copy", error) < 0)
+        return -1;
+    return failed ? 1 : 0;
+}
+
 int loom__bcast_comm (MPI_Comm comm,
                       void *buf,
                       uint64_t len,
@@ -209,6 +307,7 @@ int loom__bcast_comm (MPI_Comm comm,
                       loom_bcast_algo_t algo,
                       uint64_t chunk,
                       double timeout,
+                      bool one_node,
                       loom_error_t *error)
 {
     int n;
@@ -217,17 +316,33 @@ int loom__bcast_comm (MPI_Comm comm,
         return 0;
     const char *why = "requested";
     if (algo == LOOM_BCAST_AUTO) {
-        algo = loom__bcast_choose (len, n);
-        why = algo == LOOM_BCAST_MPI     ? "below 64 KiB: latency-bound"
-              : algo == LOOM_BCAST_CHAIN ? "3 ranks or fewer: a chain copies least"
-                                         : "4 ranks or more: bandwidth-bound";
+        algo = loom__bcast_choose (len, n, one_node);
+        why = algo == LOOM_BCAST_MPI         ? "below 64 KiB: latency-bound"
+              : algo == LOOM_BCAST_NODE_COPY ? "one node: all cores copy at once"
+              : algo == LOOM_BCAST_CHAIN     ? "3 ranks or fewer: a chain copies least"
+                                             : "4 ranks or more: bandwidth-bound";
+    }
+    if (algo == LOOM_BCAST_NODE_COPY && !one_node) {
+        algo = LOOM_BCAST_CHAIN;
+        why = "node copy asked, but the ranks span nodes";
     }
     if (chunk == 0)
         chunk = algo == LOOM_BCAST_MPI ? MAX_CHUNK : default_chunk (len, n);
-    static const char *names[] = {"auto", "mpi", "chain", "scatter-allgather"};
+    static const char *names[] = {"auto", "mpi", "chain", "scatter-allgather",
+                                  "node-copy"};
     loom_trace_span_t span = loom_trace_begin (
         &t_bcast, len, loom_trace_str (names[algo]), loom_trace_str (why));
     int rc;
+    if (algo == LOOM_BCAST_NODE_COPY) {
+        rc = bcast_node_copy (comm, buf, len, root, timeout, error);
+        if (rc <= 0) {
+            loom_trace_end (span);
+            return rc;
+        }
+        /* The kernel refused cross-memory attach somewhere: a chain instead. */
+        algo = LOOM_BCAST_CHAIN;
+        chunk = default_chunk (len, n);
+    }
     switch (algo) {
     case LOOM_BCAST_CHAIN:
         rc = bcast_chain (comm, buf, len, root, chunk, timeout, error);
@@ -251,7 +366,7 @@ int loom__bcast_check (loom_comm_t *c,
     if (root < 0 || root >= c->size)
         return loom_errset (error, EINVAL, "bcast: root %d not in [0, %d)", root,
                             c->size);
-    if ((unsigned)p->algorithm > LOOM_BCAST_SCATTER_ALLGATHER)
+    if ((unsigned)p->algorithm > LOOM_BCAST_NODE_COPY)
         return loom_errset (error, EINVAL, "bcast: params.algorithm %d is unknown",
                             (int)p->algorithm);
     if (p->chunk_bytes > MAX_CHUNK)
@@ -297,5 +412,5 @@ int loom_bcast (loom_comm_t *c,
                             "bytes)",
                             (unsigned long long)~v[1], (unsigned long long)v[0]);
     return loom__bcast_comm (c->mpi, buf, len, root, params->algorithm,
-                             params->chunk_bytes, timeout, error);
+                             params->chunk_bytes, timeout, c->nnodes == 1, error);
 }

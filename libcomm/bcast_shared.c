@@ -162,7 +162,7 @@ loom_shared_t *loom_bcast_shared (loom_comm_t *c,
             goto error;
         if (c->node_rank == 0
             && loom__bcast_comm (c->leaders, s->data, len, root_node, params->algorithm,
-                                 params->chunk_bytes, timeout, error)
+                                 params->chunk_bytes, timeout, false, error)
                    < 0)
             goto error;
     }

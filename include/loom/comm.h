@@ -486,6 +486,12 @@ typedef enum {
     LOOM_BCAST_MPI = 1,               /* MPI_Bcast in chunks (the baseline) */
     LOOM_BCAST_CHAIN = 2,             /* pipelined chain of chunks */
     LOOM_BCAST_SCATTER_ALLGATHER = 3, /* scatter, then ring allgather */
+    /* All ranks on one node: every rank copies a share of the data straight between
+     * processes (Linux cross-memory attach, process_vm_readv/writev), so all cores
+     * copy at once and each byte is copied once per receiver. Falls back to CHAIN
+     * where the ranks span nodes or the kernel refuses (ptrace restrictions).
+     */
+    LOOM_BCAST_NODE_COPY = 4,
 } loom_bcast_algo_t;
 
 struct loom_bcast_params {

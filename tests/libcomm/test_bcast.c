@@ -29,12 +29,12 @@ static uint64_t mismatches (const unsigned char *b, uint64_t len, int root)
 static void check_bcast (loom_comm_t *c)
 {
     static const uint64_t lens[] = {0, 1, 2, 7, 1001, 65537, 1000003};
-    static const loom_bcast_algo_t algos[] = {LOOM_BCAST_AUTO, LOOM_BCAST_MPI,
-                                              LOOM_BCAST_CHAIN,
-                                              LOOM_BCAST_SCATTER_ALLGATHER};
+    static const loom_bcast_algo_t algos[] = {
+        LOOM_BCAST_AUTO, LOOM_BCAST_MPI, LOOM_BCAST_CHAIN, LOOM_BCAST_SCATTER_ALLGATHER,
+        LOOM_BCAST_NODE_COPY};
     static const uint64_t chunks[] = {0, 333};
     loom_error_t err = {{0}};
-    for (size_t a = 0; a < 4; a++) {
+    for (size_t a = 0; a < 5; a++) {
         for (size_t l = 0; l < sizeof (lens) / sizeof (lens[0]); l++) {
             for (size_t k = 0; k < 2; k++) {
                 for (int root = 0; root<size; root += size> 1 ? size - 1 : 1) {
