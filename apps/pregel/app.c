@@ -239,7 +239,7 @@ int app_print_top (struct app *a, loom_pregel_t *job, loom_pregel_type_t type, i
     if (a->rank == 0) {
         size_t nall = (size_t)total / sizeof (struct top_item);
         qsort (all, nall, sizeof (*all), top_cmp);
-        printf ("top %d vertices by %s:\n", k, a->name);
+        printf ("top %d vertices by %s:\n", k, a->value_name ? a->value_name : a->name);
         for (size_t i = 0; i < nall && i < (size_t)k; i++) {
             if (type == LOOM_PREGEL_F64)
                 printf ("%4zu  %20" PRIu64 "  %.9g\n", i + 1, all[i].id, all[i].key);

@@ -11,7 +11,8 @@
 #include <loom/pregel.h>
 
 struct app {
-    const char *name; /* "pagerank": errors print "loom: pagerank: ..." */
+    const char *name;       /* "pagerank": errors print "loom: pagerank: ..." */
+    const char *value_name; /* what the values are, for --top (default: name) */
     int rank, size;
     int argc;
     char **argv;

@@ -259,7 +259,7 @@ static void compute_all (struct loom_pregel *job)
 }
 
 /* Counters reduced each superstep. */
-enum { C_ACTIVE, C_PENDING, C_SENT, C_FAR, C_DROPPED, NCOUNTS };
+enum { C_ACTIVE, C_PENDING, C_SENT, C_FAR, C_DROPPED, C_FAILED, NCOUNTS };
 
 /* Messages waiting for local vertices after the exchange (before finish_inbox). */
 static uint64_t count_pending_out (const struct loom_pregel *job)
@@ -383,13 +383,14 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
                             (unsigned long long)job->superstep);
             failed = 1;
         }
-        /* The exchange is collective: a rank that failed still takes part. */
+        /* The exchange is collective: a rank that failed still takes part. Failures
+         * are counted in the reduction below (one collective less per superstep),
+         * and only then agreed on with their message.
+         */
         if (pregel_exchange (job, failed ? NULL : error) < 0)
             failed = 1;
-        if (pregel_agree (g->comm, failed, error) < 0)
-            goto fail;
         double tg = loom_clock_sec ();
-        if (job->fast != FAST_NONE)
+        if (!failed && job->fast != FAST_NONE)
             pregel_gather (job);
         double gather_sec = loom_clock_sec () - tg;
 
@@ -399,12 +400,22 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
         uint64_t counts[NCOUNTS] = {0};
         counts[C_SENT] = job->sent_local;
         counts[C_FAR] = job->far_n;
-        counts[C_PENDING] = count_pending_out (job);
+        counts[C_PENDING] = failed ? 0 : count_pending_out (job);
         counts[C_DROPPED] = job->dropped;
+        counts[C_FAILED] = failed;
         for (size_t v = 0; v < g->n; v++)
             counts[C_ACTIVE] += !job->halted[v];
+        loom_error_t mine;
+        if (failed && error)
+            mine = *error;
         if (pregel_reduce (job, counts, NCOUNTS, error) < 0)
             goto fail;
+        if (counts[C_FAILED]) {
+            if (failed && error)
+                *error = mine;
+            pregel_agree (g->comm, failed, error);
+            goto fail;
+        }
         if (counts[C_FAR] > 0) {
             /* Messages to non-neighbours: only when some rank has any. */
             job->dropped = 0;
@@ -417,8 +428,9 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
             counts[C_PENDING] = again[0];
             counts[C_DROPPED] += again[1];
         }
+        /* Only grouping listed messages can fail here (memory). */
         failed = finish_inbox (job, error) < 0;
-        if (pregel_agree (g->comm, failed, error) < 0)
+        if (job->fast == FAST_NONE && pregel_agree (g->comm, failed, error) < 0)
             goto fail;
         uint64_t act[2] = {counts[C_ACTIVE], counts[C_PENDING]};
         job->active_prev = act[0];
