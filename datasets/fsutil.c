@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +97,13 @@ int loom__write_atomic (const char *path,
         errno = saved;
         goto error;
     }
-    if (close (fd) < 0 || rename (tmp, path) < 0 || loom__fsync_dir (dir) < 0)
+    if (close (fd) < 0)
+        goto error;
+    loom__crash_point ("manifest-synced");
+    if (rename (tmp, path) < 0)
+        goto error;
+    loom__crash_point ("manifest-renamed");
+    if (loom__fsync_dir (dir) < 0)
         goto error;
     free (tmp);
     free (dcopy);
@@ -189,4 +196,11 @@ int loom__unhex64 (const char *s, uint64_t *v)
     }
     *v = r;
     return 0;
+}
+
+void loom__crash_point (const char *point)
+{
+    const char *at = getenv ("LOOM_DS_CRASH_AT");
+    if (at && strcmp (at, point) == 0)
+        raise (SIGKILL);
 }

@@ -192,6 +192,12 @@ char *loom__mem_key (const char *path);
 /* lineage.c: compact lineage JSON ('null' for NULL), inputs' checksums included. */
 char *loom__lineage_build (const struct loom_ds_lineage *l, loom_error_t *error);
 
+/* Fault injection for the crash tests: if $LOOM_DS_CRASH_AT equals 'point', the
+ * process kills itself with SIGKILL here, as a power cut or OOM kill would. Points
+ * are listed in docs/datasets.md. Costs one getenv() per partition or commit.
+ */
+void loom__crash_point (const char *point);
+
 /* HDF5 must never print: call before any HDF5 call in a public entry point. */
 void loom__h5_quiet (void);
 

@@ -433,8 +433,10 @@ int loom__manifest_load (const char *dir, struct ds_manifest *m, loom_error_t *e
     loom_error_t e;
     int rc = loom__manifest_parse (text, len, m, &e);
     free (text);
+    /* e.text starts with "manifest: "; name the file instead. */
     if (rc < 0)
-        return loom_errset (error, errno, "%s: %s", dir, e.text);
+        return loom_errset (error, errno, "%s/%s:%s", dir, DS_MANIFEST,
+                            e.text + (strncmp (e.text, "manifest:", 9) == 0 ? 9 : 0));
     return 0;
 }
 

@@ -107,6 +107,7 @@ struct ds_pfw {
     struct ds_sum *sum;
     uint64_t *scratch; /* rebased offsets of one append */
     size_t scratch_cap;
+    bool created; /* column datasets exist */
 };
 
 static hid_t file_fapl (void)
@@ -144,7 +145,7 @@ ds_pfw_t *
 loom__pfw_create (const char *tmp_path, const loom_ds_schema_t *s, loom_error_t *error)
 {
     ds_pfw_t *f = calloc (1, sizeof (*f));
-    hid_t fapl = -1, fcpl = -1, dcpl = -1, dapl = -1, space = -1;
+    hid_t fapl = -1, fcpl = -1;
     if (!f || !(f->path = strdup (tmp_path)) || !(f->sum = loom__sum_create (s))) {
         loom__pfw_abort (f);
         loom_errset (error, ENOMEM, "%s: out of memory", tmp_path);
@@ -164,66 +165,11 @@ loom__pfw_create (const char *tmp_path, const loom_ds_schema_t *s, loom_error_t 
     f->file = H5Fcreate (tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
     if (f->file < 0)
         goto h5error;
-    /* Whole-chunk writes bypass HDF5's chunk cache; a cache would only copy. */
-    if ((dapl = H5Pcreate (H5P_DATASET_ACCESS)) < 0
-        || H5Pset_chunk_cache (dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, 0,
-                               H5D_CHUNK_CACHE_W0_DEFAULT)
-               < 0)
-        goto h5error;
-    for (size_t i = 0; i < f->nst; i++) {
-        hsize_t zero = 0, unlimited = H5S_UNLIMITED;
-        hsize_t chunk = CHUNK_BYTES / f->st[i].esize;
-        if (chunk == 0)
-            chunk = 1;
-        if ((space = H5Screate_simple (1, &zero, &unlimited)) < 0
-            || (dcpl = H5Pcreate (H5P_DATASET_CREATE)) < 0
-            || H5Pset_chunk (dcpl, 1, &chunk) < 0
-            || H5Pset_obj_track_times (dcpl, 0) < 0
-            || H5Pset_fill_time (dcpl, H5D_FILL_TIME_NEVER) < 0)
-            goto h5error;
-        f->dset[i] = H5Dcreate2 (f->file, f->st[i].name, f->st[i].type, space,
-                                 H5P_DEFAULT, dcpl, dapl);
-        H5Pclose (dcpl);
-        H5Sclose (space);
-        dcpl = space = -1;
-        if (f->dset[i] < 0)
-            goto h5error;
-    }
-    H5Pclose (dapl);
     H5Pclose (fapl);
     H5Pclose (fcpl);
-    /* A BYTES column's offsets start with 0; appends add one offset per record. */
-    for (size_t i = 0; i < f->nst; i++) {
-        if (f->st[i].is_offsets) {
-            uint64_t zero = 0;
-            hsize_t one = 1, start = 0;
-            hid_t fs, ms;
-            if (H5Dset_extent (f->dset[i], &one) < 0
-                || (fs = H5Dget_space (f->dset[i])) < 0)
-                goto h5error;
-            ms = H5Screate_simple (1, &one, NULL);
-            herr_t rc =
-                H5Sselect_hyperslab (fs, H5S_SELECT_SET, &start, NULL, &one, NULL);
-            if (rc >= 0)
-                rc = H5Dwrite (f->dset[i], H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT,
-                               &zero);
-            H5Sclose (fs);
-            H5Sclose (ms);
-            if (rc < 0)
-                goto h5error;
-            f->len[i] = 1;
-            loom__sum_update (f->sum, i, &zero, 8);
-        }
-    }
     return f;
 h5error : {
     int saved = errno;
-    if (dcpl >= 0)
-        H5Pclose (dcpl);
-    if (dapl >= 0)
-        H5Pclose (dapl);
-    if (space >= 0)
-        H5Sclose (space);
     if (fapl >= 0)
         H5Pclose (fapl);
     if (fcpl >= 0)
@@ -233,6 +179,77 @@ h5error : {
                  saved ? ": " : "", saved ? strerror (saved) : "");
     return NULL;
 }
+}
+
+/* Create the column datasets, sized for a first batch of 'hint' records: chunks of
+ * about 1 MiB for big partitions, smaller for small ones (a chunk is allocated
+ * whole, so a 3-record partition must not cost megabytes).
+ */
+static int create_datasets (ds_pfw_t *f, size_t hint)
+{
+    hid_t dcpl = -1, dapl = -1, space = -1;
+    /* Whole-chunk writes bypass HDF5's chunk cache; a cache would only copy. */
+    if ((dapl = H5Pcreate (H5P_DATASET_ACCESS)) < 0
+        || H5Pset_chunk_cache (dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, 0,
+                               H5D_CHUNK_CACHE_W0_DEFAULT)
+               < 0)
+        goto error;
+    for (size_t i = 0; i < f->nst; i++) {
+        hsize_t zero = 0, unlimited = H5S_UNLIMITED;
+        hsize_t chunk = CHUNK_BYTES / f->st[i].esize, want = hint < 64 ? 64 : hint;
+        if (f->st[i].esize == 1 && hint) /* bytes: guess 16 per record */
+            want = 16 * hint;
+        if (want < chunk)
+            chunk = want;
+        if (chunk == 0)
+            chunk = 1;
+        if ((space = H5Screate_simple (1, &zero, &unlimited)) < 0
+            || (dcpl = H5Pcreate (H5P_DATASET_CREATE)) < 0
+            || H5Pset_chunk (dcpl, 1, &chunk) < 0
+            || H5Pset_obj_track_times (dcpl, 0) < 0
+            || H5Pset_fill_time (dcpl, H5D_FILL_TIME_NEVER) < 0)
+            goto error;
+        f->dset[i] = H5Dcreate2 (f->file, f->st[i].name, f->st[i].type, space,
+                                 H5P_DEFAULT, dcpl, dapl);
+        H5Pclose (dcpl);
+        H5Sclose (space);
+        dcpl = space = -1;
+        if (f->dset[i] < 0)
+            goto error;
+    }
+    H5Pclose (dapl);
+    dapl = -1;
+    /* A BYTES column's offsets start with 0; appends add one offset per record. */
+    for (size_t i = 0; i < f->nst; i++) {
+        if (!f->st[i].is_offsets)
+            continue;
+        uint64_t zero = 0;
+        hsize_t one = 1, start = 0;
+        hid_t fs, ms;
+        if (H5Dset_extent (f->dset[i], &one) < 0
+            || (fs = H5Dget_space (f->dset[i])) < 0)
+            goto error;
+        ms = H5Screate_simple (1, &one, NULL);
+        herr_t rc = H5Sselect_hyperslab (fs, H5S_SELECT_SET, &start, NULL, &one, NULL);
+        if (rc >= 0)
+            rc = H5Dwrite (f->dset[i], H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, &zero);
+        H5Sclose (fs);
+        H5Sclose (ms);
+        if (rc < 0)
+            goto error;
+        f->len[i] = 1;
+        loom__sum_update (f->sum, i, &zero, 8);
+    }
+    f->created = true;
+    return 0;
+error:
+    if (dcpl >= 0)
+        H5Pclose (dcpl);
+    if (dapl >= 0)
+        H5Pclose (dapl);
+    if (space >= 0)
+        H5Sclose (space);
+    return -1;
 }
 
 static hid_t mem_type (const struct stored *st, const loom_ds_schema_t *s)
@@ -310,6 +327,8 @@ int loom__pfw_append (ds_pfw_t *f,
                                     s->cols[c].name);
         }
     }
+    if (!f->created && create_datasets (f, n) < 0)
+        return loom_errset (error, EIO, "%s: cannot create HDF5 datasets", f->path);
     if (n > f->scratch_cap) {
         uint64_t *p = realloc (f->scratch, n * sizeof (*p));
         if (!p)
@@ -384,6 +403,11 @@ int loom__pfw_finish (ds_pfw_t *f,
                       loom_error_t *error)
 {
     uint32_t version = LOOM_DS_FORMAT_VERSION;
+    if (!f->created && create_datasets (f, 0) < 0) {
+        loom_errset (error, EIO, "%s: cannot create HDF5 datasets", f->path);
+        loom__pfw_abort (f);
+        return -1;
+    }
     uint64_t sum = loom__sum_digest (f->sum);
     hid_t root = f->file;
     if (attr_u64 (root, "loom_format_version", H5T_STD_U32LE, &version) < 0

@@ -551,6 +551,7 @@ int loom_ds_part_append (loom_ds_part_writer_t *pw,
         if (loom__pfw_append (pw->file, n, cols, &e) < 0)
             return loom_errset (error, errno, "%s: partition %u: %s", pw->w->path,
                                 pw->part, e.text);
+        loom__crash_point ("part-appended");
     } else {
         /* Memory only: validate like the file writer does. */
         const loom_ds_schema_t *s = &pw->w->m.schema;
@@ -607,8 +608,15 @@ int loom_ds_part_end (loom_ds_part_writer_t *pw, loom_error_t *error)
                                 e.text);
         }
         /* rename() after fsync: the final name only ever holds a whole file. */
-        if (stat (pw->tmp, &st) < 0 || rename (pw->tmp, pw->final) < 0
-            || loom__fsync_dir (w->path) < 0) {
+        loom__crash_point ("part-synced");
+        int rc = stat (pw->tmp, &st);
+        if (rc == 0)
+            rc = rename (pw->tmp, pw->final);
+        if (rc == 0) {
+            loom__crash_point ("part-renamed");
+            rc = loom__fsync_dir (w->path);
+        }
+        if (rc < 0) {
             int saved = errno;
             unlink (pw->tmp);
             loom_ds_part_abort (pw);
@@ -712,8 +720,8 @@ static int commit_root (loom_ds_writer_t *w,
             if (sscanf (de->d_name, "part-%u.g%u.h%c", &part, &gen, &tail) == 3
                 && gen == w->old_generation) {
                 char *path = loom__path_join (w->path, de->d_name);
-                if (path)
-                    unlink (path);
+                if (path && unlink (path) == 0)
+                    loom__crash_point ("old-removing");
                 free (path);
             }
         }
