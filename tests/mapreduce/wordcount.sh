@@ -82,7 +82,7 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
     chmod 777 "$TMP/perm"
     expect_error "unreadable file" "^loom: wordcount: input '.*/locked.txt': Permission denied$" \
         setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp \
-        "$(command -v loom)" run wordcount -n 2 --input "$TMP/perm" --output "$TMP/perm/o.txt" --text
+        "$(other_user_bin)/loom" run wordcount -n 2 --input "$TMP/perm" --output "$TMP/perm/o.txt" --text
     [ ! -e "$TMP/perm/o.txt" ] || fail "unreadable input left an output"
 else
     chmod 000 "$in/a.txt"

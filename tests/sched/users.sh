@@ -21,8 +21,9 @@ cleanup_users () {
     groupdel "$X" 2>/dev/null
 }
 trap cleanup_users EXIT
+UB=$(other_user_bin)
 as_user () {
-    runuser -u "$U" -- env PATH="$PATH" LOOM_STATE_DIR="$S" "$@"
+    runuser -u "$U" -- env PATH="$UB:$PATH" LOOM_STATE_DIR="$S" "$@"
 }
 
 expect_ok "start with group" loom sched start --cores 2 --group "$G"

@@ -48,6 +48,19 @@ expect_out () {
     grep -qE -- "$2" "$TMP/out" || fail "$1: stdout does not match '$2': $(head -c 400 "$TMP/out")"
 }
 
+# other_user_bin: print the bin directory of a copy of Loom that every user can reach,
+# for tests that run loom as another user. The build tree itself may sit below a
+# directory only root can enter (a fresh CI clone under a 0700 temp dir), so install the
+# build into $TMP, made traversable, once per test.
+other_user_bin () {
+    if [ ! -x "$TMP/prefix/bin/loom" ]; then
+        chmod 755 "$TMP"
+        cmake --install "$LOOM_BUILD_DIR" --prefix "$TMP/prefix" >/dev/null \
+            || { fail "cannot install Loom for other users"; return 1; }
+    fi
+    echo "$TMP/prefix/bin"
+}
+
 finish () {
     echo "$((checks - failures)) passed, $failures failed"
     [ "$failures" -eq 0 ]
