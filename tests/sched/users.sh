@@ -23,7 +23,8 @@ cleanup_users () {
 trap cleanup_users EXIT
 UB=$(other_user_bin)
 as_user () {
-    runuser -u "$U" -- env PATH="$UB:$PATH" LOOM_STATE_DIR="$S" "$@"
+    # From a directory the user can enter: tasks start in the submitter's cwd.
+    (cd "$TMP" && runuser -u "$U" -- env PATH="$UB:$PATH" LOOM_STATE_DIR="$S" "$@")
 }
 
 expect_ok "start with group" loom sched start --cores 2 --group "$G"
