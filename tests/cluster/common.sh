@@ -80,3 +80,42 @@ cl_reap_stale () {
         esac
     done
 }
+
+# cl_switch NS: a "switch" namespace NS holding bridge br0 (the root namespace is
+# never touched: no interface, route or address is added there).
+cl_switch () {
+    ip netns add "$1"
+    ip -n "$1" link set lo up
+    ip -n "$1" link add br0 type bridge
+    ip -n "$1" link set br0 up
+}
+
+# cl_host SWITCH NS PORT ADDR: namespace NS with lo and eth0 = ADDR/24, plugged into
+# br0 of SWITCH through port PORT (a veth made with one end in each namespace).
+cl_host () {
+    ip netns add "$2"
+    ip link add name "$3" netns "$1" type veth peer name eth0 netns "$2"
+    ip -n "$1" link set "$3" master br0 up
+    ip -n "$2" link set lo up
+    # IPv4 only: no IPv6 link-local chatter or addresses for Open MPI to try.
+    nsenter --net="/run/netns/$2" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 \
+        net.ipv6.conf.default.disable_ipv6=1 >/dev/null
+    ip -n "$2" addr add "$4/24" dev eth0
+    ip -n "$2" link set eth0 up
+}
+
+# cl_wait_carrier NS...: wait until eth0 of each namespace has carrier (usable then:
+# IPv4 has no duplicate address detection). Returns 1 after 5 s without.
+cl_wait_carrier () {
+    local ns
+    for ns in "$@"; do
+        for _ in $(seq 1 100); do
+            ip -n "$ns" -br link show eth0 | grep -q LOWER_UP && break
+            sleep 0.05
+        done
+        ip -n "$ns" -br link show eth0 | grep -q LOWER_UP || {
+            cl_say cluster "$ns: eth0 has no carrier"
+            return 1
+        }
+    done
+}
