@@ -171,6 +171,21 @@ int loom__policy_parse (const struct loom_placement_params *params,
     }
     if (pol->pe == 0)
         pol->pe = 1;
+    /* A core (or a hardware thread) is one CPU: mapping "one rank per core" with more
+     * CPUs per rank is contradictory, as mpirun also says. Without --map-by, ranks of
+     * several CPUs are mapped by slot.
+     */
+    if (!pol->ppr && pol->pe > 1) {
+        if (!params->map_by)
+            pol->map = LOOM__LVL_SLOT;
+        else if (pol->map == LOOM__LVL_HWTHREAD
+                 || (pol->map == LOOM__LVL_CORE && !pol->hwthreads))
+            return loom_errset (error, EINVAL,
+                                "pe=%d is larger than the %s --map-by %s places each "
+                                "rank on; use --map-by slot:pe=%d or a larger object",
+                                pol->pe, loom__level_name (pol->map),
+                                loom__level_name (pol->map), pol->pe);
+    }
     if (params->rank_by
         && level_lookup (params->rank_by, strlen (params->rank_by), RANK_LEVELS,
                          &pol->rank)

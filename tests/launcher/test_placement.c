@@ -212,6 +212,8 @@ static void bad_params (void **state)
         {NULL, NULL, NULL, -1, 0, "number of ranks must be positive"},
         {NULL, NULL, NULL, 1, -2, "--cpus-per-rank must be a positive number"},
         {"core:pe=2", NULL, NULL, 1, 3, "--cpus-per-rank 3 contradicts pe=2"},
+        {"core:pe=2", NULL, NULL, 1, 0, "pe=2 is larger than the core --map-by core"},
+        {"hwthread", NULL, NULL, 1, 2, "pe=2 is larger than the hwthread"},
         {"l3cache", NULL, NULL, 1, 0, "has no l3cache object"},
         {NULL, NULL, NULL, 1, 5, "pe=5 is larger than node localhost"},
     };
