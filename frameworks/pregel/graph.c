@@ -530,6 +530,11 @@ pregel_graph_build_ex (loom_comm_t *comm,
     g->min_weight = minw;
     g->nv_global = tot[0];
     g->ne_global = tot[1];
+    /* In-edges and mirrors for broadcasts (pull.c): built here so that load time
+     * includes them and a job's first superstep does not.
+     */
+    if (pregel_graph_build_pull (g, error) < 0)
+        goto error;
     g->load_sec = loom_clock_sec () - t0;
     loom_trace_end (span, g->n, g->m, g->ng);
     return g;

@@ -19,7 +19,7 @@ void pregel_radix_sort (struct pregel_pair *a, struct pregel_pair *tmp, size_t n
     unsigned bits = all ? 64 - (unsigned)__builtin_clzll (all) : 0;
     unsigned passes = (bits + DIGIT_BITS - 1) / DIGIT_BITS;
     struct pregel_pair *from = a, *to = tmp;
-    static _Thread_local size_t count[BUCKETS];
+    size_t count[BUCKETS]; /* 16 KiB of stack */
     for (unsigned p = 0; p < passes; p++) {
         unsigned shift = p * DIGIT_BITS;
         memset (count, 0, sizeof (count));
