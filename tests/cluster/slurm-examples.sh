@@ -1,0 +1,43 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The example job scripts of examples/slurm, submitted with sbatch to a 4-node Slurm
+# cluster as a user would: each checks its own answers and must end COMPLETED.
+#   wordcount-pagerank.sbatch  loom run wordcount / pagerank across 4 nodes
+#   pagerank-engines.sbatch    mpirun and srun --mpi=pmix loom-pagerank, same ranks
+#   launch.sbatch              loom launch in the allocation, bindings as planned
+. "$(dirname "$0")/lib.sh"
+cluster_require mpirun loom loom-hello loom-wordcount loom-pagerank loom-gen sbatch
+examples=$LOOM_SOURCE_DIR/examples/slurm
+
+slurm_start 4
+step "slurm up: $LOOM_SLURM"
+export LOOM_EXAMPLE_SCALE=10 # small graphs: this is a 2-core machine
+
+for ex in wordcount-pagerank pagerank-engines launch; do
+    sbatch_wait "sbatch $ex.sbatch" COMPLETED -t 3 --chdir="$TMP" "$examples/$ex.sbatch"
+    step "$ex.sbatch: job $jobid $jobstate"
+    out=$TMP/job-$jobid.out
+    case $ex in
+    wordcount-pagerank)
+        grep -q '^ok: wordcount: .* same on 1 rank$' "$out" || fail "$ex: no wordcount check"
+        grep -q '^ok: pagerank: .* same on 1 rank$' "$out" || fail "$ex: no pagerank check"
+        ;;
+    pagerank-engines)
+        grep -q '^ok: loom run, mpirun and srun --mpi=pmix: identical ranks' "$out" ||
+            fail "$ex: no comparison line"
+        ;;
+    launch)
+        grep -q '^ok: loom launch: 8 ranks bound as planned on n1 n2 n3 n4 $' "$out" ||
+            fail "$ex: no binding check"
+        ;;
+    esac
+    checks=$((checks + 1))
+done
+# The jobs clean up their working directories when they succeed.
+checks=$((checks + 1))
+left=$(find "$TMP" -maxdepth 1 -name 'loom-*-[0-9]*' | head -3)
+[ -z "$left" ] || fail "job directories left: $left"
+
+slurm_stop
+step "slurm down (known Open MPI connect races retried: $races)"
+finish
