@@ -289,6 +289,8 @@ void loom__core_node_set_up (loom__core_t *c, uint32_t idx, int up)
          */
         loom__bucket_unlink (c, n);
         n->up = 0;
+        if (c->res_node == n)
+            c->res_task = NULL;
         c->total_cores -= n->ncores;
         c->total_mem -= n->mem;
         c->free_cores -= n->free_cores;
@@ -496,6 +498,8 @@ int loom__enqueue (loom__core_t *c, struct loom__task *t)
 void loom__dequeue (loom__core_t *c, struct loom__task *t)
 {
     struct loom__user *u = t->job->user;
+    if (c->res_task == t)
+        c->res_task = NULL;
     struct loom__level *lv = &u->levels[t->level];
     if (t->prev)
         t->prev->next = t->next;

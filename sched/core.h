@@ -21,7 +21,8 @@
 
 #include "heap.h"
 
-#define LOOM__BF_WINDOW 32 /* tasks behind a blocked head tried for backfill */
+#define LOOM__BF_WINDOW 16 /* tasks behind a blocked head tried for backfill */
+#define LOOM__BF_BUDGET 32 /* backfill tries per pass, over all users */
 
 typedef enum {
     LOOM__T_WAITING = 0, /* job dependencies not met yet */
@@ -226,8 +227,16 @@ struct loom__core {
     uint64_t kill_grace_ns;
     uint64_t offer_timeout_ns;
     uint64_t bf_gen;
-    uint64_t decisions;  /* tasks started by the policy */
-    uint64_t backfilled; /* of which started by backfill */
+    /* The reservation of the last blocked head, kept across passes while that task
+     * stays the first blocked one: estimating it walks running tasks, so it is
+     * recomputed only when the head changes or its shadow time has passed.
+     */
+    struct loom__task *res_task;
+    struct loom__node *res_node;
+    uint64_t res_shadow;
+    uint64_t reservations; /* estimates made */
+    uint64_t decisions;    /* tasks started by the policy */
+    uint64_t backfilled;   /* of which started by backfill */
     struct loom__task **scratch;
     size_t capscratch;
 };

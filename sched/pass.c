@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 
 #include "core.h"
@@ -18,7 +19,31 @@ struct reservation {
     int active;
     const struct loom__node *node; /* NULL: the head needs several nodes */
     uint64_t shadow;               /* UINT64_MAX: unknown */
+    /* Within a pass free resources only shrink, so once a one-node request of
+     * (cores, mem) found no room, any request at least as large fails too. One such
+     * point per kind of search (all nodes, or all but the reserved one) lets a
+     * saturated cluster turn most candidates away in O(1).
+     */
+    struct {
+        int set;
+        uint64_t cores, mem;
+    } failed[2];
 };
+
+static int known_to_fail (const struct reservation *r, int k, uint64_t c, uint64_t m)
+{
+    return r->failed[k].set && c >= r->failed[k].cores && m >= r->failed[k].mem;
+}
+
+static void note_failure (struct reservation *r, int k, uint64_t c, uint64_t m)
+{
+    if (!r->failed[k].set || c < r->failed[k].cores
+        || (c == r->failed[k].cores && m < r->failed[k].mem)) {
+        r->failed[k].set = 1;
+        r->failed[k].cores = c;
+        r->failed[k].mem = m;
+    }
+}
 
 void loom__task_launch (loom__core_t *c, struct loom__task *t)
 {
@@ -51,12 +76,11 @@ void loom__task_launch (loom__core_t *c, struct loom__task *t)
 }
 
 /* Place and start t now if the reservation allows. Returns 1 if it started. */
-static int
-try_start (loom__core_t *c, struct loom__task *t, const struct reservation *r)
+static int try_start (loom__core_t *c, struct loom__task *t, struct reservation *r)
 {
     struct loom__job *j = t->job;
     const struct loom__node *avoid = NULL;
-    if (r->active) {
+    if (r->active && t != c->res_task) {
         uint64_t now = c->ops->now (c->arg);
         int ends_before = j->time_limit_ns && r->shadow != UINT64_MAX
                           && now + j->time_limit_ns <= r->shadow;
@@ -66,19 +90,31 @@ try_start (loom__core_t *c, struct loom__task *t, const struct reservation *r)
             avoid = r->node;
         }
     }
+    uint64_t cores = (uint64_t)j->nslots * j->cores_per_slot;
+    uint64_t mem = (uint64_t)j->nslots * j->mem_per_slot;
+    int single = j->nslots == 1, k = avoid != NULL;
+    /* A failure without avoiding a node implies one that avoids it. */
+    if (single
+        && (known_to_fail (r, k, cores, mem) || known_to_fail (r, 0, cores, mem)))
+        return 0;
     struct loom__alloc *a =
         loom__nodes_find (c, j->nslots, j->cores_per_slot, j->mem_per_slot, avoid);
-    if (!a)
+    if (!a) {
+        if (single)
+            note_failure (r, k, cores, mem);
         return 0;
+    }
     for (uint32_t p = 0; p < a->nparts; p++) {
         struct loom__alloc_part *ap = &a->parts[p];
         loom__nodes_take (c, c->nodes[ap->node], ap->mask, ap->ncores, ap->mem);
     }
     loom__dequeue (c, t);
     t->alloc = a;
-    if (r->active)
+    if (r->active && t != c->res_task)
         c->backfilled++;
     loom__task_launch (c, t);
+    if (t->state != LOOM__T_RUNNING) /* it failed to start: its cores came back */
+        memset (r->failed, 0, sizeof (r->failed));
     return 1;
 }
 
@@ -91,7 +127,7 @@ static void reserve (loom__core_t *c, const struct loom__task *t, struct reserva
     const struct loom__job *j = t->job;
     uint64_t need = (uint64_t)j->nslots * j->cores_per_slot;
     uint64_t needmem = (uint64_t)j->nslots * j->mem_per_slot;
-    const size_t limit = 4096;
+    const size_t limit = 256;
     int single = need <= c->max_cores;
     uint64_t gen = ++c->bf_gen, tot = c->free_cores;
     size_t k = 0;
@@ -177,10 +213,22 @@ static void unstall_all (loom__core_t *c)
 
 uint64_t loom__core_schedule (loom__core_t *c)
 {
-    struct reservation r = {0, NULL, 0};
+    struct reservation r;
+    int budget = LOOM__BF_BUDGET; /* bounds a saturated pass, whatever the queues */
+    memset (&r, 0, sizeof (r));
     uint64_t started = 0;
 
     loom__core_bind (c);
+    /* The task holding the reservation keeps it until it starts (or its estimate
+     * has passed): every start of this pass respects it from the first one.
+     */
+    if (c->res_task && c->res_shadow > c->ops->now (c->arg)) {
+        r.active = 1;
+        r.node = c->res_node;
+        r.shadow = c->res_shadow;
+    } else {
+        c->res_task = NULL;
+    }
     while (c->free_cores > 0) {
         struct loom__fw *fw = loom__heap_top (&c->fw_heap);
         if (!fw)
@@ -196,21 +244,23 @@ uint64_t loom__core_schedule (loom__core_t *c)
             started++;
             continue;
         }
-        int reserved_here = 0;
         if (!r.active) {
             reserve (c, t, &r);
-            reserved_here = 1;
+            c->reservations++;
+            c->res_task = t;
+            c->res_node = (struct loom__node *)r.node;
+            c->res_shadow = r.shadow;
         }
         /* Backfill from behind the head, a bounded window of this user's queue. */
         int n = 0, ok = 0;
-        for (struct loom__task *x = loom__queue_next (u, t); x && n < LOOM__BF_WINDOW;
-             x = loom__queue_next (u, x), n++) {
+        for (struct loom__task *x = loom__queue_next (u, t);
+             x && n < LOOM__BF_WINDOW && budget > 0;
+             x = loom__queue_next (u, x), n++, budget--) {
             if (try_start (c, x, &r)) {
                 ok = 1;
                 break;
             }
         }
-        (void)reserved_here;
         if (ok) {
             started++;
             continue;

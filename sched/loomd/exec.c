@@ -220,32 +220,6 @@ static char **task_env (const struct loomd_job *x,
     return e;
 }
 
-static int open_log (const struct loomd *d,
-                     const struct loom__task *t,
-                     const char *ext,
-                     uid_t uid,
-                     gid_t gid)
-{
-    char *path = loomd_task_log (d, t, ext);
-    if (!path)
-        return -1;
-    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 && errno == ENOENT) {
-        /* The job's directory: made here, at its first start, not at submission. */
-        char *dir = strdup (path);
-        if (dir) {
-            *strrchr (dir, '/') = '\0';
-            mkdir (dir, 0700);
-            free (dir);
-        }
-        fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-    }
-    free (path);
-    if (fd >= 0 && uid != getuid ())
-        (void)!fchown (fd, uid, gid);
-    return fd;
-}
-
 /* Fork path: the child becomes the user. Only async-signal-safe calls after fork. */
 static pid_t spawn_as_user (const struct loomd_job *x,
                             const struct loom__job *j,
@@ -357,11 +331,10 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
     hwloc_bitmap_list_asprintf (&cpus, set);
     uid_t uid = j->uid;
     int as_user = d->uid == 0 && uid != 0;
-    outfd = open_log (d, t, "out", uid, j->gid);
-    errfd = open_log (d, t, "err", uid, j->gid);
-    if (outfd < 0 || errfd < 0) {
+    if (!loomd_out_open (d, t, 1, &run->out[0], &outfd)
+        || !loomd_out_open (d, t, 2, &run->out[1], &errfd)) {
         e = errno;
-        loom_warn ("loomd: task %llu.%lld: cannot open its log files: %s",
+        loom_warn ("loomd: task %llu.%lld: cannot capture its output: %s",
                    (unsigned long long)j->id, (long long)t->index, strerror (e));
         goto out;
     }
@@ -452,7 +425,11 @@ out:
     free_strv (argv);
     free (cpus);
     hwloc_bitmap_free (set);
-    free (run);
+    if (run) { /* not started: what it said (why it could not start) is kept */
+        loomd_out_finish (run->out[0]);
+        loomd_out_finish (run->out[1]);
+        free (run);
+    }
     if (rc < 0)
         errno = e ? e : EIO;
     return rc;
@@ -505,6 +482,9 @@ void loomd_exec_reap (struct loomd *d)
             continue;
         }
         t->ext = NULL;
+        /* Its output is in the pipes already: move it before the end is reported. */
+        loomd_out_finish (run->out[0]);
+        loomd_out_finish (run->out[1]);
         int ws = run->wstatus;
         uint64_t rss = run->maxrss;
         free (run);

@@ -464,6 +464,8 @@ json_t *loomd_req_logs (struct loomd *d, struct loomd_conn *c, json_t *req, int 
                             loom__tstate_name (t->state));
     char *path = loomd_task_log (d, t, err ? "err" : "out");
     *fd = path ? open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+    if (*fd < 0 && errno == ENOENT) /* it wrote nothing: no file was made */
+        *fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
     int e = errno;
     free (path);
     if (*fd < 0)

@@ -29,8 +29,11 @@ struct loomd_job {
     struct loomd_conn *fwconn; /* offer framework's connection, for status events */
 };
 
+struct loomd_out;
+
 /* A running task's processes (loom__task.ext). */
 struct loomd_run {
+    struct loomd_out *out[2]; /* its stdout and stderr pipes, while open */
     int nprocs, nleft;
     int wstatus; /* the worst status so far */
     uint64_t maxrss;
@@ -93,6 +96,15 @@ loomd_task_log (const struct loomd *d, const struct loom__task *t, const char *e
 char *loomd_cores_list (const struct loomd *d, const struct loom__task *t, int pus);
 uint64_t loomd_boot_ms (void);
 int loomd_kill_stale (pid_t pid, uint64_t pstart);
+
+/* output.c: stdout/stderr pipes into log files. */
+struct loomd_out *loomd_out_open (struct loomd *d,
+                                  const struct loom__task *t,
+                                  int stream,
+                                  struct loomd_out **owner,
+                                  int *wfd);
+void loomd_out_finish (struct loomd_out *o);
+void loomd_outs_close (void);
 
 /* server.c: the socket. */
 int loomd_listen (struct loomd *d, loom_error_t *error);

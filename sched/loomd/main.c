@@ -181,6 +181,10 @@ static void requeue_running (struct loomd *d)
                                    .state = LOOM__T_PENDING,
                                    .attempt = (int)t->attempt - 1};
         loomd_store_task (d->store, &r);
+        if (run) {
+            loomd_out_finish (run->out[0]);
+            loomd_out_finish (run->out[1]);
+        }
         /* Take it out of the core without callbacks writing over that row. */
         c->ops =
             &(struct loom__core_ops){.now = op_now, .start = op_start, .kill = op_kill};
@@ -420,6 +424,7 @@ int main (int argc, char **argv)
     event_base_dispatch (d->base);
 
     requeue_running (d);
+    loomd_outs_close ();
     loomd_conns_close (d);
     snprintf (path, sizeof (path), "%s/%s", d->dir, "loomd.sock");
     unlink (path);
