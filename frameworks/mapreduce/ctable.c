@@ -47,6 +47,8 @@ struct mr_ctable {
     uint64_t mask, count;
     unsigned bits;
     size_t width;
+    size_t max_bytes;    /* the entry array never grows beyond this */
+    bool full;           /* at the load limit and may not grow: drain me */
     struct mr_buf arena; /* long keys */
     loom_combine_kind_t kind;
     loom_combine_f fn;
@@ -81,12 +83,14 @@ static int alloc_table (struct mr_ctable *t, unsigned bits)
 struct mr_ctable *mr__ctable_create (size_t value_width,
                                      loom_combine_kind_t kind,
                                      loom_combine_f fn,
-                                     void *arg)
+                                     void *arg,
+                                     size_t max_bytes)
 {
     struct mr_ctable *t = calloc (1, sizeof (*t));
     if (!t)
         return NULL;
     t->width = value_width;
+    t->max_bytes = max_bytes;
     t->kind = kind;
     t->fn = fn;
     t->arg = arg;
@@ -113,6 +117,11 @@ size_t mr__ctable_bytes (const struct mr_ctable *t)
 {
     return (size_t)(t->mask + 1) * (sizeof (struct ent) + (t->width > 8 ? t->width : 0))
            + t->arena.cap;
+}
+
+bool mr__ctable_full (const struct mr_ctable *t)
+{
+    return t->full || t->arena.len > t->max_bytes / 2;
 }
 
 size_t mr__ctable_count (const struct mr_ctable *t)
@@ -288,8 +297,14 @@ static int insert (struct mr_ctable *t,
     e->tag = tag;
     e->len = (uint32_t)klen;
     memcpy (ent_val (t, s), value, t->width);
-    if (++t->count * 2 > t->mask + 1 && grow (t) < 0)
-        return -1;
+    if (++t->count * 2 > t->mask + 1) {
+        size_t next = (size_t)(t->mask + 1) * 2
+                      * (sizeof (struct ent) + (t->width > 8 ? t->width : 0));
+        if (next > t->max_bytes)
+            t->full = true; /* the caller drains before the next add */
+        else if (grow (t) < 0)
+            return -1;
+    }
     return 1;
 }
 
@@ -353,6 +368,7 @@ int mr__ctable_drain (
     }
     memset (t->ents, 0, (t->mask + 1) * sizeof (struct ent));
     t->count = 0;
+    t->full = false;
     t->arena.len = 0;
     return rc;
 }

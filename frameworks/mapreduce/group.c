@@ -309,6 +309,7 @@ int mr__group_add (struct mr_group *g,
 /* A sorted source: a run segment read through a buffer, or the sorted memory index. */
 struct cursor {
     int fd;
+    size_t bufsize;    /* read size for a file source */
     uint64_t pos, end; /* file segment still to read */
     struct mr_buf buf;
     size_t at;      /* current record in buf */
@@ -331,25 +332,25 @@ static int cursor_next (struct cursor *c)
     }
     c->rec = NULL;
     for (;;) {
-        size_t have = c->buf.len - c->at;
+        size_t have = c->buf.len - c->at, need = MR_REC_HDR;
         if (have >= MR_REC_HDR) {
             uint32_t hdr[2];
             memcpy (hdr, c->buf.data + c->at, sizeof (hdr));
-            size_t need = mr__rec_size (hdr[0], hdr[1]);
+            need = mr__rec_size (hdr[0], hdr[1]);
             if (have >= need) {
                 c->rec = c->buf.data + c->at;
                 return 0;
             }
-            if (mr__buf_reserve (&c->buf, need - have) < 0)
-                return -1;
         }
         if (c->pos >= c->end)
             return have ? (errno = EIO, -1) : 0;
-        /* Compact and refill. */
+        /* Compact, then refill: room for a whole read, or the whole record. */
         memmove (c->buf.data, c->buf.data + c->at, have);
         c->buf.len = have;
         c->at = 0;
-        if (mr__buf_reserve (&c->buf, IO_BUF) < 0)
+        if (mr__buf_reserve (&c->buf,
+                             c->bufsize > need - have ? c->bufsize : need - have)
+            < 0)
             return -1;
         size_t want = c->buf.cap - c->buf.len;
         if (want > c->end - c->pos)
@@ -463,8 +464,15 @@ int mr__group_each (
         goto nomem;
     if (!(v = sort_buf (&g->bufs[part], g->nrecs[part], g->sort_values)))
         goto nomem;
+    /* Read buffers of all runs together take at most a quarter of the budget. */
+    size_t bufsize = g->nruns ? (size_t)(g->limit / 4 / g->nruns) : IO_BUF;
+    if (bufsize > IO_BUF)
+        bufsize = IO_BUF;
+    if (bufsize < (64u << 10))
+        bufsize = 64u << 10;
     for (size_t i = 0; i < g->nruns; i++) {
         struct cursor *c = &m.cs[m.nc];
+        c->bufsize = bufsize;
         c->fd = g->runs[i].fd;
         c->pos = g->runs[i].off[part];
         c->end = c->pos + g->runs[i].len[part];

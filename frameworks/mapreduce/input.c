@@ -24,6 +24,8 @@
 
 #include "internal.h"
 
+#define DROP_STEP (4u << 20)
+
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #endif
@@ -235,17 +237,29 @@ int mr__text_read (const struct mr_files *files,
         char *base = map_file (f, &maplen, error);
         if (!base)
             return -1;
-        if (!stride) {
-            /* Prefault our part in large steps; failure only costs speed. */
-            size_t page = (size_t)sysconf (_SC_PAGESIZE);
-            uint64_t a = begin / page * page;
-            madvise (base + a, (size_t)(limit - a), MADV_SEQUENTIAL);
-            madvise (base + a, (size_t)(limit - a), MADV_POPULATE_READ);
-        }
+        if (!stride)
+            madvise (base, (size_t)f->size, MADV_SEQUENTIAL);
         int rc = 0;
         uint64_t pos = line_start_at (base, f->size, begin), last = UINT64_MAX;
-        uint64_t target = begin;
+        uint64_t target = begin, dropped = begin / DROP_STEP * DROP_STEP;
+        uint64_t populated = dropped;
         while (pos < limit) {
+            /* Drop what was read from this process's mapping (not from the page
+             * cache), so the input does not count against the memory budget.
+             */
+            if (!stride && pos >= populated) {
+                /* Prefault the next window in one call: far fewer page faults than
+                 * touching it page by page. Failure only costs speed.
+                 */
+                uint64_t n =
+                    f->size - populated < DROP_STEP ? f->size - populated : DROP_STEP;
+                madvise (base + populated, (size_t)n, MADV_POPULATE_READ);
+                populated += n;
+            }
+            if (pos - dropped >= 2 * DROP_STEP) {
+                madvise (base + dropped, DROP_STEP, MADV_DONTNEED);
+                dropped += DROP_STEP;
+            }
             const char *nl = memchr (base + pos, '\n', (size_t)(f->size - pos));
             uint64_t len = nl ? (uint64_t)(nl - base) - pos : f->size - pos;
             if (pos != last

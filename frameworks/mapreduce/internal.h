@@ -92,10 +92,15 @@ int mr__ds_read (loom_comm_t *comm,
  */
 
 struct mr_ctable;
+/* The table's entries never take more than 'max_bytes'; when it is full
+ * (mr__ctable_full()) the caller drains it.
+ */
 struct mr_ctable *mr__ctable_create (size_t value_width,
                                      loom_combine_kind_t kind,
                                      loom_combine_f fn,
-                                     void *arg);
+                                     void *arg,
+                                     size_t max_bytes);
+bool mr__ctable_full (const struct mr_ctable *t);
 void mr__ctable_destroy (struct mr_ctable *t);
 /* Add (key, value): combined into the entry of an equal key (returns 0), or a new
  * entry (returns 1). Returns -1 with errno ENOMEM.

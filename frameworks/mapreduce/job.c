@@ -171,7 +171,7 @@ int loom_mr_emit (loom_mr_ctx_t *ctx,
         int added = mr__ctable_add (ctx->ct, key, key_len, value);
         if (added < 0)
             return loom_mr_fail (ctx, ENOMEM, "%s: out of memory combining", st->name);
-        if (added && mr__ctable_bytes (ctx->ct) > ctx->ct_limit) {
+        if (added && mr__ctable_full (ctx->ct)) {
             loom_trace_span_t s =
                 loom_trace_begin (&t_combine, mr__ctable_count (ctx->ct));
             int rc = mr__ctable_drain (ctx->ct, put_record, ctx);
@@ -558,7 +558,7 @@ int loom_mr_run (loom_mr_t *mr,
         .seed = st.hash_seed,
         .splitters = spl,
         .tmpdir = mr->tmpdir,
-        .mem_bytes = mr->p.mem_bytes / 2,
+        .mem_bytes = mr->p.mem_bytes / 4, /* text buffer: mem / 8 */
     };
     if (!(sink = mr__sink_create (comm, &sp, error)))
         goto out;
@@ -611,8 +611,7 @@ int loom_mr_run (loom_mr_t *mr,
         loom_errset (error, errno, "mapreduce: cannot set the receive callback");
     if (st.combine != LOOM_COMBINE_NONE && group) {
         ctx.ct = mr__ctable_create (st.value_width, st.combine, st.combine_fn,
-                                    st.combine_arg);
-        ctx.ct_limit = mr->p.mem_bytes / 8;
+                                    st.combine_arg, mr->p.mem_bytes / 8);
         red.acc = malloc (st.value_width);
         if (!ctx.ct || !red.acc)
             loom_errset (error, ENOMEM, "out of memory");

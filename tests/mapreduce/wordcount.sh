@@ -25,6 +25,8 @@ for np in 1 2 3 4; do
     expect_ok "wordcount np$np" loom run wordcount -n $np --input "$in" --output "$TMP/out$np.txt" --text -q
     LC_ALL=C sort "$TMP/out$np.txt" | cmp -s - "$TMP/ref" || fail "np$np counts differ from the reference"
 done
+expect_ok "wordcount small budget" loom run wordcount -n 2 --input "$in" --output "$TMP/outmem.txt" --text -q --mem 4M
+cmp -s "$TMP/outmem.txt" "$TMP/out1.txt" || fail "--mem 4M output differs"
 for np in 2 3 4; do
     cmp -s "$TMP/out1.txt" "$TMP/out$np.txt" || fail "np$np output bytes differ from np1"
 done
