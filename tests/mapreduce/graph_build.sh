@@ -4,6 +4,8 @@
 # weights, comments), identical partitions at np 1-4, Pregel can load the result,
 # and bad input.
 . "$(dirname "$0")/../system/lib.sh"
+# PMIx's shared-memory store prints lock errors when many jobs start at once.
+export PMIX_MCA_gds=hash
 here=$(dirname "$0")
 PY=/usr/bin/python3
 
