@@ -130,3 +130,34 @@ function(loom_add_system_test)
   set_tests_properties(system/${A_NAME} PROPERTIES LABELS "system;${A_LABELS}"
                        TIMEOUT ${A_TIMEOUT} ENVIRONMENT "${LOOM_TEST_ENV}")
 endfunction()
+
+# loom_add_fuzz_target(NAME <n> SOURCES ... [INCLUDES dirs] [LIBS ...])
+# SOURCES define LLVMFuzzerTestOneInput (plus the code under test). Builds
+# fuzz_<n>_replay with tests/fuzz/replay.c and registers ctest fuzz/<n> replaying
+# tests/fuzz/corpus/<n>/ (label "fuzz;unit", so CI runs it under ASan+UBSan too).
+# With -DLOOM_FUZZ=ON and clang, also builds the libFuzzer binary fuzz_<n>.
+function(loom_add_fuzz_target)
+  cmake_parse_arguments(A "" "NAME" "SOURCES;INCLUDES;LIBS" ${ARGN})
+  set(corpus ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/${A_NAME})
+  set(t fuzz_${A_NAME}_replay)
+  add_executable(${t} ${PROJECT_SOURCE_DIR}/tests/fuzz/replay.c ${A_SOURCES})
+  target_include_directories(${t} PRIVATE ${A_INCLUDES} ${PROJECT_SOURCE_DIR}/include
+                             ${PROJECT_BINARY_DIR}/include)
+  target_compile_definitions(${t} PRIVATE _GNU_SOURCE FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
+  target_link_libraries(${t} PRIVATE ${A_LIBS})
+  set_target_properties(${t} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  add_test(NAME fuzz/${A_NAME} COMMAND ${t} ${corpus})
+  set_tests_properties(fuzz/${A_NAME} PROPERTIES LABELS "fuzz;unit" TIMEOUT 120
+                       ENVIRONMENT "${LOOM_TEST_ENV}")
+  if(LOOM_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
+    set(f fuzz_${A_NAME})
+    add_executable(${f} ${A_SOURCES})
+    target_include_directories(${f} PRIVATE ${A_INCLUDES} ${PROJECT_SOURCE_DIR}/include
+                               ${PROJECT_BINARY_DIR}/include)
+    target_compile_definitions(${f} PRIVATE _GNU_SOURCE FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
+    target_compile_options(${f} PRIVATE -fsanitize=fuzzer,address,undefined -g)
+    target_link_options(${f} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_libraries(${f} PRIVATE ${A_LIBS})
+    set_target_properties(${f} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
+  endif()
+endfunction()

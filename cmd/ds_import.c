@@ -210,10 +210,15 @@ read_table (const struct cmd *cmd, const char *file, int header, struct table *t
         for (size_t c = 0; c < ncols; c++) {
             const char *why2 = put_field (t, c, &fields[c]);
             if (why2) {
-                rc = cmd_error (cmd, "%s:%zu: column '%s': '%.*s' %s", file, r.line,
-                                loom_ds_schema_name (t->s, c),
-                                (int)(fields[c].len > 40 ? 40 : fields[c].len),
-                                fields[c].p, why2);
+                /* The field may hold newlines (quoted): show it on one line. */
+                char shown[41];
+                size_t k = fields[c].len > 40 ? 40 : fields[c].len;
+                for (size_t j = 0; j < k; j++)
+                    shown[j] =
+                        (unsigned char)fields[c].p[j] < 0x20 ? '?' : fields[c].p[j];
+                shown[k] = '\0';
+                rc = cmd_error (cmd, "%s:%zu: column '%s': '%s' %s", file, r.line,
+                                loom_ds_schema_name (t->s, c), shown, why2);
                 goto out;
             }
         }
