@@ -120,6 +120,14 @@ slurm_stop () {
     wait "$_cluster_slurm_up"
 }
 
+# slurm_kill_node NAME: kill every process of an emulated node at once (its PID
+# namespace: slurmd, slurmstepd, job processes), as a node crash would. The init of
+# the node is the child of the recorded unshare, which took PR_SET_PDEATHSIG.
+slurm_kill_node () {
+    touch "$LOOM_SLURM/run/node-$1.killed"
+    kill -KILL "$(cat "$LOOM_SLURM/run/node-$1.pid")"
+}
+
 # sl CMD...: a Slurm client command (or any command) against our cluster, <= 120 s.
 sl () {
     timeout -k 5 120 slurm-exec "$@"
