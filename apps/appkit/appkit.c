@@ -158,7 +158,7 @@ const char **app_lineage_argv (const struct app *app)
     for (int i = 1; i < app->argc; i++) {
         const char *a = app->argv[i];
         if (strcmp (a, "--force") == 0 || strcmp (a, "--quiet") == 0
-            || strcmp (a, "-q") == 0)
+            || strcmp (a, "--stats") == 0 || strcmp (a, "-q") == 0)
             continue;
         if (strcmp (a, "--repair-partitions") == 0) {
             i++;

@@ -55,7 +55,9 @@ struct app_common {
 };
 
 /* The command line as a NULL-terminated argv for lineage: argv[0] replaced by
- * "loom-<name>" and without --force/--repair-partitions (recompute adds its own).
+ * "loom-<name>" and without the options that do not change the output (--force,
+ * --quiet, --stats) or that recompute adds itself (--repair-partitions), so a rerun
+ * with or without them resumes the same dataset.
  * Caller frees the array (not the strings).
  */
 const char **app_lineage_argv (const struct app *app);
