@@ -57,8 +57,12 @@ struct loom_pregel_graph {
 /* Rank owning vertex 'id'. */
 static inline int pregel_owner (const struct loom_pregel_graph *g, uint64_t id)
 {
-    if (g->part == LOOM_PREGEL_PART_RANGE)
-        return (int)(((unsigned __int128)id * (unsigned)g->size) / g->id_limit);
+    if (g->part == LOOM_PREGEL_PART_RANGE) {
+        /* id_limit saturates at UINT64_MAX, so id == UINT64_MAX must be clamped. */
+        uint64_t r =
+            (uint64_t)(((unsigned __int128)id * (unsigned)g->size) / g->id_limit);
+        return r < (uint64_t)g->size ? (int)r : g->size - 1;
+    }
     return (int)loom_hash_partition (&id, sizeof (id), g->seed, (uint32_t)g->size);
 }
 
