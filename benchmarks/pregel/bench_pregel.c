@@ -218,9 +218,13 @@ int main (int argc, char **argv)
         struct loom_pregel_graph_info info;
         loom_pregel_graph_info (g, &info);
         /* Memory: graph structure plus the job's per-vertex and per-slot arrays. */
+        /* value + halt flag per vertex; outbox and inbox (message + flag) per slot;
+         * broadcast message + flag per vertex and mirror.
+         */
         uint64_t slots = info.local_vertices + info.ghosts;
-        uint64_t bytes[2] = {info.bytes,
-                             info.local_vertices * (8 + 1) + 2 * slots * (8 + 1)};
+        uint64_t bytes[2] = {info.bytes, info.local_vertices * (8 + 1)
+                                             + 2 * slots * (8 + 1)
+                                             + (info.local_vertices + info.mirrors) * 9};
         uint64_t bytes_all[2];
         MPI_Allreduce (bytes, bytes_all, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
         uint64_t ncc = 0, mine = 0;

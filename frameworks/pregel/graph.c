@@ -616,10 +616,18 @@ void loom_pregel_graph_info (const loom_pregel_graph_t *g,
     info->weighted = g->weight != NULL;
     info->load_sec = g->load_sec;
     info->min_weight = g->min_weight;
+    info->mirrors = g->nm;
+    /* Out-CSR (ids, offsets, targets, weights), ghosts, and the in-edges with their
+     * mirror lists (pull.c).
+     */
+    uint64_t in_edges = g->in_off ? g->in_off[g->n] : 0;
+    uint64_t mo = g->mo_off ? g->mo_off[g->size] : 0;
     info->bytes = g->n * (sizeof (uint64_t) * 2) + sizeof (uint64_t)
                   + g->m * (sizeof (uint32_t) + (g->weight ? sizeof (double) : 0))
                   + g->ng * (sizeof (uint64_t) + sizeof (uint32_t))
-                  + ((size_t)g->size + 1) * sizeof (size_t);
+                  + ((size_t)g->size + 1) * sizeof (size_t) * 2
+                  + (g->in_off ? (g->n + 1) * sizeof (uint64_t) : 0)
+                  + in_edges * sizeof (uint32_t) + mo * 2 * sizeof (uint32_t);
 }
 
 const uint64_t *loom_pregel_graph_ids (const loom_pregel_graph_t *g, size_t *n)

@@ -128,6 +128,7 @@ struct loom_pregel_graph_info {
     uint64_t local_vertices; /* this rank */
     uint64_t local_edges;    /* this rank */
     uint64_t ghosts;         /* this rank's distinct remote neighbours */
+    uint64_t mirrors;        /* remote vertices with edges to this rank */
     uint64_t bytes;          /* this rank's memory for the graph structure */
     int weighted;            /* edges carry weights */
     double min_weight;       /* smallest weight in the graph (-inf if any is NaN;
