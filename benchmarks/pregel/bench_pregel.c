@@ -222,9 +222,9 @@ int main (int argc, char **argv)
          * broadcast message + flag per vertex and mirror.
          */
         uint64_t slots = info.local_vertices + info.ghosts;
-        uint64_t bytes[2] = {info.bytes, info.local_vertices * (8 + 1)
-                                             + 2 * slots * (8 + 1)
-                                             + (info.local_vertices + info.mirrors) * 9};
+        uint64_t bytes[2] = {info.bytes,
+                             info.local_vertices * (8 + 1) + 2 * slots * (8 + 1)
+                                 + (info.local_vertices + info.mirrors) * 9};
         uint64_t bytes_all[2];
         MPI_Allreduce (bytes, bytes_all, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
         uint64_t ncc = 0, mine = 0;
