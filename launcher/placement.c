@@ -674,12 +674,13 @@ static loom_placement_t *compute (const struct loom_node *nodes,
                          want, pol.ppr, loom__level_name (pol.map), total, nnodes,
                          nnodes > 1 ? "s" : "", total);
         else
-            loom_errset (error, EINVAL,
-                         "%d ranks need %d %s (%d per rank) but %d are allowed on %zu "
-                         "node%s, room for %d ranks; ask for at most %d ranks, fewer "
-                         "CPUs per rank, or --oversubscribe",
-                         want, want * pol.pe, cpu, pol.pe, cpus, nnodes,
-                         nnodes > 1 ? "s" : "", total, total);
+            loom_errset (
+                error, EINVAL,
+                "%d ranks need %lld %s (%d per rank) but %d are allowed on %zu "
+                "node%s, room for %d ranks; ask for at most %d ranks, fewer "
+                "CPUs per rank, or --oversubscribe",
+                want, (long long)want * pol.pe, cpu, pol.pe, cpus, nnodes,
+                nnodes > 1 ? "s" : "", total, total);
         goto error;
     }
     if (!(c.slots = calloc ((size_t)want + 1, sizeof (*c.slots))))

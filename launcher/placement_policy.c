@@ -74,10 +74,15 @@ level_lookup (const char *s, size_t len, unsigned mask, enum loom__level *lvl)
     (BIT (LOOM__LVL_NONE) | BIT (LOOM__LVL_HWTHREAD) | BIT (LOOM__LVL_CORE)            \
      | BIT (LOOM__LVL_L3) | BIT (LOOM__LVL_NUMA) | BIT (LOOM__LVL_PACKAGE))
 
-/* A positive decimal integer of exactly 'len' bytes, or -1. */
+/* Counts beyond this (ranks per object, CPUs per rank) are typing errors, and keep
+ * products of counts far from overflowing an int.
+ */
+#define MAX_COUNT 65536
+
+/* A decimal integer in [1, MAX_COUNT] of exactly 'len' bytes, or -1. */
 static int parse_count (const char *s, size_t len)
 {
-    if (len == 0 || len > 9)
+    if (len == 0 || len > 6)
         return -1;
     int v = 0;
     for (size_t i = 0; i < len; i++) {
@@ -85,7 +90,7 @@ static int parse_count (const char *s, size_t len)
             return -1;
         v = v * 10 + (s[i] - '0');
     }
-    return v > 0 ? v : -1;
+    return v > 0 && v <= MAX_COUNT ? v : -1;
 }
 
 /* --map-by: OBJ[:MOD...] or ppr:N:OBJ[:MOD...], MOD being pe=K, oversubscribe or
@@ -136,10 +141,11 @@ static int parse_map (const char *spec, struct loom__policy *pol, loom_error_t *
     }
     return 0;
 bad_ppr:
-    return loom_errset (error, EINVAL,
-                        "bad ppr syntax '%s' (expected ppr:N:OBJ[:pe=K] with N > 0 and "
-                        "OBJ one of hwthread, core, l3cache, numa, package, node)",
-                        spec);
+    return loom_errset (
+        error, EINVAL,
+        "bad ppr syntax '%s' (expected ppr:N:OBJ[:pe=K] with 0 < N <= 65536 and "
+        "OBJ one of hwthread, core, l3cache, numa, package, node)",
+        spec);
 }
 
 int loom__policy_parse (const struct loom_placement_params *params,
@@ -154,10 +160,10 @@ int loom__policy_parse (const struct loom_placement_params *params,
     if (params->nprocs < 0)
         return loom_errset (error, EINVAL, "number of ranks must be positive, not %d",
                             params->nprocs);
-    if (params->cpus_per_rank < 0)
+    if (params->cpus_per_rank < 0 || params->cpus_per_rank > MAX_COUNT)
         return loom_errset (error, EINVAL,
-                            "--cpus-per-rank must be a positive number, not %d",
-                            params->cpus_per_rank);
+                            "--cpus-per-rank must be a number from 1 to %d, not %d",
+                            MAX_COUNT, params->cpus_per_rank);
     if (params->map_by && parse_map (params->map_by, pol, error) < 0)
         return -1;
     if (pol->map == LOOM__LVL_HWTHREAD)
