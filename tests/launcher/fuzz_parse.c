@@ -83,7 +83,7 @@ static void fuzz_placement (char **f)
         CHECK (!hwloc_bitmap_iszero (rp.binding));
         CHECK (hwloc_bitmap_isincluded (rp.binding, loom_topo_allowed (topo)));
         CHECK (hwloc_bitmap_isincluded (rp.cpus, rp.binding)
-                || pp.bind_to /* hwthread binding narrows to one PU per core */);
+               || pp.bind_to /* hwthread binding narrows to one PU per core */);
         shared |= hwloc_bitmap_intersects (used[rp.node], rp.cpus);
         hwloc_bitmap_or (used[rp.node], used[rp.node], rp.cpus);
         CHECK (rp.why && *rp.why);
