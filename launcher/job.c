@@ -251,7 +251,9 @@ static int make_dirs (loom_launch_job_t *job, loom_error_t *error)
     /* Open MPI's shared-memory segments go here, not loose in /dev/shm, so a crashed
      * job leaves nothing behind once the directory is removed.
      */
-    if (asprintf (&job->shmdir, "/dev/shm/%s", job->id) < 0) {
+    if (asprintf (&job->shmdir, "/dev/shm/loom.%d.%lu.%u", (int)getpid (),
+                  job->l->pidns, job->seq)
+        < 0) {
         job->shmdir = NULL;
         return loom_errset (error, ENOMEM, "out of memory");
     }
@@ -419,7 +421,8 @@ loom_launch_job_t *loom_launch_job_start (loom_launch_t *l,
     job->start_ns = loom_clock_ns ();
     if (params->timeout_sec > 0)
         job->deadline_ns = job->start_ns + (uint64_t)(params->timeout_sec * NS_PER_SEC);
-    snprintf (job->id, sizeof (job->id), "loom.%d.%u", (int)getpid (), ++l->seq);
+    job->seq = ++l->seq;
+    snprintf (job->id, sizeof (job->id), "loom.%d.%u", (int)getpid (), job->seq);
     job->nprocs = engine == LOOM_ENGINE_DIRECT ? pl->size : 1;
     job->procs = calloc ((size_t)job->nprocs, sizeof (*job->procs));
     if (!job->procs) {

@@ -107,22 +107,37 @@ void loom_launch_destroy (loom_launch_t *l)
     errno = saved;
 }
 
+/* Our PID namespace, as an inode number: a pid means something only inside it. */
+unsigned long loom__pidns (void)
+{
+    struct stat st;
+    return stat ("/proc/self/ns/pid", &st) == 0 ? (unsigned long)st.st_ino : 0;
+}
+
 /* Remove what launchers that died without cleaning up (SIGKILL, a test timeout) left
- * in 'dir': entries '<prefix><pid>.*' whose pid no longer exists.
+ * in 'dir': entries '<prefix><pid>.<pidns>.*' of our PID namespace whose pid no longer
+ * exists. Entries of other PID namespaces (a container, an emulated node sharing /tmp)
+ * are never touched: their pids cannot be checked from here.
  */
-static void reap_stale (const char *dir, const char *prefix)
+static void reap_stale (const char *dir, const char *prefix, unsigned long pidns)
 {
     DIR *d = opendir (dir);
-    if (!d)
+    if (!d || !pidns) {
+        if (d)
+            closedir (d);
         return;
+    }
     size_t pl = strlen (prefix);
     struct dirent *e;
     while ((e = readdir (d))) {
         if (strncmp (e->d_name, prefix, pl) != 0)
             continue;
-        char *end;
+        char *end, *end2;
         long pid = strtol (e->d_name + pl, &end, 10);
         if (end == e->d_name + pl || *end != '.' || pid <= 0)
+            continue;
+        unsigned long ns = strtoul (end + 1, &end2, 10);
+        if (end2 == end + 1 || *end2 != '.' || ns != pidns)
             continue;
         if (kill ((pid_t)pid, 0) == 0 || errno != ESRCH)
             continue; /* alive (or not ours to judge) */
@@ -174,9 +189,12 @@ loom_launch_t *loom_launch_create (const struct loom_launch_params *params,
     const char *base = params->tmpdir ? params->tmpdir : getenv ("TMPDIR");
     if (!base || !*base)
         base = "/tmp";
-    reap_stale ("/dev/shm", "loom.");
-    reap_stale (base, "loom-launch.");
-    if (asprintf (&l->dir, "%s/loom-launch.%d.XXXXXX", base, (int)getpid ()) < 0) {
+    l->pidns = loom__pidns ();
+    reap_stale ("/dev/shm", "loom.", l->pidns);
+    reap_stale (base, "loom-launch.", l->pidns);
+    if (asprintf (&l->dir, "%s/loom-launch.%d.%lu.XXXXXX", base, (int)getpid (),
+                  l->pidns)
+        < 0) {
         l->dir = NULL;
         loom_errset (error, ENOMEM, "out of memory");
         goto error;

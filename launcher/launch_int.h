@@ -67,6 +67,7 @@ struct loom_launch {
     char host[256];
     char *mpirun, *srun, *rsh_agent;
     int pmix_up;
+    unsigned long pidns; /* our PID namespace (names of our files carry it) */
     int no_fabric; /* no RDMA/HPC NIC or GPU here: MPI's fabric components are moot */
     unsigned seq;
     pthread_mutex_t lock; /* guards 'events' only */
@@ -78,6 +79,7 @@ struct loom_launch_job {
     loom_launch_t *l;
     struct loom_launch_job *next;
     char id[256];   /* PMIx namespace (pmix_nspace_t size) */
+    unsigned seq;   /* job number in this launcher */
     char *dir;      /* per-job directory (PMIx tmpdir/nsdir, rankfile) */
     char *shmdir;   /* /dev/shm directory for Open MPI's shared-memory segments */
     int registered; /* PMIx namespace registered */
@@ -99,6 +101,7 @@ int loom__node_has_fabric (void);
 int loom__env_skip_fabric (char ***env);
 
 /* launch.c */
+unsigned long loom__pidns (void);
 void loom__launch_rearm_timer (loom_launch_t *l);
 int loom__watch_add (loom_launch_t *l, int fd, struct watch *w);
 void loom__watch_del (loom_launch_t *l, int fd);
