@@ -13,7 +13,8 @@ corpus=$dir/corpus-$size.txt
 [ -f "$corpus" ] || loom-mr-corpus --bytes "$size" --seed 1 --output "$corpus"
 cat "$corpus" >/dev/null # page cache warm for everyone
 have_mrmpi=0
-command -v loom-peer-mrmpi-wordcount >/dev/null && have_mrmpi=1
+# LOOM_BENCH_SKIP_MRMPI=1 leaves MR-MPI out (it takes minutes on a loaded machine).
+command -v loom-peer-mrmpi-wordcount >/dev/null && [ -z "${LOOM_BENCH_SKIP_MRMPI:-}" ] && have_mrmpi=1
 r_mr=() r_cost2=() r_cost1=()
 for rep in $(seq 1 "$reps"); do
     rm -f "$dir"/mrmpi.out.* "$dir"/loom2.txt "$dir"/loom1.txt
