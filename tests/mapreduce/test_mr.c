@@ -195,7 +195,8 @@ static void test_spill (loom_comm_t *comm)
     }
     uint64_t v[2] = {count, sum};
     loom_comm_allreduce_u64 (comm, v, 2, LOOM_OP_SUM, NULL);
-    CHECK (v[0] == (uint64_t)n, "%llu records arrived, sent %d", (unsigned long long)v[0], n);
+    CHECK (v[0] == (uint64_t)n, "%llu records arrived, sent %d",
+           (unsigned long long)v[0], n);
     CHECK (v[1] == want, "multiset checksum differs");
     loom_mr_data_destroy (out);
     loom_mr_destroy (mr);
@@ -214,8 +215,8 @@ static int map_ds (loom_mr_ctx_t *ctx, const struct loom_record *rec, void *arg)
 {
     uint64_t *seen = arg;
     double v;
-    CHECK (rec->key_len == 8 && rec->value_len == 8, "row of %zu+%zu bytes", rec->key_len,
-           rec->value_len);
+    CHECK (rec->key_len == 8 && rec->value_len == 8, "row of %zu+%zu bytes",
+           rec->key_len, rec->value_len);
     memcpy (&v, rec->value, 8);
     seen[0]++;
     seen[1] += (uint64_t)(v * 2);
@@ -315,14 +316,16 @@ static void test_errors (loom_comm_t *comm)
     char want[64];
     snprintf (want, sizeof (want), "rank %d says no", size - 1);
     CHECK (rc < 0 && errno == EPROTO, "failing map: rc %d errno %d", rc, errno);
-    CHECK (strcmp (err.text, want) == 0, "every rank reports '%s', got '%s'", want, err.text);
+    CHECK (strcmp (err.text, want) == 0, "every rank reports '%s', got '%s'", want,
+           err.text);
 
     const char *missing[] = {"/nonexistent/input"};
     s = (struct loom_mr_step)LOOM_MR_STEP_INIT;
     s.paths = missing;
     s.npaths = 1;
     errno = 0;
-    CHECK (loom_mr_run (mr, &s, NULL, NULL, &err) < 0 && errno == ENOENT, "missing input");
+    CHECK (loom_mr_run (mr, &s, NULL, NULL, &err) < 0 && errno == ENOENT,
+           "missing input");
     loom_mr_destroy (mr);
 }
 
