@@ -4,7 +4,8 @@
 # under $LOOM_CLUSTER_ROOT, named in its 'state' file, so that several clusters (for
 # example two engineers' test runs) can exist side by side without sharing anything.
 
-LOOM_CLUSTER_ROOT=${LOOM_CLUSTER_ROOT:-/tmp/loom-cluster}
+# Not under /tmp: emulated Slurm nodes have their own /tmp, and must see the instance.
+LOOM_CLUSTER_ROOT=${LOOM_CLUSTER_ROOT:-/var/tmp/loom-cluster}
 LOOM_NET=10.77.0 # host addresses; only ever on our own bridges
 
 # cl_say WHO MSG...: one line on stderr.
