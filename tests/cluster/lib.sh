@@ -72,6 +72,20 @@ netns_stop () {
     LOOM_NETNS=
 }
 
+# netns_kill_host HOST: kill every process of an emulated host at once (node failure).
+netns_kill_host () {
+    local prefix
+    prefix=$(sed -n 's/^prefix=//p' "$LOOM_NETNS/state")
+    touch "$LOOM_NETNS/$1.killed"
+    # shellcheck disable=SC2046 # one PID per word
+    kill -KILL $(ip netns pids "$prefix-$1") 2>/dev/null
+}
+
+# netns_pids HOST: the processes running on an emulated host.
+netns_pids () {
+    ip netns pids "$(sed -n 's/^prefix=//p' "$LOOM_NETNS/state")-$1"
+}
+
 # on HOST CMDLINE: run a shell command line on an emulated host, at most 120 s.
 on () {
     local host=$1
