@@ -42,7 +42,7 @@ static int recv_edge (const struct loom_batch *b, void *arg)
                 errno = EPROTO;
                 return -1;
             }
-            memcpy (job->bcast + slot * job->ms, p + 8, job->ms);
+            pregel_copy_msg (job->bcast + slot * job->ms, p + 8, job->ms);
             job->bflag[slot] = 1;
             continue;
         }
@@ -126,7 +126,7 @@ static int put_edge_records (struct loom_pregel *job, loom_error_t *error)
                 uint64_t key = hi | g->ghost_rlid[gi];
                 uint8_t *r = buf + nb * rec;
                 memcpy (r, &key, 8);
-                memcpy (r + 8, job->out + slot * job->ms, job->ms);
+                pregel_copy_msg (r + 8, job->out + slot * job->ms, job->ms);
                 if (++nb == CHUNK)
                     FLUSH ();
             }
@@ -142,7 +142,7 @@ static int put_edge_records (struct loom_pregel *job, loom_error_t *error)
                     uint64_t key = hi | g->mo_slot[k];
                     uint8_t *r = buf + nb * rec;
                     memcpy (r, &key, 8);
-                    memcpy (r + 8, job->bcast + (size_t)u * job->ms, job->ms);
+                    pregel_copy_msg (r + 8, job->bcast + (size_t)u * job->ms, job->ms);
                     if (++nb == CHUNK)
                         FLUSH ();
                 }

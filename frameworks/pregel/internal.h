@@ -197,6 +197,18 @@ struct loom_pregel {
     struct loom_pregel_stats stats;
 };
 
+/* Copy one message: 8-byte messages (the common case) without a call to memcpy. */
+static inline void pregel_copy_msg (void *dst, const void *src, size_t ms)
+{
+    if (ms == 8) {
+        uint64_t t;
+        __builtin_memcpy (&t, src, 8);
+        __builtin_memcpy (dst, &t, 8);
+    } else {
+        __builtin_memcpy (dst, src, ms);
+    }
+}
+
 /* Grow the listed-messages buffer; sets job->failed on ENOMEM. */
 int pregel_list_reserve (struct loom_pregel *job, size_t more);
 

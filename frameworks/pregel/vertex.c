@@ -154,7 +154,7 @@ void loom_pregel_send_to_neighbours (loom_pregel_ctx_t *ctx,
      */
     uint8_t *b = job->bcast + lid * job->ms;
     if (!job->bflag[lid]) {
-        memcpy (b, msg, job->ms);
+        pregel_copy_msg (b, msg, job->ms);
         job->bflag[lid] = 1;
         job->nbcast++;
         job->bcast_edges += deg;
