@@ -40,6 +40,6 @@ for rep in $(seq 1 "$reps"); do
     [ $have_mrmpi = 1 ] && r_mr+=("$(ratio "$t_mr" "$t_l2")")
     r_cost2+=("$(ratio "$t_c" "$t_l2")")
     r_cost1+=("$(ratio "$t_l1" "$t_c")")
-    echo "{\"round\":$rep,\"bytes\":$(stat -c %s "$corpus"),\"mrmpi_np2_sec\":$t_mr,\"loom_np2_sec\":$t_l2,\"loom_np1_sec\":$t_l1,\"c_baseline_sec\":$t_c,\"loom_job_np2\":$(cat "$dir/loom2.json"),\"mrmpi_job\":$(cat "$dir/mrmpi.json" 2>/dev/null || echo null),\"c_job\":$(cat "$dir/cost.json")}"
+    echo "{\"round\":$rep,\"bytes\":$(stat -c %s "$corpus"),\"mrmpi_np2_sec\":$t_mr,\"loom_np2_sec\":$t_l2,\"loom_np1_sec\":$t_l1,\"c_baseline_sec\":$t_c,\"loom_job_np2\":$(cat "$dir/loom2.json"),\"mrmpi_job\":$([ $have_mrmpi = 1 ] && cat "$dir/mrmpi.json" || echo null),\"c_job\":$(cat "$dir/cost.json")}"
 done
 echo "{\"summary\":\"wordcount\",\"rounds\":$reps,\"median_mrmpi_over_loom_np2\":$([ $have_mrmpi = 1 ] && median "${r_mr[@]}" || echo null),\"median_c_over_loom_np2\":$(median "${r_cost2[@]}"),\"median_loom_np1_over_c\":$(median "${r_cost1[@]}")}"

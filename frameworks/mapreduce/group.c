@@ -345,7 +345,8 @@ static int cursor_next (struct cursor *c)
         if (c->pos >= c->end)
             return have ? (errno = EIO, -1) : 0;
         /* Compact, then refill: room for a whole read, or the whole record. */
-        memmove (c->buf.data, c->buf.data + c->at, have);
+        if (have)
+            memmove (c->buf.data, c->buf.data + c->at, have);
         c->buf.len = have;
         c->at = 0;
         if (mr__buf_reserve (&c->buf,
