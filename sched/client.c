@@ -13,6 +13,8 @@
 #include <loom/error.h>
 #include <loom/sched.h>
 
+extern char **environ;
+
 #include "proto.h"
 
 struct loom_sched {
@@ -222,6 +224,11 @@ loom_sched_framework_register (loom_sched_t *h,
     json_t *req =
         json_pack ("{s:s, s:s, s:s, s:f}", "op", "register", "name", params->name,
                    "role", params->role ? params->role : params->name, "weight", w);
+    /* The framework's tasks run with its environment, as `loom submit` does. */
+    json_t *env = json_array ();
+    for (char **e = environ; e && *e; e++)
+        json_array_append_new (env, json_string (*e));
+    json_object_set_new (req, "env", env);
     json_t *r = rpc_json (h, req, error);
     if (!r)
         return NULL;
@@ -260,16 +267,29 @@ static void dispatch (loom_sched_framework_t *fw, const char *msg)
     if (ev && strcmp (ev, "offer") == 0) {
         hwloc_bitmap_t set = hwloc_bitmap_alloc ();
         const char *cpus = json_string_value (json_object_get (o, "cpuset"));
-        if (set && cpus && hwloc_bitmap_list_sscanf (set, cpus) == 0) {
+        json_t *cl = json_object_get (o, "cores");
+        size_t nc = json_array_size (cl);
+        hwloc_bitmap_t *cores = calloc (nc ? nc : 1, sizeof (*cores));
+        int ok = set && cores && cpus && hwloc_bitmap_list_sscanf (set, cpus) == 0;
+        for (size_t i = 0; ok && i < nc; i++) {
+            const char *one = json_string_value (json_array_get (cl, i));
+            ok = (cores[i] = hwloc_bitmap_alloc ()) && one
+                 && hwloc_bitmap_list_sscanf (cores[i], one) == 0;
+        }
+        if (ok) {
             struct loom_sched_offer off = {
                 .id = (uint64_t)json_integer_value (json_object_get (o, "id")),
                 .node = json_string_value (json_object_get (o, "node")),
                 .cpuset = set,
-                .ncores = (unsigned)json_integer_value (json_object_get (o, "ncores")),
+                .ncores = (unsigned)nc,
+                .cores = (hwloc_const_cpuset_t *)cores,
                 .mem_mib = (uint64_t)json_integer_value (json_object_get (o, "mem")),
             };
             fw->p.offer (fw, &off, fw->p.arg);
         }
+        for (size_t i = 0; cores && i < nc; i++)
+            hwloc_bitmap_free (cores[i]);
+        free (cores);
         hwloc_bitmap_free (set);
     } else if (ev && strcmp (ev, "status") == 0 && fw->p.status) {
         struct loom_sched_task_status st = {

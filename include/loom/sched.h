@@ -66,6 +66,7 @@ struct loom_sched_offer {
     const char *node;            /* host name */
     hwloc_const_cpuset_t cpuset; /* the PUs of the offered cores */
     unsigned ncores;
+    hwloc_const_cpuset_t *cores; /* ncores sets: the PUs of each offered core */
     uint64_t mem_mib;
 };
 

@@ -386,17 +386,24 @@ void loomd_offer_event (struct loomd *d, struct loom__offer *o, int rescind)
             return;
         }
         hwloc_bitmap_t set = hwloc_bitmap_alloc ();
-        for (unsigned k = 0; k < d->ncores && set; k++)
-            if (o->mask[k / 64] >> (k % 64) & 1)
-                hwloc_bitmap_or (set, set, d->core_pus[k]);
+        json_t *cores = json_array ();
+        for (unsigned k = 0; k < d->ncores && set; k++) {
+            if (!(o->mask[k / 64] >> (k % 64) & 1))
+                continue;
+            hwloc_bitmap_or (set, set, d->core_pus[k]);
+            char *one = NULL;
+            hwloc_bitmap_list_asprintf (&one, d->core_pus[k]);
+            json_array_append_new (cores, json_string (one ? one : ""));
+            free (one);
+        }
         char *pus = NULL;
         hwloc_bitmap_list_asprintf (&pus, set);
         hwloc_bitmap_free (set);
-        send_json (c,
-                   json_pack ("{s:s, s:I, s:s, s:s, s:i, s:I}", "event", "offer", "id",
-                              (json_int_t)o->id, "node", d->core->nodes[o->node]->name,
-                              "cpuset", pus ? pus : "", "ncores", (int)o->ncores, "mem",
-                              (json_int_t)o->mem));
+        send_json (c, json_pack ("{s:s, s:I, s:s, s:s, s:o, s:i, s:I}", "event",
+                                 "offer", "id", (json_int_t)o->id, "node",
+                                 d->core->nodes[o->node]->name, "cpuset",
+                                 pus ? pus : "", "cores", cores, "ncores",
+                                 (int)o->ncores, "mem", (json_int_t)o->mem));
         free (pus);
         return;
     }
