@@ -72,7 +72,7 @@ struct loomd {
     int lockfd, listenfd;
     uid_t uid;
     gid_t sock_gid; /* (gid_t)-1: socket for the owner only */
-    struct event *listen_ev, *sigchld, *sigterm, *sigint, *timer, *flush;
+    struct event *listen_ev, *sigchld, *sigterm, *sigint, *timer, *flush, *commit_timer;
     uint64_t last_commit_ns;
     loom_topo_t *topo;
     hwloc_topology_t hw;

@@ -26,6 +26,7 @@
 #include <loom/error.h>
 #include <loom/log.h>
 #include <loom/sched.h>
+#include <loom/trace.h>
 
 #include "loomd.h"
 
@@ -80,6 +81,26 @@ static void op_task_changed (void *arg, struct loom__task *t)
                            sec * (double)(j->nslots * j->mem_per_slot));
     }
     loomd_task_event (d, t);
+    if (loom_trace_active ()) {
+        /* Queue wait and launch as the task starts, run time and status as it ends. */
+        LOOM_TRACE_TYPE (t_launch, "sched", "task.launch", "job", "index",
+                         "queue_wait_ns");
+        LOOM_TRACE_TYPE (t_end, "sched", "task.end", "job", "run_ns", "wstatus:i");
+        LOOM_TRACE_TYPE (t_pending, "sched", "pending", "tasks");
+        struct loom__job *j = t->job;
+        if (t->state == LOOM__T_RUNNING)
+            loom_trace_instant (&t_launch, j->id, (uint64_t)t->index,
+                                t->start_ns > j->submit_ns ? t->start_ns - j->submit_ns
+                                                           : 0);
+        else if (t->end_ns && t->state != LOOM__T_PENDING)
+            loom_trace_instant (&t_end, j->id, t->end_ns - t->start_ns,
+                                (uint64_t)t->wstatus);
+        uint64_t pending = 0;
+        for (uint32_t i = 0; i < d->core->nfws; i++)
+            for (size_t k = 0; k < d->core->fws[i]->nall; k++)
+                pending += d->core->fws[i]->all[k]->pending;
+        loom_trace_counter (&t_pending, pending);
+    }
 }
 
 static void op_job_changed (void *arg, struct loom__job *j)
@@ -93,6 +114,9 @@ static void op_job_changed (void *arg, struct loom__job *j)
 
 static void op_offer (void *arg, struct loom__offer *o)
 {
+    LOOM_TRACE_TYPE (t_offer, "sched", "offer", "framework:s", "cores", "mem");
+    if (loom_trace_active ())
+        loom_trace_instant (&t_offer, loom_trace_str (o->fw->name), o->ncores, o->mem);
     loomd_offer_event (arg, o, 0);
 }
 
@@ -129,8 +153,31 @@ static void on_flush (evutil_socket_t fd, short ev, void *arg)
                              (suseconds_t)(wait % 1000000000ull / 1000)};
         evtimer_add (d->timer, &tv);
     }
+    /* Commit at most every 5 ms: under a stream of short tasks that is one commit
+     * per many task updates. Replies commit first anyway (server.c), so what a
+     * client was told is on disk; a kill -9 can lose at most the last 5 ms of task
+     * ends, and those tasks come back as lost (docs/sched.md).
+     */
+    uint64_t now = loom_clock_ns ();
+    if (now - d->last_commit_ns >= 5000000ull) {
+        if (loomd_store_commit (d->store) < 0)
+            loom_warn ("loomd: commit failed");
+        d->last_commit_ns = now;
+    } else if (loomd_store_dirty (d->store)
+               && !evtimer_pending (d->commit_timer, NULL)) {
+        struct timeval tv = {0, 5000};
+        evtimer_add (d->commit_timer, &tv);
+    }
+}
+
+static void on_commit_timer (evutil_socket_t fd, short ev, void *arg)
+{
+    struct loomd *d = arg;
+    (void)fd;
+    (void)ev;
     if (loomd_store_commit (d->store) < 0)
         loom_warn ("loomd: commit failed");
+    d->last_commit_ns = loom_clock_ns ();
 }
 
 void loomd_kick (struct loomd *d)
@@ -408,6 +455,7 @@ int main (int argc, char **argv)
     d->sigint = evsignal_new (d->base, SIGINT, on_sigterm, d);
     d->timer = evtimer_new (d->base, on_timer, d);
     d->flush = event_new (d->base, -1, 0, on_flush, d);
+    d->commit_timer = evtimer_new (d->base, on_commit_timer, d);
     event_priority_set (d->flush, 1);
     event_add (d->sigchld, NULL);
     event_add (d->sigterm, NULL);
@@ -442,6 +490,7 @@ int main (int argc, char **argv)
     event_free (d->sigint);
     event_free (d->timer);
     event_free (d->flush);
+    event_free (d->commit_timer);
     event_free (d->listen_ev);
     event_base_free (d->base);
     close (d->listenfd);
