@@ -8,7 +8,8 @@
  * With --graph the built edge dataset is also written (src:u64,dst:u64, hash-
  * partitioned by src), so later jobs (loom run pagerank/cc/...) can share it.
  * Edge lines are "src dst [weight]" (whitespace-separated non-negative integer ids;
- * '#' and '%' start comments); weights are accepted and ignored by PageRank.
+ * '#' starts a comment, as do lines starting with '%'); weights are accepted and
+ * ignored by PageRank, and duplicate edges count once, as with loom-graph-build.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -57,26 +58,60 @@ static const char *parse_id (const char *p, const char *end, uint64_t *out)
     return p;
 }
 
-/* Map: one text line -> (src, dst), skipping blank lines and comments. */
+/* Map: one text line -> (src, dst), skipping blank lines and comments. The value is
+ * dst big-endian, so the grouping sort orders each vertex's edges by dst and reduce
+ * sees duplicates side by side (as loom-graph-build does).
+ */
 static int edge_map (loom_mr_ctx_t *ctx, const struct loom_record *rec, void *arg)
 {
     const char *p = rec->value, *end = p + rec->value_len;
+    const char *hash = memchr (p, '#', rec->value_len);
+    if (hash)
+        end = hash;
     while (p < end && isspace ((unsigned char)*p))
         p++;
-    if (p == end || *p == '#' || *p == '%')
+    if (p == end || *p == '%')
         return 0;
     uint64_t src, dst;
     const char *q = parse_id (p, end, &src);
     if (q)
         q = parse_id (q, end, &dst);
     if (!q) {
-        int len = rec->value_len > 60 ? 60 : (int)rec->value_len;
+        int len = end - p > 60 ? 60 : (int)(end - p);
         return loom_mr_fail (ctx, EINVAL,
                              "%s: bad edge line '%.*s' (want 'src dst "
                              "[weight]' with integer ids)",
-                             (const char *)arg, len, (const char *)rec->value);
+                             (const char *)arg, len, p);
     }
-    return loom_mr_emit (ctx, &src, 8, &dst, 8);
+    uint64_t be = __builtin_bswap64 (dst);
+    return loom_mr_emit (ctx, &src, 8, &be, 8);
+}
+
+/* Reduce: one vertex's targets in order; duplicate edges count once, as in
+ * loom-graph-build (so the pipeline ranks the graph graph-build writes).
+ */
+static int edge_reduce (loom_mr_ctx_t *ctx,
+                        const void *key,
+                        size_t klen,
+                        loom_mr_values_t *values,
+                        void *arg)
+{
+    const void *val;
+    size_t vlen;
+    uint64_t prev = 0;
+    int k, have = 0;
+    while ((k = loom_mr_values_next (values, &val, &vlen)) == 1) {
+        uint64_t be;
+        memcpy (&be, val, 8);
+        if (have && be == prev)
+            continue;
+        uint64_t dst = __builtin_bswap64 (be);
+        if (loom_mr_emit (ctx, key, klen, &dst, 8) < 0)
+            return -1;
+        prev = be;
+        have = 1;
+    }
+    return k < 0 ? loom_mr_fail (ctx, EIO, "cannot read spilled edges") : 0;
 }
 
 int main (int argc, char **argv)
@@ -167,6 +202,8 @@ int main (int argc, char **argv)
     step.hash_seed = 0; /* Pregel's default: the graph loads without a reshuffle */
     step.partitions = (uint32_t)a.size;
     step.shuffle = true;
+    step.reduce = edge_reduce;
+    step.flags = LOOM_MR_SORT_VALUES;
     step.output = graph ? LOOM_MR_OUTPUT_DATASET : LOOM_MR_OUTPUT_NONE;
     step.output_path = graph;
     step.schema = "src:u64,dst:u64";

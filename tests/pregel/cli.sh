@@ -74,18 +74,26 @@ expect_error "resume with other ranks" "checkpoint has 2 partitions but the job 
     loom run pagerank -n 3 --iterations 12 --input g2 --checkpoint ck --resume
 
 # The seed's pipeline: text edges -> MapReduce graph-build -> Pregel PageRank -> top-k,
-# equal to graph-build's dataset run through loom-pagerank.
-printf '# a small graph\n1 2\n2 3\n3 1\n3 4 0.5\n4 5\n5 4\n\n6 4\n' >edges.txt
+# equal to the same chain run as separate jobs (loom-graph-build, then loom-pagerank).
+printf '# a small graph\n1 2\n2 3\n3 1\n3 4 0.5\n4 5\n5 4\n\n6 4 # dup next\n6 4\n' \
+    >edges.txt
 expect_ok "pipeline" loom run pipeline -n 2 --edges edges.txt --top 3 --graph gb \
     --output pipe.ranks
 expect_out "pipeline top vertex" "^   1 +4 +0\.38"
 expect_out "pipeline reports both steps" "graph-build \(MapReduce\): 7 edges"
-expect_ok "pagerank on the built graph" loom run pagerank -n 3 --input gb --output pr.gb \
-    --iterations 20 --quiet
+expect_ok "pagerank on the pipeline's graph" loom run pagerank -n 3 --input gb \
+    --output pr.gb --iterations 20 --quiet
 dump pipe.ranks pipe.txt
 dump pr.gb prgb.txt
 [ "$(wc -l <pipe.txt)" -eq 6 ] || fail "pipeline ranked $(wc -l <pipe.txt) vertices, not 6"
 cmp -s pipe.txt prgb.txt || fail "pipeline ranks differ from pagerank on its graph"
+if command -v loom-graph-build >/dev/null; then
+    expect_ok "graph-build" loom run graph-build -n 2 --input edges.txt --output gb2 -q
+    expect_ok "pagerank on graph-build's graph" loom run pagerank -n 2 --input gb2 \
+        --output pr.gb2 --iterations 20 --quiet
+    dump pr.gb2 prgb2.txt
+    cmp -s pipe.txt prgb2.txt || fail "pipeline differs from graph-build + pagerank"
+fi
 printf '1 2\nx y\n' >bad.txt
 expect_error "pipeline bad line" "loom: pipeline: bad.txt: bad edge line 'x y'" \
     loom run pipeline -n 2 --edges bad.txt
