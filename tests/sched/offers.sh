@@ -8,10 +8,10 @@
 
 expect_ok "start" loom sched start --cores 2
 expect_ok "batch backlog" loom submit --array 1-10 -- sleep 0.4
-loom sweep --points 14 -- sh -c 'sleep 0.4; echo point {}' >"$TMP/sweep.out" 2>"$TMP/sweep.err" &
+loom sweep --points 20 -- sh -c 'sleep 0.4; echo point {}' >"$TMP/sweep.out" 2>"$TMP/sweep.err" &
 sweep=$!
 both=0
-for i in 1 2 3 4 5 6 7 8; do
+for i in 1 2 3 4 5 6 7 8 9 10; do
     sleep 0.35
     loom shares --json >"$TMP/out" 2>/dev/null || continue
     line=$(json_get '" ".join("%s:%d:%d" % (f["name"], f["used"]["cores"], f["demand"]["tasks"]) for f in d["frameworks"])')
@@ -23,12 +23,12 @@ for i in 1 2 3 4 5 6 7 8; do
 done
 [ "$both" -ge 2 ] || fail "DRF sharing not seen (one core each) in the samples: $both"
 wait "$sweep" || fail "loom sweep failed: $(cat "$TMP/sweep.err")"
-grep -q "^sweep 'sweep': 14 points, 14 completed, 0 failed, at most 2 tasks at once" "$TMP/sweep.out" \
+grep -q "^sweep 'sweep': 20 points, 20 completed, 0 failed, at most 2 tasks at once" "$TMP/sweep.out" \
     || fail "sweep summary: $(tail -1 "$TMP/sweep.out")"
 grep -q "offer [0-9]* on .*: 1 cores -> 1 tasks" "$TMP/sweep.out" || fail "no one-core offer seen"
 expect_ok "batch completed" loom wait 1
 expect_ok "framework tasks listed" loom ps --all --json
-[ "$(json_get 'sum(1 for j in d["jobs"] if j["framework"] == "sweep" and j["state"] == "completed")')" = 14 ] \
+[ "$(json_get 'sum(1 for j in d["jobs"] if j["framework"] == "sweep" and j["state"] == "completed")')" = 20 ] \
     || fail "sweep tasks in ps"
 expect_ok "a sweep task's log" loom logs 15
 expect_out "point output" "^point [0-9]+$"
