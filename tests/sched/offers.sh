@@ -13,6 +13,9 @@ sweep=$!
 both=0
 for i in 1 2 3 4 5 6 7 8 9 10; do
     sleep 0.35
+    # No preemption: until a batch task ends after the sweep registered, batch may
+    # rightly hold both cores. Check from the sweep's first launch on.
+    grep -q " offer " "$TMP/sweep.out" 2>/dev/null || continue
     loom shares --json >"$TMP/out" 2>/dev/null || continue
     line=$(json_get '" ".join("%s:%d:%d" % (f["name"], f["used"]["cores"], f["demand"]["tasks"]) for f in d["frameworks"])')
     case "$line" in
