@@ -22,6 +22,7 @@
 #include <loom/mapreduce.h>
 
 #include "../appkit/appkit.h"
+#include "edge_parse.h"
 
 struct opts {
     bool weighted, symmetrize, drop_loops;
@@ -56,31 +57,6 @@ static uint64_t be64 (uint64_t v)
 }
 
 /* Parse one unsigned decimal id at *p; returns 0 or -1. */
-static int parse_id (const char **p, const char *end, uint64_t *out)
-{
-    const char *s = *p;
-    uint64_t v = 0;
-    if (s >= end || *s < '0' || *s > '9')
-        return -1;
-    while (s < end && *s >= '0' && *s <= '9') {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-        s++;
-    }
-    *p = s;
-    *out = v;
-    return 0;
-}
-
-static const char *skip_blank (const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
-        p++;
-    return p;
-}
-
 static int
 emit_edge (loom_mr_ctx_t *ctx, uint64_t u, uint64_t v, double w, bool weighted)
 {
@@ -94,36 +70,18 @@ emit_edge (loom_mr_ctx_t *ctx, uint64_t u, uint64_t v, double w, bool weighted)
 static int map_edge (loom_mr_ctx_t *ctx, const struct loom_record *rec, void *arg)
 {
     const struct opts *o = arg;
-    const char *p = rec->value, *end = p + rec->value_len;
-    const char *hash = memchr (p, '#', rec->value_len);
-    if (hash)
-        end = hash;
-    p = skip_blank (p, end);
-    if (p == end)
-        return 0; /* blank or comment */
     uint64_t u, v;
-    double w = 1.0;
-    const char *start = p;
-    if (parse_id (&p, end, &u) < 0 || (p = skip_blank (p, end)) == end
-        || parse_id (&p, end, &v) < 0)
-        goto bad;
-    p = skip_blank (p, end);
-    if (p < end && o->weighted) {
-        char buf[64];
-        size_t n =
-            (size_t)(end - p) < sizeof (buf) - 1 ? (size_t)(end - p) : sizeof (buf) - 1;
-        memcpy (buf, p, n);
-        buf[n] = '\0';
-        char *e;
-        errno = 0;
-        w = strtod (buf, &e);
-        if (e == buf || errno)
-            goto bad;
-        p += e - buf;
-        p = skip_blank (p, end);
-        if (p < end)
-            goto bad;
-    }
+    double w;
+    const char *bad;
+    size_t bad_len;
+    int k = edge_parse (rec->value, rec->value_len, o->weighted, &u, &v, &w, &bad,
+                        &bad_len);
+    if (k == 0)
+        return 0;
+    if (k < 0)
+        return loom_mr_fail (ctx, EINVAL, "bad edge line '%.*s' (want 'src dst%s')",
+                             (int)(bad_len > 60 ? 60 : bad_len), bad,
+                             o->weighted ? " [weight]" : "");
     if (o->drop_loops && u == v)
         return 0;
     if (emit_edge (ctx, u, v, w, o->weighted) < 0)
@@ -131,10 +89,6 @@ static int map_edge (loom_mr_ctx_t *ctx, const struct loom_record *rec, void *ar
     if (o->symmetrize && u != v && emit_edge (ctx, v, u, w, o->weighted) < 0)
         return -1;
     return 0;
-bad:
-    return loom_mr_fail (ctx, EINVAL, "bad edge line '%.*s' (want 'src dst%s')",
-                         (int)((end - start) > 60 ? 60 : (end - start)), start,
-                         o->weighted ? " [weight]" : "");
 }
 
 /* One vertex's edges, sorted by dst: merge duplicates (smallest weight), emit

@@ -322,6 +322,13 @@ struct cursor {
 static int cursor_next (struct cursor *c)
 {
     if (c->v) {
+        /* Sorted order visits the records at random: fetch a few ahead so several
+         * cache misses overlap (the records are typically 100 bytes: two lines).
+         */
+        if (c->i + 16 < c->n) {
+            __builtin_prefetch (c->v[c->i + 16].rec);
+            __builtin_prefetch (c->v[c->i + 16].rec + 64);
+        }
         c->rec = c->i < c->n ? c->v[c->i++].rec : NULL;
         return 0;
     }
