@@ -74,10 +74,8 @@ static int write_all (int fd, const void *buf, size_t len)
     return 0;
 }
 
-int loom__write_atomic (const char *path,
-                        const void *buf,
-                        size_t len,
-                        loom_error_t *error)
+int loom__write_atomic (
+    const char *path, const void *buf, size_t len, bool sync, loom_error_t *error)
 {
     char *dcopy = strdup (path), *tmp = NULL;
     if (!dcopy)
@@ -91,7 +89,7 @@ int loom__write_atomic (const char *path,
     int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         goto error;
-    if (write_all (fd, buf, len) < 0 || fsync (fd) < 0) {
+    if (write_all (fd, buf, len) < 0 || (sync && fsync (fd) < 0)) {
         int saved = errno;
         close (fd);
         errno = saved;
@@ -103,7 +101,7 @@ int loom__write_atomic (const char *path,
     if (rename (tmp, path) < 0)
         goto error;
     loom__crash_point ("manifest-renamed");
-    if (loom__fsync_dir (dir) < 0)
+    if (sync && loom__fsync_dir (dir) < 0)
         goto error;
     free (tmp);
     free (dcopy);

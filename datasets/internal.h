@@ -88,10 +88,8 @@ int loom__parse_partlist (const char *s,
 /* Write 'len' bytes to 'path' atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory.
  */
-int loom__write_atomic (const char *path,
-                        const void *buf,
-                        size_t len,
-                        loom_error_t *error);
+int loom__write_atomic (
+    const char *path, const void *buf, size_t len, bool sync, loom_error_t *error);
 int loom__fsync_path (const char *path);
 int loom__fsync_dir (const char *dir);
 char *loom__read_file (const char *path, size_t *len, size_t max);
@@ -112,6 +110,7 @@ struct ds_partfile_meta {
     const char *lineage;
     const char *trace_id;
     const char *created;
+    bool sync; /* fsync the file (not with LOOM_DS_NOSYNC) */
 };
 
 typedef struct ds_pfw ds_pfw_t;
@@ -134,6 +133,17 @@ struct ds_coldata {
     void *data;
     uint64_t *offsets; /* BYTES only, n + 1 entries */
     size_t nbytes;     /* bytes in data */
+    size_t cap[2];     /* allocated bytes of data and offsets, when known */
+};
+
+/* Where partition reads get their buffers: a reader reuses the buffers of the
+ * partitions it destroyed, which saves faulting in fresh memory (a quarter of the
+ * read time for big partitions). Returns a buffer of at least 'size' bytes (its real
+ * size in *cap), or NULL.
+ */
+struct ds_alloc {
+    void *(*alloc) (void *ctx, size_t size, size_t *cap);
+    void *ctx;
 };
 
 /* Read a partition file completely. 'label' prefixes errors ("ds: partition 3").
@@ -144,6 +154,7 @@ int loom__pf_read (const char *path,
                    const loom_ds_schema_t *s,
                    uint32_t part,
                    uint32_t generation,
+                   const struct ds_alloc *alloc,
                    size_t *n,
                    struct ds_coldata *cols,
                    loom_error_t *error);

@@ -437,7 +437,7 @@ int loom__pfw_finish (ds_pfw_t *f,
         loom__pfw_abort (f);
         return -1;
     }
-    if (loom__fsync_path (f->path) < 0) {
+    if (meta->sync && loom__fsync_path (f->path) < 0) {
         loom_errset (error, errno, "%s: fsync: %s", f->path, strerror (errno));
         loom__pfw_abort (f);
         return -1;
@@ -502,10 +502,24 @@ int loom__pf_read_meta (const char *path,
 }
 
 /* Read stored dataset 'name' whole into a new buffer of *n elements. */
-static void *read_stored (
-    hid_t file, const struct stored *st, hid_t mtype, hsize_t *n, const char **why)
+static void *read_stored (hid_t file,
+                          const struct stored *st,
+                          hid_t mtype,
+                          const struct ds_alloc *alloc,
+                          size_t *cap,
+                          hsize_t *n,
+                          const char **why)
 {
-    hid_t d = H5Dopen2 (file, st->name, H5P_DEFAULT);
+    /* No chunk cache: whole chunks are then read straight into our buffer instead
+     * of through the cache and a copy.
+     */
+    hid_t dapl = H5Pcreate (H5P_DATASET_ACCESS);
+    if (dapl >= 0)
+        H5Pset_chunk_cache (dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, 0,
+                            H5D_CHUNK_CACHE_W0_DEFAULT);
+    hid_t d = H5Dopen2 (file, st->name, dapl >= 0 ? dapl : H5P_DEFAULT);
+    if (dapl >= 0)
+        H5Pclose (dapl);
     if (d < 0) {
         *why = "missing";
         return NULL;
@@ -522,7 +536,9 @@ static void *read_stored (
         *why = "has the wrong type";
         goto out;
     }
-    buf = malloc (dims[0] ? dims[0] * st->esize : 1);
+    size_t want = dims[0] ? dims[0] * st->esize : 1;
+    *cap = want;
+    buf = alloc ? alloc->alloc (alloc->ctx, want, cap) : malloc (want);
     if (!buf) {
         *why = "out of memory";
         errno = ENOMEM;
@@ -549,6 +565,7 @@ int loom__pf_read (const char *path,
                    const loom_ds_schema_t *s,
                    uint32_t part,
                    uint32_t generation,
+                   const struct ds_alloc *alloc,
                    size_t *nrec,
                    struct ds_coldata *cols,
                    loom_error_t *error)
@@ -593,7 +610,9 @@ int loom__pf_read (const char *path,
     for (int k = 0; k < nst; k++) {
         const char *why = NULL;
         hsize_t len = 0;
-        void *buf = read_stored (file, &st[k], mem_type (&st[k], s), &len, &why);
+        size_t cap = 0;
+        void *buf =
+            read_stored (file, &st[k], mem_type (&st[k], s), alloc, &cap, &len, &why);
         if (!buf) {
             loom_errset (error, errno == ENOMEM ? ENOMEM : EPROTO, "%s: column '%s' %s",
                          label, st[k].name, why);
@@ -601,6 +620,7 @@ int loom__pf_read (const char *path,
         }
         struct ds_coldata *cd = &cols[st[k].col];
         size_t records = st[k].is_offsets ? (size_t)len - 1 : (size_t)len;
+        cd->cap[st[k].is_offsets] = cap;
         if (st[k].is_offsets) {
             cd->offsets = buf;
             if (len == 0) {

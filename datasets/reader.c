@@ -8,9 +8,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <loom/trace.h>
+
 #include "internal.h"
 
+/* Trace events (docs/tracing.md): reading a partition, and checking its checksum. */
+LOOM_TRACE_TYPE (
+    t_part_read, "datasets", "partition.read", "partition", "records", "bytes");
+LOOM_TRACE_TYPE (t_checksum, "datasets", "checksum", "partition", "bytes");
+
+#define POOL_MAX (2 * DS_MAX_COLS)
+
 struct loom_ds {
+    int refs; /* the handle, plus each partition read from disk */
+    struct {
+        void *p;
+        size_t cap;
+    } pool[POOL_MAX]; /* buffers of destroyed partitions, for the next read */
+    size_t npool;
     char *path;
     int rank, size;
     int flags;
@@ -26,7 +41,68 @@ struct loom_ds_part {
     size_t n;
     struct ds_coldata *cols; /* owned unless 'mem' */
     struct ds_mem *mem;      /* borrowed arrays of an in-memory dataset */
+    loom_ds_t *ds;           /* gets the buffers back (disk partitions) */
 };
+
+/* ds_alloc of a reader: the smallest pooled buffer that fits, else malloc. */
+static void *pool_alloc (void *ctx, size_t size, size_t *cap)
+{
+    loom_ds_t *ds = ctx;
+    size_t best = ds->npool;
+    for (size_t i = 0; i < ds->npool; i++)
+        if (ds->pool[i].cap >= size
+            && (best == ds->npool || ds->pool[i].cap < ds->pool[best].cap))
+            best = i;
+    if (best == ds->npool) {
+        *cap = size;
+        return malloc (size);
+    }
+    void *p = ds->pool[best].p;
+    *cap = ds->pool[best].cap;
+    ds->pool[best] = ds->pool[--ds->npool];
+    return p;
+}
+
+/* Give a buffer back: keep it if the pool has room (else keep the bigger of it and
+ * the smallest pooled one), free the rest.
+ */
+static void pool_put (loom_ds_t *ds, void *p, size_t cap)
+{
+    if (!p)
+        return;
+    if (cap == 0) {
+        free (p);
+        return;
+    }
+    if (ds->npool < POOL_MAX) {
+        ds->pool[ds->npool].p = p;
+        ds->pool[ds->npool++].cap = cap;
+        return;
+    }
+    size_t small = 0;
+    for (size_t i = 1; i < ds->npool; i++)
+        if (ds->pool[i].cap < ds->pool[small].cap)
+            small = i;
+    if (ds->pool[small].cap < cap) {
+        free (ds->pool[small].p);
+        ds->pool[small].p = p;
+        ds->pool[small].cap = cap;
+    } else {
+        free (p);
+    }
+}
+
+static void ds_unref (loom_ds_t *ds)
+{
+    if (--ds->refs > 0)
+        return;
+    for (size_t i = 0; i < ds->npool; i++)
+        free (ds->pool[i].p);
+    loom__manifest_free (&ds->own);
+    loom__mem_unref (ds->mem);
+    free (ds->path);
+    free (ds);
+}
 
 static int check_schema (const char *path,
                          const loom_ds_schema_t *have,
@@ -69,6 +145,7 @@ loom_ds_t *loom_ds_open (MPI_Comm comm,
         return NULL;
     }
     ds->size = 1;
+    ds->refs = 1;
     if (comm != MPI_COMM_NULL) {
         MPI_Comm_rank (comm, &ds->rank);
         MPI_Comm_size (comm, &ds->size);
@@ -101,10 +178,7 @@ void loom_ds_close (loom_ds_t *ds)
     if (!ds)
         return;
     int saved = errno;
-    loom__manifest_free (&ds->own);
-    loom__mem_unref (ds->mem);
-    free (ds->path);
-    free (ds);
+    ds_unref (ds); /* partitions still alive keep it until they go */
     errno = saved;
 }
 
@@ -237,6 +311,7 @@ loom_ds_part_t *loom_ds_part_read (loom_ds_t *ds, uint32_t part, loom_error_t *e
             return NULL;
         }
     }
+    loom_trace_span_t span = loom_trace_begin (&t_part_read, part, 0, 0);
     char *name = loom__part_name (part, m->generation);
     char *file = name ? loom__path_join (ds->path, name) : NULL;
     char label[512];
@@ -264,8 +339,9 @@ loom_ds_part_t *loom_ds_part_read (loom_ds_t *ds, uint32_t part, loom_error_t *e
             (long long)st.st_size, (unsigned long long)m->parts[part].bytes);
         goto error;
     }
-    if (loom__pf_read (file, label, &m->schema, part, m->generation, &pr->n, pr->cols,
-                       error)
+    struct ds_alloc alloc = {pool_alloc, ds};
+    if (loom__pf_read (file, label, &m->schema, part, m->generation, &alloc, &pr->n,
+                       pr->cols, error)
         < 0)
         goto error;
     if (pr->n != m->parts[part].records) {
@@ -274,7 +350,10 @@ loom_ds_part_t *loom_ds_part_read (loom_ds_t *ds, uint32_t part, loom_error_t *e
         goto error;
     }
     if (!(ds->flags & LOOM_DS_NO_VERIFY)) {
+        loom_trace_span_t cs =
+            loom_trace_begin (&t_checksum, part, m->parts[part].bytes);
         uint64_t sum = loom__checksum_cols (&m->schema, pr->n, pr->cols);
+        loom_trace_end (cs);
         if (sum != m->parts[part].checksum) {
             loom_errset (error, EPROTO,
                          "%s: checksum mismatch (data %016llx, manifest %016llx): "
@@ -286,9 +365,13 @@ loom_ds_part_t *loom_ds_part_read (loom_ds_t *ds, uint32_t part, loom_error_t *e
     }
     free (name);
     free (file);
+    pr->ds = ds;
+    ds->refs++;
+    loom_trace_end (span, part, pr->n, m->parts[part].bytes);
     return pr;
 error : {
     int saved = errno;
+    loom_trace_end (span, part);
     loom_ds_part_destroy (pr);
     free (name);
     free (file);
@@ -328,8 +411,16 @@ void loom_ds_part_destroy (loom_ds_part_t *pr)
     if (!pr)
         return;
     int saved = errno;
-    if (!pr->mem && pr->cols)
+    if (pr->ds && pr->cols) {
+        for (size_t c = 0; c < pr->schema->ncols; c++) {
+            pool_put (pr->ds, pr->cols[c].data, pr->cols[c].cap[0]);
+            pool_put (pr->ds, pr->cols[c].offsets, pr->cols[c].cap[1]);
+        }
+        free (pr->cols);
+        ds_unref (pr->ds);
+    } else if (!pr->mem && pr->cols) {
         loom__coldata_free (pr->schema, pr->cols);
+    }
     loom__mem_unref (pr->mem);
     free (pr);
     errno = saved;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <loom/hash.h>
+#include <loom/trace.h>
 
 #include "internal.h"
 
@@ -25,6 +26,7 @@ struct loom_ds_writer {
     uint64_t config;
     uint32_t old_generation; /* 0: no previous version */
     bool repair;
+    bool sync;
     bool *reused;             /* committed before this writer started */
     bool *mine;               /* ended by this rank */
     struct ds_partinfo *info; /* reused and mine */
@@ -32,8 +34,14 @@ struct loom_ds_writer {
     bool committed;
 };
 
+/* Trace events (docs/tracing.md): one span per partition written and per commit. */
+LOOM_TRACE_TYPE (
+    t_part_write, "datasets", "partition.write", "partition", "records", "bytes");
+LOOM_TRACE_TYPE (t_commit, "datasets", "commit", "partitions", "records", "generation");
+
 struct loom_ds_part_writer {
     loom_ds_writer_t *w;
+    loom_trace_span_t span;
     uint32_t part;
     char *tmp, *final;
     ds_pfw_t *file;
@@ -73,7 +81,7 @@ static int setup (loom_ds_writer_t *w,
     if (p->nparts == 0 || p->nparts > DS_MAX_NPARTS)
         return loom_errset (error, EINVAL, "%s: nparts %u out of range 1..%u", w->path,
                             p->nparts, DS_MAX_NPARTS);
-    if (p->flags & ~(LOOM_DS_OVERWRITE | LOOM_DS_RESUME))
+    if (p->flags & ~(LOOM_DS_OVERWRITE | LOOM_DS_RESUME | LOOM_DS_NOSYNC))
         return loom_errset (error, EINVAL, "%s: unknown flags 0x%x", w->path, p->flags);
     if (p->persist < LOOM_DS_PERSIST_DISK || p->persist > LOOM_DS_PERSIST_BOTH)
         return loom_errset (error, EINVAL, "%s: unknown persistence %d", w->path,
@@ -133,7 +141,13 @@ static int setup (loom_ds_writer_t *w,
         m->split = calloc (1, sizeof (*m->split));
         m->split_len = calloc (1, sizeof (*m->split_len));
     }
-    if (p->trace_id && !(m->trace_id = strdup (p->trace_id)))
+    /* The job's trace id, so the data leads to its trace (and back). */
+    char tid[17];
+    uint64_t id = loom_trace_id ();
+    const char *trace_id = p->trace_id ? p->trace_id
+                           : id        ? loom_trace_id_format (id, tid)
+                                       : NULL;
+    if (trace_id && !(m->trace_id = strdup (trace_id)))
         return loom_errset (error, ENOMEM, "%s: out of memory", w->path);
     return 0;
 }
@@ -363,6 +377,7 @@ loom_ds_writer_t *loom_ds_create (MPI_Comm comm,
     w->m.generation = pl.generation;
     w->old_generation = pl.old_generation;
     w->repair = p->repair_partitions != NULL;
+    w->sync = !(p->flags & LOOM_DS_NOSYNC);
     if (w->repair) {
         if (adopt_old_description (w, error) < 0) {
             loom_ds_writer_destroy (w);
@@ -419,6 +434,7 @@ void loom_ds_part_abort (loom_ds_part_writer_t *pw)
     if (!pw)
         return;
     int saved = errno;
+    loom_trace_end (pw->span); /* an abandoned partition still shows its time */
     loom__pfw_abort (pw->file);
     if (pw->mem)
         loom__coldata_free (&pw->w->m.schema, pw->mem);
@@ -452,6 +468,7 @@ loom_ds_part_begin (loom_ds_writer_t *w, uint32_t part, loom_error_t *error)
         goto nomem;
     pw->w = w;
     pw->part = part;
+    pw->span = loom_trace_begin (&t_part_write, part, 0, 0);
     if (is_disk (w)) {
         char *name = loom__part_name (part, w->m.generation);
         if (!name)
@@ -595,6 +612,7 @@ int loom_ds_part_end (loom_ds_part_writer_t *pw, loom_error_t *error)
             .lineage = w->m.lineage,
             .trace_id = w->m.trace_id,
             .created = w->m.created,
+            .sync = w->sync,
         };
         loom_error_t e;
         ds_pfw_t *f = pw->file;
@@ -614,7 +632,7 @@ int loom_ds_part_end (loom_ds_part_writer_t *pw, loom_error_t *error)
             rc = rename (pw->tmp, pw->final);
         if (rc == 0) {
             loom__crash_point ("part-renamed");
-            rc = loom__fsync_dir (w->path);
+            rc = w->sync ? loom__fsync_dir (w->path) : 0;
         }
         if (rc < 0) {
             int saved = errno;
@@ -635,6 +653,8 @@ int loom_ds_part_end (loom_ds_part_writer_t *pw, loom_error_t *error)
     }
     w->mine[pw->part] = true;
     w->info[pw->part] = info;
+    loom_trace_end (pw->span, pw->part, info.records, info.bytes);
+    pw->span = 0;
     loom_ds_part_abort (pw); /* frees what is left; the file is in place */
     return 0;
 }
@@ -705,7 +725,8 @@ static int commit_root (loom_ds_writer_t *w,
     if (!is_disk (w))
         return 0;
     char *mpath = loom__path_join (w->path, DS_MANIFEST);
-    if (!mpath || loom__write_atomic (mpath, *text, strlen (*text), error) < 0) {
+    if (!mpath
+        || loom__write_atomic (mpath, *text, strlen (*text), w->sync, error) < 0) {
         free (mpath);
         return -1;
     }
@@ -727,7 +748,8 @@ static int commit_root (loom_ds_writer_t *w,
         }
         if (d)
             closedir (d);
-        loom__fsync_dir (w->path);
+        if (w->sync)
+            loom__fsync_dir (w->path);
     }
     return 0;
 }
@@ -738,6 +760,8 @@ int loom_ds_commit (loom_ds_writer_t *w, loom_error_t *error)
         return loom_errset (error, EINVAL, "dataset: no writer");
     if (w->committed)
         return loom_errset (error, EINVAL, "%s: already committed", w->path);
+    loom_trace_span_t span =
+        loom_trace_begin (&t_commit, w->m.nparts, 0, w->m.generation);
     /* Five words per partition: number, records, checksum, bytes, owner. */
     int n = 0;
     for (uint32_t i = 0; i < w->m.nparts; i++)
@@ -805,6 +829,7 @@ int loom_ds_commit (loom_ds_writer_t *w, loom_error_t *error)
     free (displs);
     free (all);
     bcast (w, &res, sizeof (res));
+    loom_trace_end (span, w->m.nparts, 0, w->m.generation);
     if (res.err) {
         free (text);
         return loom_errset (error, res.err, "%s", res.text);

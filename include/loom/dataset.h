@@ -232,6 +232,11 @@ enum {
      * partitioner and lineage already committed (see loom_ds_writer_committed()).
      */
     LOOM_DS_RESUME = 1 << 1,
+    /* Skip every fsync (partitions, directory, manifest): for scratch data and
+     * page-cache benchmarks only. Renames still order the commit, but a power cut
+     * may then lose or tear data that looked committed.
+     */
+    LOOM_DS_NOSYNC = 1 << 2,
 };
 
 struct loom_ds_create_params {
@@ -246,7 +251,7 @@ struct loom_ds_create_params {
     const struct loom_ds_lineage *lineage; /* NULL: none recorded */
     const char *trace_id;                  /* job's trace id, or NULL */
     loom_ds_persist_t persist;
-    int flags; /* LOOM_DS_OVERWRITE | LOOM_DS_RESUME */
+    int flags; /* LOOM_DS_OVERWRITE | LOOM_DS_RESUME | LOOM_DS_NOSYNC */
     /* Narrow repair (the recompute contract): a list like "3,5-7" of the only
      * partitions to rewrite into the existing dataset at 'path'; every other
      * partition counts as committed. Producers pass their --repair-partitions
@@ -383,7 +388,9 @@ LOOM_API loom_ds_t *loom_ds_open (MPI_Comm comm,
                                   const struct loom_ds_open_params *params,
                                   loom_error_t *error);
 
-/* Accepts NULL; preserves errno. */
+/* Close 'ds'. Partitions read from it stay valid until destroyed. Accepts NULL;
+ * preserves errno.
+ */
 LOOM_API void loom_ds_close (loom_ds_t *ds);
 
 /* The schema (owned by 'ds'), the number of partitions, and the partitioner (key
@@ -469,7 +476,10 @@ LOOM_API const void *loom_ds_part_column (const loom_ds_part_t *pr, size_t col);
  */
 LOOM_API const uint64_t *loom_ds_part_offsets (const loom_ds_part_t *pr, size_t col);
 
-/* Accepts NULL; preserves errno. */
+/* Destroy 'pr'. Its buffers go back to its dataset handle, which reuses them for
+ * the next partition read (reading partitions one at a time then costs no fresh
+ * memory). Accepts NULL; preserves errno.
+ */
 LOOM_API void loom_ds_part_destroy (loom_ds_part_t *pr);
 
 /* Drop the in-memory copy of the dataset at 'path' held by this process

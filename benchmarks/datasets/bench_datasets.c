@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT */
+/* loom-bench datasets: dataset write/read bandwidth against raw POSIX I/O of the same
+ * bytes in the same run, a one-shared-HDF5-file layout for comparison, and the
+ * open+info time of a dataset with many partitions. Run under mpirun:
+ *
+ *   mpirun -np 2 loom-bench-datasets [--bytes 2G] [--parts 8] [--repeat 5] [--sync]
+ *                                    [--dir DIR] [--single] [--many 1000]
+ *
+ * Each repeat times, between barriers (so the slowest rank counts): raw write, Loom
+ * write, raw read, Loom read (order alternates between repeats). Data: two u64
+ * columns (an edge list). Default is page-cache I/O (no fsync on either side); --sync
+ * fsyncs every file and directory on both sides, as Loom's commit normally does.
+ * Reads are warm (the files were just written) unless --drop-caches. One JSON line
+ * per measurement, then the medians of the per-repeat ratios.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+#include <mpi.h>
+
+#include <loom/dataset.h>
+
+static int rank, size;
+static int do_sync;
+
+static double now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void die (const char *what, const char *why)
+{
+    fprintf (stderr, "loom-bench-datasets: %s: %s\n", what, why);
+    MPI_Abort (MPI_COMM_WORLD, 1);
+}
+
+static int cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median (double *v, int n)
+{
+    qsort (v, (size_t)n, sizeof (*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void write_all (int fd, const void *buf, size_t len, const char *path)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write (fd, p, len > (1u << 30) ? (1u << 30) : len);
+        if (n < 0)
+            die (path, strerror (errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void read_all (int fd, void *buf, size_t len, const char *path)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t n = read (fd, p, len > (1u << 30) ? (1u << 30) : len);
+        if (n <= 0)
+            die (path, n ? strerror (errno) : "short read");
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void fsync_dir (const char *dir)
+{
+    int fd = open (dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync (fd);
+        close (fd);
+    }
+}
+
+/* The baseline: each partition's two columns written back to back into one file. */
+static void raw_write (
+    const char *dir, uint32_t parts, const uint64_t *a, const uint64_t *b, size_t n)
+{
+    for (uint32_t p = (uint32_t)rank; p < parts; p += (uint32_t)size) {
+        char path[4200];
+        snprintf (path, sizeof (path), "%.4096s/raw-%05u.bin", dir, p);
+        int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+            die (path, strerror (errno));
+        write_all (fd, a, n * 8, path);
+        write_all (fd, b, n * 8, path);
+        if (do_sync && fsync (fd) < 0)
+            die (path, strerror (errno));
+        close (fd);
+    }
+    if (do_sync)
+        fsync_dir (dir);
+}
+
+static void
+raw_read (const char *dir, uint32_t parts, uint64_t *a, uint64_t *b, size_t n)
+{
+    for (uint32_t p = (uint32_t)rank; p < parts; p += (uint32_t)size) {
+        char path[4200];
+        snprintf (path, sizeof (path), "%.4096s/raw-%05u.bin", dir, p);
+        int fd = open (path, O_RDONLY);
+        if (fd < 0)
+            die (path, strerror (errno));
+        read_all (fd, a, n * 8, path);
+        read_all (fd, b, n * 8, path);
+        close (fd);
+    }
+}
+
+static void loom_write (
+    const char *path, uint32_t parts, const uint64_t *a, const uint64_t *b, size_t n)
+{
+    loom_error_t err;
+    loom_ds_schema_t *s = loom_ds_schema_parse ("src:u64,dst:u64", &err);
+    struct loom_ds_create_params p = LOOM_DS_CREATE_PARAMS_INIT;
+    p.nparts = parts;
+    p.flags = LOOM_DS_OVERWRITE | (do_sync ? 0 : LOOM_DS_NOSYNC);
+    loom_ds_writer_t *w = loom_ds_create (MPI_COMM_WORLD, path, s, &p, &err);
+    if (!w)
+        die ("create", err.text);
+    for (uint32_t part = (uint32_t)rank; part < parts; part += (uint32_t)size) {
+        struct loom_ds_colbuf cols[2] = {{a, NULL}, {b, NULL}};
+        if (loom_ds_write_partition (w, part, n, cols, &err) < 0)
+            die ("write", err.text);
+    }
+    if (loom_ds_commit (w, &err) < 0)
+        die ("commit", err.text);
+    loom_ds_writer_destroy (w);
+    loom_ds_schema_destroy (s);
+}
+
+static uint64_t loom_read (const char *path)
+{
+    loom_error_t err;
+    loom_ds_t *ds = loom_ds_open (MPI_COMM_WORLD, path, NULL, &err);
+    if (!ds)
+        die ("open", err.text);
+    uint32_t first, count;
+    uint64_t sum = 0;
+    /* Same partitions per rank as the writers and the raw baseline. */
+    (void)first;
+    (void)count;
+    for (uint32_t p = (uint32_t)rank; p < loom_ds_nparts (ds); p += (uint32_t)size) {
+        loom_ds_part_t *pr = loom_ds_part_read (ds, p, &err);
+        if (!pr)
+            die ("read", err.text);
+        const uint64_t *src = loom_ds_part_column (pr, 0);
+        sum += src[loom_ds_part_nrecords (pr) - 1];
+        loom_ds_part_destroy (pr);
+    }
+    loom_ds_close (ds);
+    return sum;
+}
+
+/* The alternative layout: one HDF5 file for all partitions, written by all ranks
+ * through MPI-IO (collective creation of every partition's datasets, independent
+ * writes of each rank's partitions), contiguous layout since sizes are known here.
+ */
+static void single_write (
+    const char *path, uint32_t parts, const uint64_t *a, const uint64_t *b, size_t n)
+{
+    hid_t fapl = H5Pcreate (H5P_FILE_ACCESS);
+    H5Pset_fapl_mpio (fapl, MPI_COMM_WORLD, MPI_INFO_NULL);
+    H5Pset_libver_bounds (fapl, H5F_LIBVER_V110, H5F_LIBVER_V110);
+    hid_t f = H5Fcreate (path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (f < 0)
+        die (path, "H5Fcreate (mpio) failed");
+    hsize_t dim = n;
+    hid_t space = H5Screate_simple (1, &dim, NULL);
+    hid_t *ds = malloc (2 * parts * sizeof (*ds));
+    for (uint32_t p = 0; p < parts; p++) { /* collective: every rank creates all */
+        char name[64];
+        snprintf (name, sizeof (name), "p%05u.src", p);
+        ds[2 * p] = H5Dcreate2 (f, name, H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                                H5P_DEFAULT);
+        snprintf (name, sizeof (name), "p%05u.dst", p);
+        ds[2 * p + 1] = H5Dcreate2 (f, name, H5T_STD_U64LE, space, H5P_DEFAULT,
+                                    H5P_DEFAULT, H5P_DEFAULT);
+    }
+    for (uint32_t p = (uint32_t)rank; p < parts; p += (uint32_t)size) {
+        if (H5Dwrite (ds[2 * p], H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, a)
+                < 0
+            || H5Dwrite (ds[2 * p + 1], H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL,
+                         H5P_DEFAULT, b)
+                   < 0)
+            die (path, "H5Dwrite (mpio) failed");
+    }
+    for (uint32_t p = 0; p < 2 * parts; p++)
+        H5Dclose (ds[p]);
+    free (ds);
+    H5Sclose (space);
+    if (do_sync)
+        H5Fflush (f, H5F_SCOPE_GLOBAL); /* MPI_File_sync underneath */
+    H5Fclose (f);
+    H5Pclose (fapl);
+}
+
+static void rm_rf (const char *dir)
+{
+    char cmd[4200];
+    snprintf (cmd, sizeof (cmd), "rm -rf '%s'", dir);
+    if (system (cmd) != 0)
+        fprintf (stderr, "loom-bench-datasets: could not remove %s\n", dir);
+}
+
+/* Open + info of a dataset with 'nparts' partitions, as `loom ds info` does it. */
+static void many (const char *dir, uint32_t nparts, int repeat)
+{
+    if (rank != 0)
+        return;
+    char path[4200];
+    snprintf (path, sizeof (path), "%s/many.h5", dir);
+    loom_error_t err;
+    loom_ds_schema_t *s = loom_ds_schema_parse ("src:u64,dst:u64", &err);
+    struct loom_ds_create_params p = LOOM_DS_CREATE_PARAMS_INIT;
+    p.nparts = nparts;
+    p.flags = LOOM_DS_OVERWRITE | LOOM_DS_NOSYNC;
+    p.partitioner = LOOM_DS_PART_HASH;
+    p.key = "src";
+    double t0 = now ();
+    loom_ds_writer_t *w = loom_ds_create (MPI_COMM_NULL, path, s, &p, &err);
+    if (!w)
+        die ("many", err.text);
+    uint64_t v[100];
+    for (int i = 0; i < 100; i++)
+        v[i] = (uint64_t)i;
+    struct loom_ds_colbuf cols[2] = {{v, NULL}, {v, NULL}};
+    for (uint32_t i = 0; i < nparts; i++)
+        if (loom_ds_write_partition (w, i, 100, cols, &err) < 0)
+            die ("many", err.text);
+    if (loom_ds_commit (w, &err) < 0)
+        die ("many", err.text);
+    loom_ds_writer_destroy (w);
+    loom_ds_schema_destroy (s);
+    double create = now () - t0;
+    double *t = malloc ((size_t)repeat * sizeof (*t)),
+           *cli = malloc ((size_t)repeat * sizeof (*cli));
+    char self[4096], loom[4200], cmd[8600];
+    ssize_t len = readlink ("/proc/self/exe", self, sizeof (self) - 1);
+    self[len > 0 ? len : 0] = '\0';
+    char *slash = strrchr (self, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf (loom, sizeof (loom), "%s/loom", self);
+    snprintf (cmd, sizeof (cmd), "'%s' ds info --partitions '%s' >/dev/null", loom,
+              path);
+    for (int r = 0; r < repeat; r++) {
+        t0 = now ();
+        loom_ds_t *ds = loom_ds_open (MPI_COMM_NULL, path, NULL, &err);
+        if (!ds)
+            die ("many open", err.text);
+        uint64_t bytes = 0;
+        for (uint32_t i = 0; i < loom_ds_nparts (ds); i++)
+            bytes += loom_ds_part_size (ds, i);
+        if (loom_ds_records (ds) != 100ull * nparts || bytes == 0)
+            die ("many", "wrong totals");
+        loom_ds_close (ds);
+        t[r] = now () - t0;
+        t0 = now ();
+        if (system (cmd) != 0)
+            die ("many", "loom ds info failed");
+        cli[r] = now () - t0;
+    }
+    printf ("{\"bench\":\"many-partitions\",\"nparts\":%u,\"create_s\":%.3f,"
+            "\"open_info_median_ms\":%.2f,\"loom_ds_info_cli_median_ms\":%.2f,"
+            "\"repeats\":%d}\n",
+            nparts, create, 1e3 * median (t, repeat), 1e3 * median (cli, repeat),
+            repeat);
+    free (t);
+    free (cli);
+}
+
+int main (int argc, char **argv)
+{
+    MPI_Init (&argc, &argv);
+    MPI_Comm_rank (MPI_COMM_WORLD, &rank);
+    MPI_Comm_size (MPI_COMM_WORLD, &size);
+    H5Eset_auto2 (H5E_DEFAULT, NULL, NULL);
+    double gib = 2;
+    uint32_t parts = 8, nmany = 0;
+    int repeat = 5, single = 0, drop = 0, c;
+    const char *dirarg = NULL;
+    static const struct option opts[] = {
+        {"bytes-gib", 1, NULL, 'b'}, {"parts", 1, NULL, 'p'},
+        {"repeat", 1, NULL, 'r'},    {"sync", 0, NULL, 's'},
+        {"dir", 1, NULL, 'd'},       {"single", 0, NULL, '1'},
+        {"many", 1, NULL, 'm'},      {"drop-caches", 0, NULL, 'D'},
+        {NULL, 0, NULL, 0},
+    };
+    while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            gib = atof (optarg);
+            break;
+        case 'p':
+            parts = (uint32_t)atoi (optarg);
+            break;
+        case 'r':
+            repeat = atoi (optarg);
+            break;
+        case 's':
+            do_sync = 1;
+            break;
+        case 'd':
+            dirarg = optarg;
+            break;
+        case '1':
+            single = 1;
+            break;
+        case 'm':
+            nmany = (uint32_t)atoi (optarg);
+            break;
+        case 'D':
+            drop = 1;
+            break;
+        default:
+            die ("usage", "see the top of bench_datasets.c");
+        }
+    }
+    if (repeat < 1 || parts < 1 || gib <= 0)
+        die ("usage", "bad --repeat, --parts or --bytes-gib");
+    char dir[4096];
+    if (rank == 0) {
+        snprintf (dir, sizeof (dir), "%s/loom-bench-ds.XXXXXX",
+                  dirarg ? dirarg : "/tmp");
+        if (!mkdtemp (dir))
+            die (dir, strerror (errno));
+    }
+    MPI_Bcast (dir, sizeof (dir), MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (nmany) {
+        many (dir, nmany, repeat);
+        MPI_Barrier (MPI_COMM_WORLD);
+        if (rank == 0)
+            rm_rf (dir);
+        MPI_Finalize ();
+        return 0;
+    }
+    size_t n = (size_t)(gib * (1u << 30) / parts / 16); /* records per partition */
+    uint64_t *a = malloc (n * 8), *b = malloc (n * 8);
+    if (!a || !b)
+        die ("buffers", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        a[i] = i * 0x9E3779B97F4A7C15ull;
+        b[i] = i ^ (i >> 3);
+    }
+    double total = (double)n * 16 * parts;
+    char dspath[4200], h5path[4200];
+    snprintf (dspath, sizeof (dspath), "%s/loom.h5", dir);
+    snprintf (h5path, sizeof (h5path), "%s/single.h5", dir);
+    double *rw = calloc ((size_t)repeat, sizeof (double)),
+           *rr = calloc ((size_t)repeat, sizeof (double)),
+           *sw = calloc ((size_t)repeat, sizeof (double));
+    for (int r = 0; r < repeat; r++) {
+        double t_rawW = 0, t_loomW = 0, t_rawR = 0, t_loomR = 0, t_single = 0, t0;
+        for (int k = 0; k < 2; k++) {
+            int loom_turn = (k + r) % 2;
+            MPI_Barrier (MPI_COMM_WORLD);
+            t0 = now ();
+            if (loom_turn)
+                loom_write (dspath, parts, a, b, n);
+            else
+                raw_write (dir, parts, a, b, n);
+            MPI_Barrier (MPI_COMM_WORLD);
+            *(loom_turn ? &t_loomW : &t_rawW) = now () - t0;
+        }
+        if (single) {
+            MPI_Barrier (MPI_COMM_WORLD);
+            t0 = now ();
+            single_write (h5path, parts, a, b, n);
+            MPI_Barrier (MPI_COMM_WORLD);
+            t_single = now () - t0;
+        }
+        for (int k = 0; k < 2; k++) {
+            int loom_turn = (k + r) % 2;
+            if (drop && rank == 0) {
+                sync ();
+                FILE *f = fopen ("/proc/sys/vm/drop_caches", "w");
+                if (!f || fputs ("3\n", f) < 0)
+                    die ("--drop-caches", "cannot write /proc/sys/vm/drop_caches");
+                fclose (f);
+            }
+            MPI_Barrier (MPI_COMM_WORLD);
+            t0 = now ();
+            if (loom_turn)
+                loom_read (dspath);
+            else
+                raw_read (dir, parts, a, b, n);
+            MPI_Barrier (MPI_COMM_WORLD);
+            *(loom_turn ? &t_loomR : &t_rawR) = now () - t0;
+        }
+        rw[r] = t_rawW / t_loomW; /* Loom bandwidth as a fraction of raw */
+        rr[r] = t_rawR / t_loomR;
+        sw[r] = single ? t_single / t_loomW : 0;
+        if (rank == 0) {
+            printf (
+                "{\"bench\":\"datasets-io\",\"repeat\":%d,\"np\":%d,\"parts\":%u,"
+                "\"gib\":%.2f,\"sync\":%d,\"warm_read\":%d,"
+                "\"raw_write_gibs\":%.3f,\"loom_write_gibs\":%.3f,\"write_ratio\":%.3f,"
+                "\"raw_read_gibs\":%.3f,\"loom_read_gibs\":%.3f,\"read_ratio\":%.3f",
+                r, size, parts, total / (1u << 30), do_sync, !drop,
+                total / t_rawW / (1u << 30), total / t_loomW / (1u << 30), rw[r],
+                total / t_rawR / (1u << 30), total / t_loomR / (1u << 30), rr[r]);
+            if (single)
+                printf (",\"single_file_write_gibs\":%.3f",
+                        total / t_single / (1u << 30));
+            printf ("}\n");
+            fflush (stdout);
+        }
+    }
+    if (rank == 0) {
+        printf (
+            "{\"bench\":\"datasets-io-summary\",\"np\":%d,\"parts\":%u,\"gib\":%.2f,"
+            "\"sync\":%d,\"warm_read\":%d,\"repeats\":%d,"
+            "\"median_write_ratio\":%.3f,\"median_read_ratio\":%.3f",
+            size, parts, total / (1u << 30), do_sync, !drop, repeat,
+            median (rw, repeat), median (rr, repeat));
+        if (single)
+            printf (",\"median_single_file_vs_loom_write\":%.3f", median (sw, repeat));
+        printf ("}\n");
+    }
+    free (rw);
+    free (rr);
+    free (sw);
+    free (a);
+    free (b);
+    MPI_Barrier (MPI_COMM_WORLD);
+    if (rank == 0)
+        rm_rf (dir);
+    MPI_Finalize ();
+    return 0;
+}
