@@ -191,8 +191,8 @@ loom_launch_t *loom_launch_create (const struct loom_launch_params *params,
         base = "/tmp";
     l->pidns = loom__pidns ();
     reap_stale ("/dev/shm", "loom.", l->pidns);
-    reap_stale (base, "loom-launch.", l->pidns);
-    if (asprintf (&l->dir, "%s/loom-launch.%d.%lu.XXXXXX", base, (int)getpid (),
+    reap_stale (base, "loom-launcher.", l->pidns);
+    if (asprintf (&l->dir, "%s/loom-launcher.%d.%lu.XXXXXX", base, (int)getpid (),
                   l->pidns)
         < 0) {
         l->dir = NULL;
