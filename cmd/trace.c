@@ -337,7 +337,7 @@ static int info_main (const struct cmd *cmd, int argc, char **argv)
         if (p.state == LOOM_TRACE_PROC_SIGNALED)
             printf (" (signal %d)", p.signal);
         if (p.dropped)
-            printf (", %" PRIu64 " dropped", p.dropped);
+            printf (", %" PRIu64 " %s", p.dropped, p.ring ? "overwritten" : "dropped");
         printf ("  %s\n", p.source);
     }
     loom_trace_close (t);

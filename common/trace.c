@@ -9,7 +9,9 @@
  * A slot's 'kind' byte is stored last with release order, so readers see only
  * complete events.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* program_invocation_short_name */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -33,7 +35,8 @@
 
 #include "trace_format.h"
 
-#define CHUNK_SHIFT      16 /* 65536 events = 3 MiB per chunk */
+#define CHUNK_SHIFT      16  /* 65536 events = 3 MiB per chunk */
+#define BLOCK            256 /* slots a thread reserves at once; divides a chunk */
 #define DEFAULT_MAX      (1ull << 30)
 #define SPAN_STACK_DEPTH 64
 #define INTERN_SLOTS     (2 * LOOM_TRACE_STRINGS_MAX) /* open addressing, <= 50% full */
@@ -53,8 +56,8 @@ static struct writer {
     struct loom_trace_typedef *types;
     char **chunks; /* max_chunks mapped chunk pointers (NULL: not yet) */
     size_t max_chunks;
+    int ring; /* flight recorder: slots wrap around max_chunks (a power of 2) chunks */
     _Atomic uint64_t next; /* next event slot */
-    _Atomic uint32_t span_seq;
     _Atomic uint64_t dropped;
     uint32_t nstrings, ntypes;
     uint32_t generation; /* bumped by each start: type ids of older traces are stale */
@@ -69,9 +72,139 @@ static struct writer {
     .set_size = -1,
 };
 
-static _Thread_local uint32_t tls_tid;
-static _Thread_local uint32_t tls_stack[SPAN_STACK_DEPTH];
-static _Thread_local unsigned tls_depth;
+/* ---- the event clock ----
+ *
+ * Event times are CLOCK_MONOTONIC nanoseconds, but clock_gettime() can cost 100 ns or
+ * more (a virtual machine whose vDSO falls back to a system call: this project's CI
+ * class of machine), which alone would break the budget of 100 ns per event. On x86
+ * with an invariant TSC, events read the TSC and convert it with a linear map anchored
+ * on CLOCK_MONOTONIC; the map is re-anchored after a window that grows from 10 ms to
+ * 1 s, with its slope measured from the start of the trace (so it becomes exact), and
+ * never steps backwards. Anchors alternate between two slots, published atomically.
+ */
+struct anchor {
+    uint64_t tsc, ns;
+    uint64_t mult;   /* ns per tick, 32.32 fixed point */
+    uint64_t window; /* ticks after 'tsc' before re-anchoring */
+};
+static struct {
+    int use_tsc;
+    uint64_t tsc0, ns0; /* start of the trace */
+    struct anchor slot[2];
+    _Atomic int cur;
+    pthread_mutex_t lock;
+} clk = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+static int tsc_usable (void)
+{
+    /* CPUID 0x80000007 EDX bit 8: the TSC runs at a constant rate in all states. */
+    unsigned a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000000u));
+    if (a < 0x80000007u)
+        return 0;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000007u));
+    const char *env = getenv ("LOOM_TRACE_CLOCK");
+    return (d >> 8 & 1) && !(env && strcmp (env, "monotonic") == 0);
+}
+static inline uint64_t ticks (void)
+{
+    return __rdtsc ();
+}
+#else
+static int tsc_usable (void)
+{
+    return 0;
+}
+static inline uint64_t ticks (void)
+{
+    return 0;
+}
+#endif
+
+static inline uint64_t anchor_ns (const struct anchor *a, uint64_t t)
+{
+    return a->ns + (uint64_t)(((unsigned __int128)(t - a->tsc) * a->mult) >> 32);
+}
+
+/* Start the clock: anchor it, and measure a first slope over ~200 us. */
+static void clock_start (void)
+{
+    clk.use_tsc = tsc_usable ();
+    if (!clk.use_tsc)
+        return;
+    clk.ns0 = loom_clock_ns ();
+    clk.tsc0 = ticks ();
+    uint64_t ns, t;
+    do {
+        ns = loom_clock_ns ();
+        t = ticks ();
+    } while (ns - clk.ns0 < 200000 && t > clk.tsc0);
+    if (t <= clk.tsc0 || ns <= clk.ns0) {
+        clk.use_tsc = 0;
+        return;
+    }
+    struct anchor *a = &clk.slot[0];
+    a->tsc = t;
+    a->ns = ns;
+    a->mult = (uint64_t)(((unsigned __int128)(ns - clk.ns0) << 32) / (t - clk.tsc0));
+    a->window = (t - clk.tsc0) * 50; /* ~10 ms */
+    atomic_store_explicit (&clk.cur, 0, memory_order_release);
+}
+
+static uint64_t clock_reanchor (uint64_t t)
+{
+    if (pthread_mutex_trylock (&clk.lock) != 0)
+        return loom_clock_ns (); /* another thread is at it: read the clock once */
+    int cur = atomic_load_explicit (&clk.cur, memory_order_acquire);
+    const struct anchor *old = &clk.slot[cur];
+    uint64_t ns = loom_clock_ns ();
+    t = ticks ();
+    if (t - old->tsc < old->window) { /* someone re-anchored meanwhile */
+        pthread_mutex_unlock (&clk.lock);
+        return anchor_ns (old, t);
+    }
+    struct anchor *a = &clk.slot[!cur];
+    uint64_t predicted = t > old->tsc ? anchor_ns (old, t) : old->ns;
+    a->tsc = t;
+    a->ns = ns > predicted ? ns : predicted; /* never backwards */
+    a->mult =
+        t > clk.tsc0 && ns > clk.ns0
+            ? (uint64_t)(((unsigned __int128)(ns - clk.ns0) << 32) / (t - clk.tsc0))
+            : old->mult;
+    /* Let the map drift back onto the clock if it ran ahead. */
+    if (a->ns > ns && a->mult > 1)
+        a->mult -= a->mult >> 12;
+    uint64_t second = (uint64_t)(((unsigned __int128)1000000000u << 32) / a->mult);
+    a->window = old->window * 2 < second ? old->window * 2 : second;
+    atomic_store_explicit (&clk.cur, !cur, memory_order_release);
+    pthread_mutex_unlock (&clk.lock);
+    return a->ns;
+}
+
+/* Now, in CLOCK_MONOTONIC nanoseconds. */
+static inline uint64_t now_ns (void)
+{
+    if (!clk.use_tsc)
+        return loom_clock_ns ();
+    const struct anchor *a =
+        &clk.slot[atomic_load_explicit (&clk.cur, memory_order_acquire)];
+    uint64_t t = ticks ();
+    if (t - a->tsc < a->window) /* unsigned: a TSC behind the anchor also re-anchors */
+        return anchor_ns (a, t);
+    return clock_reanchor (t);
+}
+
+/* Initial-exec TLS: a direct %fs access instead of a __tls_get_addr call per event
+ * (the library is linked, not dlopen'ed late, and needs only ~270 bytes of it).
+ */
+#define TLS _Thread_local __attribute__ ((tls_model ("initial-exec")))
+static TLS uint32_t tls_tid;
+static TLS uint32_t tls_stack[SPAN_STACK_DEPTH];
+static TLS unsigned tls_depth;
+static TLS uint64_t tls_next, tls_end; /* this thread's block of slots */
+static TLS uint32_t tls_gen;           /* ... in the trace of this generation */
 
 static const int crash_signals[] = {SIGSEGV, SIGBUS,  SIGFPE, SIGILL,
                                     SIGABRT, SIGTERM, SIGINT};
@@ -275,13 +408,15 @@ static char *map_chunk_locked (size_t k)
     if (rc == EOPNOTSUPP || rc == EINVAL)
         rc = ftruncate (w.fd, off + (off_t)chunk_bytes ()) < 0 ? errno : 0;
     if (rc != 0) {
-        w.max_chunks = k; /* stop trying */
+        if (!w.ring)
+            w.max_chunks = k; /* stop trying (a ring keeps its size: it drops) */
         return NULL;
     }
     void *p = mmap (NULL, chunk_bytes (), PROT_READ | PROT_WRITE,
                     MAP_SHARED | MAP_POPULATE, w.fd, off);
     if (p == MAP_FAILED) {
-        w.max_chunks = k;
+        if (!w.ring)
+            w.max_chunks = k;
         return NULL;
     }
     atomic_store_explicit ((_Atomic (char *) *)&w.chunks[k], (char *)p,
@@ -292,10 +427,33 @@ static char *map_chunk_locked (size_t k)
 /* Reserve one event slot; NULL (counted as dropped) when full. 'may_lock' is 0 in
  * the signal handler, which must not take the lock.
  */
-static struct loom_trace_event *reserve (int may_lock)
+static struct loom_trace_event *reserve (int may_lock, uint64_t *slot)
 {
-    uint64_t i = atomic_fetch_add_explicit (&w.next, 1, memory_order_relaxed);
+    /* Each thread takes slots in blocks of BLOCK: one shared atomic per block, not
+     * per event (with several threads the counter's cache line would bounce at every
+     * event). Blocks tile chunks exactly. A block's unused tail stays zero (kind 0),
+     * which readers skip. In a ring, a block the ring has lapped is not reused. The
+     * signal handler ('may_lock' 0) takes a block of its own and leaves the thread's
+     * alone, since it may have interrupted this very function.
+     */
+    uint64_t i = tls_next;
+    if (may_lock && i < tls_end && tls_gen == w.generation
+        && (!w.ring
+            || atomic_load_explicit (&w.next, memory_order_relaxed) - i
+                   < ((uint64_t)w.max_chunks << CHUNK_SHIFT) / 2)) {
+        tls_next = i + 1;
+    } else {
+        i = atomic_fetch_add_explicit (&w.next, BLOCK, memory_order_relaxed);
+        if (may_lock) {
+            tls_next = i + 1;
+            tls_end = i + BLOCK;
+            tls_gen = w.generation;
+        }
+    }
+    *slot = i;
     size_t k = (size_t)(i >> CHUNK_SHIFT);
+    if (w.ring)
+        k &= w.max_chunks - 1;
     char *base = NULL;
     if (k < w.max_chunks)
         base = atomic_load_explicit ((_Atomic (char *) *)&w.chunks[k],
@@ -312,7 +470,15 @@ static struct loom_trace_event *reserve (int may_lock)
         return NULL;
     }
     size_t idx = (size_t)(i & (((uint64_t)1 << CHUNK_SHIFT) - 1));
-    return (struct loom_trace_event *)(base + idx * LOOM_TRACE_EVENT_SIZE);
+    struct loom_trace_event *e =
+        (struct loom_trace_event *)(base + idx * LOOM_TRACE_EVENT_SIZE);
+    if (w.ring) {
+        /* Overwriting an old event: invalidate it before changing its fields, so a
+         * reader of a killed process never sees half of each. */
+        atomic_store_explicit ((_Atomic uint8_t *)&e->kind, 0, memory_order_relaxed);
+        atomic_thread_fence (memory_order_release);
+    }
+    return e;
 }
 
 static uint32_t thread_id (void)
@@ -344,12 +510,14 @@ loom_trace_span_t loom__trace_begin (
     uint32_t type = type_id (t);
     if (!type)
         return 0;
-    uint32_t span =
-        atomic_fetch_add_explicit (&w.span_seq, 1, memory_order_relaxed) + 1;
-    struct loom_trace_event *e = reserve (1);
+    /* The span id is the begin's slot number + 1: unique in the trace (up to 2^32
+     * events) without a second atomic. */
+    uint64_t slot;
+    struct loom_trace_event *e = reserve (1, &slot);
     if (!e)
         return 0;
-    e->ts = loom_clock_ns ();
+    uint32_t span = (uint32_t)slot + 1 ? (uint32_t)slot + 1 : 1;
+    e->ts = now_ns ();
     e->span = span;
     e->parent = tls_depth ? tls_stack[(tls_depth - 1) % SPAN_STACK_DEPTH] : 0;
     e->type = (uint16_t)type;
@@ -379,10 +547,11 @@ void loom__trace_end (
     }
     if (loom__trace_state != 1)
         return;
-    struct loom_trace_event *e = reserve (1);
+    uint64_t slot;
+    struct loom_trace_event *e = reserve (1, &slot);
     if (!e)
         return;
-    e->ts = loom_clock_ns ();
+    e->ts = now_ns ();
     e->span = span;
     e->parent = 0;
     e->type = (uint16_t)(s >> 32);
@@ -406,10 +575,11 @@ void loom__trace_event (int kind,
     uint32_t type = type_id (t);
     if (!type)
         return;
-    struct loom_trace_event *e = reserve (1);
+    uint64_t slot;
+    struct loom_trace_event *e = reserve (1, &slot);
     if (!e)
         return;
-    e->ts = loom_clock_ns ();
+    e->ts = now_ns ();
     e->span = tls_depth ? tls_stack[(tls_depth - 1) % SPAN_STACK_DEPTH] : 0;
     e->parent = 0;
     e->type = (uint16_t)type;
@@ -428,7 +598,8 @@ static void on_signal (int sig)
 {
     int saved = errno;
     if (loom__trace_state == 1 && w.hdr) {
-        struct loom_trace_event *e = reserve (0);
+        uint64_t slot;
+        struct loom_trace_event *e = reserve (0, &slot);
         if (e) {
             e->ts = loom_clock_ns (); /* clock_gettime is async-signal-safe */
             e->span = 0;
@@ -555,6 +726,10 @@ static int start_locked (const struct loom_trace_params *p, loom_error_t *error)
         max = strtoull (maxenv, NULL, 10);
     if (!max)
         max = DEFAULT_MAX;
+    uint64_t ring = p->ring_bytes;
+    const char *ringenv = getenv ("LOOM_TRACE_RING");
+    if (!ring && ringenv && *ringenv)
+        ring = strtoull (ringenv, NULL, 10);
 
     int rank = p->rank >= 0 ? p->rank : w.set_rank >= 0 ? w.set_rank : env_rank ();
     int size = p->size >= 0 ? p->size : w.set_size >= 0 ? w.set_size : env_size ();
@@ -592,6 +767,12 @@ static int start_locked (const struct loom_trace_params *p, loom_error_t *error)
                   + LOOM_TRACE_TYPES_MAX * LOOM_TRACE_TYPE_SIZE;
     meta = (meta + page - 1) / page * page;
     size_t max_chunks = max > meta ? (size_t)((max - meta) / chunk_bytes ()) : 0;
+    if (ring) {
+        /* A power of two of chunks, so a slot's chunk is a mask away. */
+        max_chunks = 1;
+        while ((max_chunks * 2) * chunk_bytes () <= ring && max_chunks < (1u << 20))
+            max_chunks *= 2;
+    }
     if (max_chunks == 0)
         max_chunks = 1;
     char **chunks = calloc (max_chunks, sizeof (*chunks));
@@ -632,6 +813,7 @@ static int start_locked (const struct loom_trace_params *p, loom_error_t *error)
     h->size = size;
     h->pid = (uint32_t)getpid ();
     h->trace_id = id;
+    clock_start ();
     h->mono0 = loom_clock_ns ();
     h->real0 = loom_clock_realtime_ns ();
     h->strings_off = LOOM_TRACE_HEADER_SIZE;
@@ -643,6 +825,7 @@ static int start_locked (const struct loom_trace_params *p, loom_error_t *error)
     h->type_size = LOOM_TRACE_TYPE_SIZE;
     h->events_off = meta;
     h->chunk_events = (uint64_t)1 << CHUNK_SHIFT;
+    h->flags = ring ? LOOM_TRACE_FLAG_RING : 0;
     h->state = LOOM_TRACE_STATE_RUNNING;
     gethostname (h->host, sizeof (h->host) - 1);
     const char *name = p->name ? p->name : program_invocation_short_name;
@@ -659,6 +842,7 @@ static int start_locked (const struct loom_trace_params *p, loom_error_t *error)
     w.types = (struct loom_trace_typedef *)((char *)m + h->types_off);
     w.chunks = chunks;
     w.max_chunks = max_chunks;
+    w.ring = ring != 0;
     atomic_store (&w.next, 0);
     atomic_store (&w.dropped, 0);
     w.nstrings = w.ntypes = 0;
@@ -673,7 +857,8 @@ static int start_locked (const struct loom_trace_params *p, loom_error_t *error)
     }
     if (!(p->flags & LOOM_TRACE_NO_SIGNALS))
         install_signals ();
-    atomic_store (&loom__trace_state, 1);
+    atomic_thread_fence (memory_order_release); /* all set up before the flag */
+    loom__trace_state = 1;
     return 0;
 }
 
@@ -774,7 +959,12 @@ int loom_trace_stop (void)
         used = (uint64_t)k << CHUNK_SHIFT;
     h->events = used;
     h->dropped = atomic_load (&w.dropped);
-    h->mono_end = loom_clock_ns ();
+    uint64_t next = atomic_load (&w.next);
+    if (tls_gen == w.generation && tls_end <= next && tls_next < tls_end)
+        next -= tls_end - tls_next; /* this thread's unused slots were never events */
+    if (w.ring && next > cap) /* overwritten; other threads' unused slots count too */
+        h->dropped += next - cap;
+    h->mono_end = now_ns ();
     if (h->state == LOOM_TRACE_STATE_RUNNING)
         atomic_store_explicit ((_Atomic uint32_t *)&h->state, LOOM_TRACE_STATE_CLOSED,
                                memory_order_release);

@@ -6,7 +6,9 @@
  * Every string from a trace file is escaped, bytes >= 0x80 as \u00XX, so the output
  * is valid JSON whatever the input held.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* fopencookie */
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -314,6 +316,8 @@ static int64_t export_to (const loom_trace_t *t,
         loom_errset (error, EINVAL, "no trace, no output or an empty time window");
         return -1;
     }
+    if (loom__trace_spans (t, error) < 0)
+        return -1;
     uint64_t to = prm->to_ns ? prm->to_ns : UINT64_MAX;
     size_t nflows = 0;
     uint64_t *flows = collect_flows (t, prm, to, &nflows);

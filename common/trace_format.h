@@ -35,6 +35,13 @@
 #define LOOM_TRACE_VALID_STRING 0x52545331u /* "1STR" */
 #define LOOM_TRACE_VALID_TYPE   0x50595431u /* "1TYP" */
 
+/* header.flags */
+enum {
+    LOOM_TRACE_FLAG_RING = 1, /* flight recorder: the event area wraps around; the
+                                 reader orders slots by time; 'dropped' counts the
+                                 events overwritten */
+};
+
 /* header.state */
 enum {
     LOOM_TRACE_STATE_RUNNING = 0, /* still running, or killed without a chance to say */
@@ -51,7 +58,7 @@ struct loom_trace_header {
     int32_t rank; /* -1 when not a rank */
     int32_t size; /* ranks in the job, -1 unknown */
     uint32_t pid;
-    uint32_t flags;
+    uint32_t flags; /* LOOM_TRACE_FLAG_* */
     uint64_t trace_id;
     uint64_t mono0; /* CLOCK_MONOTONIC ns at start: event times are on this clock */
     uint64_t real0; /* CLOCK_REALTIME ns at the same moment, to align nodes */

@@ -46,6 +46,7 @@ struct loom_trace {
     struct trace_proc *procs;
     size_t nprocs;
     uint64_t trace_id;
+    int spans_built; /* spans are matched on first use: merging needs none */
 };
 
 static inline uint64_t trace_ev_ns (const struct trace_proc *p,
@@ -67,6 +68,11 @@ static inline const struct trace_type *trace_type_of (const struct trace_proc *p
 {
     return type >= 1 && type <= p->ntypes ? &p->types[type - 1] : NULL;
 }
+
+/* Match every process's span begins and ends, once. 't' is logically const: this
+ * only fills a cache. Returns 0, or -1 with errno ENOMEM.
+ */
+int loom__trace_spans (const loom_trace_t *t, loom_error_t *error);
 
 /* Index of the argument called 'name' (suffix ignored) in 't', or -1. */
 int loom__trace_arg_index (const struct trace_type *t, const char *name);

@@ -3,7 +3,9 @@
  * used entries, events in time order), behind a job header. The output is written
  * under a temporary name and renamed, so a failed merge never leaves half a file.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

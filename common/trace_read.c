@@ -3,7 +3,9 @@
  * the input may be truncated, foreign or garbage), time alignment of processes, and
  * matching span begins with their ends.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -180,7 +182,12 @@ static int parse_events (const uint8_t *buf,
         p->ev[n++] = e;
     }
     p->nev = n;
-    qsort (p->ev, n, sizeof (*p->ev), cmp_event);
+    /* One thread's events are already in time order: sort only when needed. */
+    size_t i = 1;
+    while (i < n && cmp_event (&p->ev[i - 1], &p->ev[i]) <= 0)
+        i++;
+    if (i < n)
+        qsort (p->ev, n, sizeof (*p->ev), cmp_event);
     return 0;
 }
 
@@ -303,6 +310,8 @@ static int build_spans (struct trace_proc *p, loom_error_t *error)
             if (s->end != UINT64_MAX)
                 continue;
             s->end = trace_ev_ns (p, e);
+            if (s->end < s->start) /* clock re-anchoring may step back a few ns */
+                s->end = s->start;
             for (int a = 0; a < 3; a++)
                 if (e->given & (1u << a))
                     s->arg[a] = e->arg[a];
@@ -370,9 +379,24 @@ static int finish_job (loom_trace_t *t, loom_error_t *error)
             if (end > p->end)
                 p->end = end;
         }
+    }
+    return 0;
+}
+
+int loom__trace_spans (const loom_trace_t *ct, loom_error_t *error)
+{
+    loom_trace_t *t = (loom_trace_t *)ct;
+    if (t->spans_built)
+        return 0;
+    for (size_t i = 0; i < t->nprocs; i++) {
+        struct trace_proc *p = &t->procs[i];
+        free (p->spans);
+        p->spans = NULL;
+        p->nspans = 0;
         if (build_spans (p, error) < 0)
             return -1;
     }
+    t->spans_built = 1;
     return 0;
 }
 
@@ -437,12 +461,29 @@ parse_job (const uint8_t *buf, size_t len, const char *name, loom_error_t *error
         if (parse_proc (buf + off, (size_t)plen, pname, &t->procs[i], error) < 0)
             goto error;
     }
-    if (finish_job (t, error) < 0)
-        goto error;
     return t;
 error:
     loom_trace_close (t);
     return NULL;
+}
+
+/* The processes of a rank file or a job trace, not yet on one time line. */
+static loom_trace_t *
+parse_unfinished (const void *buf, size_t len, const char *name, loom_error_t *error)
+{
+    if (len >= 8 && memcmp (buf, LOOM_TRACE_JOB_MAGIC, 8) == 0)
+        return parse_job (buf, len, name, error);
+    loom_trace_t *t = job_new (1);
+    if (!t) {
+        loom_errset (error, ENOMEM, "out of memory");
+        return NULL;
+    }
+    t->nprocs = 1;
+    if (parse_proc (buf, len, name, &t->procs[0], error) < 0) {
+        loom_trace_close (t);
+        return NULL;
+    }
+    return t;
 }
 
 loom_trace_t *
@@ -452,25 +493,19 @@ loom_trace_parse (const void *buf, size_t len, const char *name, loom_error_t *e
         loom_errset (error, EINVAL, "no buffer");
         return NULL;
     }
-    if (!name)
-        name = "trace";
-    if (len >= 8 && memcmp (buf, LOOM_TRACE_JOB_MAGIC, 8) == 0)
-        return parse_job (buf, len, name, error);
-    loom_trace_t *t = job_new (1);
-    if (!t) {
-        loom_errset (error, ENOMEM, "out of memory");
-        return NULL;
-    }
-    t->nprocs = 1;
-    if (parse_proc (buf, len, name, &t->procs[0], error) < 0
-        || finish_job (t, error) < 0) {
+    loom_trace_t *t = parse_unfinished (buf, len, name ? name : "trace", error);
+    if (t && finish_job (t, error) < 0) {
         loom_trace_close (t);
         return NULL;
     }
     return t;
 }
 
-static int read_all (const char *path, uint8_t **out, size_t *lenp, loom_error_t *error)
+/* Read 'path' into *buf (grown as needed, reused across files: fresh memory is
+ * what costs most on some virtual machines). Sets *lenp.
+ */
+static int read_file (
+    const char *path, uint8_t **buf, size_t *cap, size_t *lenp, loom_error_t *error)
 {
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -483,26 +518,31 @@ static int read_all (const char *path, uint8_t **out, size_t *lenp, loom_error_t
                             e == EISDIR ? "is a directory" : "not a regular file");
     }
     size_t len = (size_t)st.st_size, got = 0;
-    uint8_t *buf = malloc (len ? len : 1);
-    if (!buf) {
-        close (fd);
-        return loom_errset (error, ENOMEM, "%s: out of memory (%zu bytes)", path, len);
+    if (len > *cap || !*buf) {
+        uint8_t *nb = realloc (*buf, len ? len : 1);
+        if (!nb) {
+            close (fd);
+            return loom_errset (error, ENOMEM, "%s: out of memory (%zu bytes)", path,
+                                len);
+        }
+        *buf = nb;
+        *cap = len;
     }
     while (got < len) {
-        ssize_t r = read (fd, buf + got, len - got);
+        ssize_t r = read (fd, *buf + got, len - got);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : EIO;
-            free (buf);
+        if (r < 0) {
+            int e = errno;
             close (fd);
             return loom_errset (error, e, "%s: read: %s", path, strerror (e));
         }
+        if (r == 0)
+            break; /* the file shrank meanwhile: parse what is there */
         got += (size_t)r;
     }
     close (fd);
-    *out = buf;
-    *lenp = len;
+    *lenp = got;
     return 0;
 }
 
@@ -603,44 +643,39 @@ loom_trace_open_many (const char *const *paths, size_t n, loom_error_t *error)
             goto error;
     }
     /* Several processes come from rank files, or from merged job traces. */
-    size_t cap = 0;
-    uint8_t **bufs = calloc (ps.n, sizeof (*bufs));
-    size_t *lens = calloc (ps.n, sizeof (*lens));
+    size_t cap = 0, bufcap = 0, len = 0;
+    uint8_t *buf = NULL;
     loom_trace_t **parts = calloc (ps.n, sizeof (*parts));
     loom_trace_t *t = NULL;
-    if (!bufs || !lens || !parts) {
+    if (!parts) {
         loom_errset (error, ENOMEM, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < ps.n; i++) {
-        if (read_all (ps.v[i], &bufs[i], &lens[i], error) < 0)
+        if (read_file (ps.v[i], &buf, &bufcap, &len, error) < 0)
             goto done;
-        parts[i] = loom_trace_parse (bufs[i], lens[i], ps.v[i], error);
-        free (bufs[i]);
-        bufs[i] = NULL;
+        parts[i] = parse_unfinished (buf, len, ps.v[i], error);
         if (!parts[i])
             goto done;
         cap += parts[i]->nprocs;
     }
+    free (buf);
+    buf = NULL;
     if (ps.n == 1) {
         t = parts[0];
         parts[0] = NULL;
-        goto done;
-    }
-    /* Move every process into one job and align them again. */
-    t = job_new (cap);
-    if (!t) {
-        loom_errset (error, ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < ps.n; i++) {
-        for (size_t k = 0; k < parts[i]->nprocs; k++) {
-            struct trace_proc *p = &t->procs[t->nprocs++];
-            *p = parts[i]->procs[k];
-            memset (&parts[i]->procs[k], 0, sizeof (*p));
-            free (p->spans);
-            p->spans = NULL;
-            p->nspans = 0;
+    } else {
+        /* Move every process into one job. */
+        t = job_new (cap);
+        if (!t) {
+            loom_errset (error, ENOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < ps.n; i++) {
+            for (size_t k = 0; k < parts[i]->nprocs; k++) {
+                t->procs[t->nprocs++] = parts[i]->procs[k];
+                memset (&parts[i]->procs[k], 0, sizeof (parts[i]->procs[k]));
+            }
         }
     }
     if (finish_job (t, error) < 0) {
@@ -650,11 +685,8 @@ loom_trace_open_many (const char *const *paths, size_t n, loom_error_t *error)
 done:
     for (size_t i = 0; parts && i < ps.n; i++)
         loom_trace_close (parts[i]);
-    for (size_t i = 0; bufs && i < ps.n; i++)
-        free (bufs[i]);
-    free (bufs);
-    free (lens);
     free (parts);
+    free (buf);
     paths_free (&ps);
     return t;
 error:
@@ -699,7 +731,8 @@ int loom_trace_proc (const loom_trace_t *t,
     info->signal = (int)p->hdr.signal;
     info->events = p->nev;
     info->dropped = p->hdr.dropped;
-    info->spans = p->nspans;
+    info->ring = (p->hdr.flags & LOOM_TRACE_FLAG_RING) != 0;
+    info->spans = loom__trace_spans (t, NULL) == 0 ? p->nspans : 0;
     info->start_ns = p->start;
     info->end_ns = p->end;
     return 0;
@@ -707,7 +740,9 @@ int loom_trace_proc (const loom_trace_t *t,
 
 size_t loom_trace_nspans (const loom_trace_t *t, size_t proc)
 {
-    return t && proc < t->nprocs ? t->procs[proc].nspans : 0;
+    if (!t || proc >= t->nprocs || loom__trace_spans (t, NULL) < 0)
+        return 0;
+    return t->procs[proc].nspans;
 }
 
 static void fill_names (const struct trace_type *ty,
@@ -726,6 +761,8 @@ int loom_trace_span (const loom_trace_t *t,
                      size_t i,
                      struct loom_trace_span_info *info)
 {
+    if (t && loom__trace_spans (t, NULL) < 0)
+        return -1;
     if (!t || proc >= t->nprocs || i >= t->procs[proc].nspans || !info) {
         errno = EINVAL;
         return -1;

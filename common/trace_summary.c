@@ -4,7 +4,9 @@
  * Stragglers are explained with the conventional arguments (records, bytes, spill,
  * messages, vertices) compared with the median of the other ranks.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* open_memstream, sigabbrev_np */
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -283,6 +285,8 @@ char *loom_trace_summary (const loom_trace_t *t,
         loom_errset (error, EINVAL, "no trace, or a straggler threshold <= 0");
         return NULL;
     }
+    if (loom__trace_spans (t, error) < 0)
+        return NULL;
     char *text = NULL, a[64], b[64], c[64], lbl[96];
     size_t len = 0;
     FILE *f = open_memstream (&text, &len);
@@ -338,7 +342,12 @@ char *loom_trace_summary (const loom_trace_t *t,
                      "(SIGKILL, out of memory) or still running\n",
                      lbl, p->hdr.pid, p->hdr.host);
         }
-        if (p->hdr.dropped)
+        if (p->hdr.dropped && (p->hdr.flags & LOOM_TRACE_FLAG_RING))
+            fprintf (f,
+                     "Ring: %s kept its last events only (flight recorder): %" PRIu64
+                     " older events overwritten\n",
+                     lbl, p->hdr.dropped);
+        else if (p->hdr.dropped)
             fprintf (f, "Dropped: %s lost %" PRIu64 " events to the trace size cap\n",
                      lbl, p->hdr.dropped);
     }

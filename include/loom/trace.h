@@ -118,18 +118,21 @@ LOOM_API uint64_t loom_trace_str (const char *s);
 
 /* Options of loom_trace_start(). */
 struct loom_trace_params {
-    const char *path;   /* file prefix; NULL: $LOOM_TRACE. Required one way or other */
-    int rank;           /* this process's rank; -1: from the environment (see top) */
-    int size;           /* number of ranks of the job; -1: from the environment */
-    uint64_t trace_id;  /* job trace id; 0: $LOOM_TRACE_ID or derived (see top) */
-    const char *name;   /* process label ("launcher"); NULL: the program's name */
-    uint64_t max_bytes; /* file size cap; 0: $LOOM_TRACE_MAX or 1 GiB. Beyond it
-                           events are counted as dropped */
-    unsigned flags;     /* LOOM_TRACE_* flags below */
+    const char *path;    /* file prefix; NULL: $LOOM_TRACE. Required one way or other */
+    int rank;            /* this process's rank; -1: from the environment (see top) */
+    int size;            /* number of ranks of the job; -1: from the environment */
+    uint64_t trace_id;   /* job trace id; 0: $LOOM_TRACE_ID or derived (see top) */
+    const char *name;    /* process label ("launcher"); NULL: the program's name */
+    uint64_t max_bytes;  /* file size cap; 0: $LOOM_TRACE_MAX or 1 GiB. Beyond it
+                            events are counted as dropped */
+    unsigned flags;      /* LOOM_TRACE_* flags below */
+    uint64_t ring_bytes; /* flight recorder: keep only the last ~ring_bytes of events
+                            (3 MiB x a power of 2, at least 3 MiB), overwriting the
+                            oldest; 0: $LOOM_TRACE_RING, or keep every event */
 };
 #define LOOM_TRACE_PARAMS_INIT                                                         \
     {                                                                                  \
-        NULL, -1, -1, 0, NULL, 0, 0                                                    \
+        NULL, -1, -1, 0, NULL, 0, 0, 0                                                 \
     }
 
 enum {

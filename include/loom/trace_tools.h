@@ -67,7 +67,8 @@ struct loom_trace_proc_info {
     int state;          /* LOOM_TRACE_PROC_* */
     int signal;
     uint64_t events;  /* events read */
-    uint64_t dropped; /* events lost to the size cap */
+    uint64_t dropped; /* events lost to the size cap, or overwritten in a ring */
+    int ring;         /* written as a flight recorder (only the last events kept) */
     uint64_t spans;
     uint64_t start_ns, end_ns;
 };

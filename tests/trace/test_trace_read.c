@@ -499,6 +499,42 @@ static void writer_to_reader (void **state)
     loom_trace_close (t);
 }
 
+/* Flight recorder: only the last 65536 events (one 3 MiB chunk) survive, in order. */
+static void ring_keeps_the_last_events (void **state)
+{
+    struct loom_trace_params p = LOOM_TRACE_PARAMS_INIT;
+    p.path = path_in ("ring");
+    p.rank = 0;
+    p.flags = LOOM_TRACE_NO_SIGNALS;
+    p.ring_bytes = 5 << 20; /* rounds down to one chunk */
+    assert_int_equal (loom_trace_start (&p, NULL), 0);
+    const uint64_t n = 100000, kept = 65536;
+    for (uint64_t i = 0; i < n; i++) {
+        loom_trace_span_t s = loom_trace_begin (&t_step, i);
+        loom_trace_end (s);
+    }
+    assert_int_equal (loom_trace_stop (), 0);
+    loom_error_t error;
+    loom_trace_t *t = loom_trace_open (path_in ("ring"), &error);
+    assert_non_null (t);
+    struct loom_trace_proc_info pi;
+    assert_int_equal (loom_trace_proc (t, 0, &pi), 0);
+    assert_true (pi.ring);
+    assert_int_equal (pi.events, kept);
+    assert_int_equal (pi.dropped, 2 * n - kept);
+    assert_int_equal (pi.spans, kept / 2);
+    for (size_t i = 0; i < kept / 2; i++) {
+        struct loom_trace_span_info s;
+        assert_int_equal (loom_trace_span (t, 0, i, &s), 0);
+        assert_int_equal (s.args[0], n - kept / 2 + i);
+        assert_false (s.unfinished);
+    }
+    char *text = loom_trace_summary (t, NULL, &error);
+    assert_non_null (strstr (text, "Ring: rank 0 kept its last events only"));
+    free (text);
+    loom_trace_close (t);
+}
+
 int main (void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +546,7 @@ int main (void)
         cmocka_unit_test (bad_input),
         cmocka_unit_test (bad_sets_of_files),
         cmocka_unit_test (writer_to_reader),
+        cmocka_unit_test (ring_keeps_the_last_events),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }

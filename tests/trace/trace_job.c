@@ -8,9 +8,10 @@
  * ("test.exchange", with a flow arrow per peer), and reduces its partition
  * ("test.reduce"). With --prefix it starts tracing itself; otherwise LOOM_TRACE does.
  * --die R makes rank R kill itself with SIGKILL in the middle of the exchange.
- * --check (needs no --prefix: a temporary one is used): after the job, rank 0 reads
+ * --check (ignores --prefix: temporary ones are used): after the job, rank 0 reads
  * every rank's file and checks the phases, the Perfetto export and the summary's
- * straggler, and exits non-zero on any failure.
+ * straggler, and exits non-zero on any failure. The job runs again (3 times at most)
+ * while a loaded machine hides the straggler; everything else must hold every time.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,14 +47,18 @@ static int failures;
         }                                                                              \
     } while (0)
 
-/* Rank 0, after every rank closed its trace: read it back and check it. */
-static void check (const char *prefix, int size, int skew)
+/* Rank 0, after every rank closed its trace: read it back and check it. Returns 1
+ * when the summary named the straggler; timing on a loaded shared machine can hide
+ * it, so that alone is a failure only when 'last' (the last attempt).
+ */
+static int check (const char *prefix, int size, int skew, int last)
 {
+    int named = size < 2;
     loom_error_t error;
     loom_trace_t *t = loom_trace_open (prefix, &error);
     CHECK (t, "open %s: %s", prefix, error.text);
     if (!t)
-        return;
+        return 1;
     CHECK (loom_trace_nprocs (t) == (size_t)size, "%zu processes, expected %d",
            loom_trace_nprocs (t), size);
     for (size_t i = 0; i < loom_trace_nprocs (t); i++) {
@@ -97,7 +102,12 @@ static void check (const char *prefix, int size, int skew)
         char want[128];
         snprintf (want, sizeof (want), "test.gen: rank %d took", skew);
         const char *line = strstr (text, want);
-        CHECK (line, "summary does not name rank %d as the straggler:\n%s", skew, text);
+        named = line != NULL;
+        if (!line && last)
+            CHECK (0, "summary does not name rank %d as the straggler:\n%s", skew,
+                   text);
+        if (!line && !last)
+            fprintf (stderr, "trace-job: straggler not seen, trying again:\n%s", text);
         if (line) {
             char buf[512];
             sscanf (line, "%511[^\n]", buf);
@@ -106,69 +116,12 @@ static void check (const char *prefix, int size, int skew)
     }
     free (text);
     loom_trace_close (t);
+    return named;
 }
 
-int main (int argc, char **argv)
+/* The traced phases, once. */
+static void run_job (int rank, int size, long records, int skew, int die)
 {
-    static const struct option opts[] = {
-        {"prefix", 1, NULL, 'p'}, {"records", 1, NULL, 'n'}, {"skew", 1, NULL, 's'},
-        {"die", 1, NULL, 'd'},    {"check", 0, NULL, 'c'},   {NULL, 0, NULL, 0},
-    };
-    const char *prefix = NULL;
-    long records = 4000000; /* ~25 ms of hashing: well above scheduling noise */
-    int skew = -1, die = -1, do_check = 0, c;
-    while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            prefix = optarg;
-            break;
-        case 'n':
-            records = atol (optarg);
-            break;
-        case 's':
-            skew = atoi (optarg);
-            break;
-        case 'd':
-            die = atoi (optarg);
-            break;
-        case 'c':
-            do_check = 1;
-            break;
-        default:
-            return 2;
-        }
-    }
-    MPI_Init (&argc, &argv);
-    int rank, size;
-    MPI_Comm_rank (MPI_COMM_WORLD, &rank);
-    MPI_Comm_size (MPI_COMM_WORLD, &size);
-    if (skew < 0)
-        skew = size - 1;
-
-    char tmp[64] = "";
-    if (do_check && !prefix) {
-        if (rank == 0) {
-            snprintf (tmp, sizeof (tmp), "/tmp/loom-trace-job.XXXXXX");
-            if (!mkdtemp (tmp))
-                MPI_Abort (MPI_COMM_WORLD, 1);
-        }
-        MPI_Bcast (tmp, sizeof (tmp), MPI_CHAR, 0, MPI_COMM_WORLD);
-        static char p[128];
-        snprintf (p, sizeof (p), "%s/job", tmp);
-        prefix = p;
-    }
-    if (prefix) {
-        struct loom_trace_params tp = LOOM_TRACE_PARAMS_INIT;
-        tp.path = prefix;
-        tp.rank = rank;
-        tp.size = size;
-        loom_error_t error;
-        if (loom_trace_start (&tp, &error) < 0) {
-            fprintf (stderr, "trace-job: %s\n", error.text);
-            MPI_Abort (MPI_COMM_WORLD, 1);
-        }
-    }
-
     /* gen: the skewed rank has 3x the records, so 3x the work. */
     long n = rank == skew && size > 1 ? 3 * records : records;
     loom_trace_span_t s = loom_trace_begin (&t_gen);
@@ -202,17 +155,90 @@ int main (int argc, char **argv)
     uint64_t total = 0;
     MPI_Allreduce (&acc, &total, 1, MPI_UINT64_T, MPI_BXOR, MPI_COMM_WORLD);
     loom_trace_end (s, 1, 8);
+}
+static int start (const char *prefix, int rank, int size)
+{
+    struct loom_trace_params tp = LOOM_TRACE_PARAMS_INIT;
+    tp.path = prefix;
+    tp.rank = rank;
+    tp.size = size;
+    loom_error_t error;
+    if (loom_trace_start (&tp, &error) < 0) {
+        fprintf (stderr, "trace-job: %s\n", error.text);
+        return -1;
+    }
+    return 0;
+}
 
-    loom_trace_stop ();
-    MPI_Barrier (MPI_COMM_WORLD);
-    if (do_check && rank == 0) {
-        check (prefix, size, skew);
-        if (tmp[0]) {
-            char cmd[128];
-            snprintf (cmd, sizeof (cmd), "rm -rf %s", tmp);
-            if (system (cmd) != 0)
-                failures++;
+int main (int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"prefix", 1, NULL, 'p'}, {"records", 1, NULL, 'n'}, {"skew", 1, NULL, 's'},
+        {"die", 1, NULL, 'd'},    {"check", 0, NULL, 'c'},   {NULL, 0, NULL, 0},
+    };
+    const char *prefix = NULL;
+    long records = 3000000; /* ~20 ms of hashing: well above scheduling noise */
+    int skew = -1, die = -1, do_check = 0, c;
+    while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            prefix = optarg;
+            break;
+        case 'n':
+            records = atol (optarg);
+            break;
+        case 's':
+            skew = atoi (optarg);
+            break;
+        case 'd':
+            die = atoi (optarg);
+            break;
+        case 'c':
+            do_check = 1;
+            break;
+        default:
+            return 2;
         }
+    }
+    MPI_Init (&argc, &argv);
+    int rank, size;
+    MPI_Comm_rank (MPI_COMM_WORLD, &rank);
+    MPI_Comm_size (MPI_COMM_WORLD, &size);
+    if (skew < 0)
+        skew = size - 1;
+
+    if (!do_check) {
+        if (prefix && start (prefix, rank, size) < 0)
+            MPI_Abort (MPI_COMM_WORLD, 1);
+        run_job (rank, size, records, skew, die);
+        loom_trace_stop ();
+        MPI_Finalize ();
+        return 0;
+    }
+    char tmp[64] = "";
+    if (rank == 0) {
+        snprintf (tmp, sizeof (tmp), "/tmp/loom-trace-job.XXXXXX");
+        if (!mkdtemp (tmp))
+            MPI_Abort (MPI_COMM_WORLD, 1);
+    }
+    MPI_Bcast (tmp, sizeof (tmp), MPI_CHAR, 0, MPI_COMM_WORLD);
+    for (int attempt = 0, done = 0; !done; attempt++) {
+        char p[128];
+        snprintf (p, sizeof (p), "%s/job%d", tmp, attempt);
+        if (start (p, rank, size) < 0)
+            MPI_Abort (MPI_COMM_WORLD, 1);
+        run_job (rank, size, records, skew, die);
+        loom_trace_stop ();
+        MPI_Barrier (MPI_COMM_WORLD);
+        if (rank == 0)
+            done = check (p, size, skew, attempt == 2) || attempt == 2 || failures;
+        MPI_Bcast (&done, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    }
+    if (rank == 0) {
+        char cmd[128];
+        snprintf (cmd, sizeof (cmd), "rm -rf %s", tmp);
+        if (system (cmd) != 0)
+            failures++;
         if (failures == 0)
             printf ("trace-job: %d ranks traced and checked\n", size);
     }
