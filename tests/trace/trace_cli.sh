@@ -7,8 +7,13 @@
 job="$LOOM_BUILD_DIR/tests/trace-job"
 validate="$LOOM_BUILD_DIR/tests/validate-perfetto"
 
-# A 3-rank job traced through the environment; rank 2 has 3x the data.
-LOOM_TRACE="$TMP/ok" expect_ok "traced job" mpirun -np 3 --oversubscribe "$job" --records 3000000
+# A 3-rank job traced through the environment; rank 2 has 3x the data. A loaded
+# machine can hide the straggler in one run (timing): up to 3 runs.
+for attempt in 1 2 3; do
+    rm -f "$TMP"/ok.rank*
+    LOOM_TRACE="$TMP/ok" expect_ok "traced job" mpirun -np 3 --oversubscribe "$job" --records 3000000
+    loom trace summary "$TMP/ok" | grep -q '^  test\.gen: rank 2 took' && break
+done
 for r in 0 1 2; do
     [ -s "$TMP/ok.rank$r" ] || fail "LOOM_TRACE: no file for rank $r"
 done
