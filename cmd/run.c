@@ -74,6 +74,11 @@ int cmd_exec_app (const struct cmd *cmd, const char *app, int argc, char **argv)
     }
     if (parse_np (cmd, argc, argv, &np, rest, &nrest) < 0)
         goto error;
+    /* The ranks' stderr is a pipe to the launcher: tell them the user's is a
+     * terminal, so apps can show a progress line (they check LOOM_TTY).
+     */
+    if (isatty (STDERR_FILENO))
+        setenv ("LOOM_TTY", "1", 0);
     if (!(path = cmd_find_program (app))) {
         cmd_error (cmd, "no app '%s' (no loom-%s beside loom or on PATH)", app, app);
         goto error;

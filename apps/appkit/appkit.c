@@ -125,12 +125,13 @@ static void human (char *buf, size_t len, double v, const char *unit)
 void app_progress (const struct loom_mr_progress *p, void *arg)
 {
     struct app *app = arg;
-    if (app->quiet || !isatty (STDERR_FILENO))
+    const char *tty = getenv ("LOOM_TTY"); /* set by `loom run` on a terminal */
+    if (app->quiet || !(isatty (STDERR_FILENO) || (tty && strcmp (tty, "1") == 0)))
         return;
     char rate[32], shuf[32];
     double sec = p->elapsed_sec > 0 ? p->elapsed_sec : 1e-9;
     human (rate, sizeof (rate), (double)p->records * p->ranks / sec, "rec/s");
-    human (shuf, sizeof (shuf), (double)p->shuffled, "records shuffled");
+    human (shuf, sizeof (shuf), (double)p->shuffled, "B shuffled");
     fprintf (stderr, "\r\033[K%s: %s %3.0f%%  %s  %s  %.1f s", p->step, p->phase,
              100.0 * p->fraction, rate, shuf, p->elapsed_sec);
     fflush (stderr);

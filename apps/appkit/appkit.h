@@ -37,7 +37,8 @@ int app_parse_size (const char *s, uint64_t *out);
 int app_parse_u64 (const char *s, uint64_t *out);
 
 /* A loom_mr_progress_f that draws one status line on stderr when stderr is a
- * terminal and the app is not quiet; pass the app as the argument.
+ * terminal (or LOOM_TTY=1, which `loom run` sets when its own stderr is one: the
+ * ranks' stderr is a pipe) and the app is not quiet; pass the app as the argument.
  */
 void app_progress (const struct loom_mr_progress *p, void *arg);
 /* Erase the status line if one was drawn. */

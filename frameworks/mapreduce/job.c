@@ -47,7 +47,7 @@ struct loom_mr_ctx {
     size_t nsamples;
     loom_error_t err;
     int errnum;
-    uint64_t emitted, shuffled;
+    uint64_t emitted, shuffled, shuffled_bytes;
     /* progress */
     uint64_t records, bytes, range;
     double start, last_report;
@@ -145,6 +145,7 @@ static int put_record (const void *key, size_t klen, const void *value, void *ar
     loom_mr_ctx_t *ctx = arg;
     loom_error_t e;
     ctx->shuffled++;
+    ctx->shuffled_bytes += klen + ctx->step->value_width;
     if (loom_shuffle_put (ctx->sh, key, klen, value, ctx->step->value_width, &e) < 0)
         return ctx_fail (ctx, errno, &e);
     return 0;
@@ -181,6 +182,7 @@ int loom_mr_emit (loom_mr_ctx_t *ctx,
         return 0;
     case EMIT_SHUFFLE:
         ctx->shuffled++;
+        ctx->shuffled_bytes += key_len + value_len;
         if (loom_shuffle_put (ctx->sh, key, key_len, value, value_len, &e) < 0)
             return ctx_fail (ctx, errno, &e);
         return 0;
@@ -215,7 +217,7 @@ static void report (loom_mr_ctx_t *ctx, bool done)
         .fraction = ctx->range ? (double)ctx->bytes / (double)ctx->range : 1.0,
         .records = ctx->records,
         .bytes_in = ctx->bytes,
-        .shuffled = ctx->shuffled,
+        .shuffled = ctx->shuffled_bytes,
         .elapsed_sec = now - ctx->start,
         .ranks = loom_comm_size (mr->comm),
         .done = done,

@@ -33,6 +33,16 @@ for np in 2 3 4; do
     cmp -s "$TMP/out1.txt" "$TMP/out$np.txt" || fail "np$np output bytes differ from np1"
 done
 
+# Progress: a status line on a terminal (through `loom run`), nothing otherwise.
+expect_ok "no tty" loom run wordcount -n 2 --input "$in" --top 1
+[ ! -s "$TMP/err" ] || fail "progress or noise on a non-terminal stderr: $(head -c 200 "$TMP/err")"
+if command -v script >/dev/null; then
+    script -qc "loom run wordcount -n 2 --input '$in' --top 1" /dev/null >"$TMP/tty" 2>&1
+    grep -q 'wordcount: map' "$TMP/tty" || fail "no progress line on a terminal"
+    script -qc "loom run wordcount -n 2 --input '$in' --top 1 -q" /dev/null >"$TMP/tty" 2>&1
+    grep -q 'wordcount: map' "$TMP/tty" && fail "progress despite --quiet"
+fi
+
 # Fewer files than ranks: one small file at np 4; more: seven files at np 2.
 printf 'one two two\n' >"$TMP/one.txt"
 expect_ok "one file np4" loom run wordcount -n 4 "$TMP/one.txt" --top 5
