@@ -6,7 +6,8 @@
  * which every rank said "last". All steps are non-blocking, so put() advances the
  * round in flight while it fills the next frame (overlap), and blocks only when the
  * next frame is full while data is still moving. A frame that fills while peers have
- * not even joined the round in flight is spilled and sent later, in order.
+ * not even joined the round in flight is queued (in memory within the budget, else
+ * spilled) and sent later, in order.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -46,8 +47,10 @@ static bool self_shortcut (const loom_shuffle_t *sh)
     return !(sh->p.flags & LOOM_SHUFFLE_NO_SELF_SHORTCUT);
 }
 
-/* Write the filling frame to the send spill file and queue it. */
-static int spill_frame (loom_shuffle_t *sh, loom_error_t *error)
+/* Queue the filling frame: in memory while the budget allows (its buffers move to
+ * the queue), else written to the send spill file.
+ */
+static int queue_frame (loom_shuffle_t *sh, loom_error_t *error)
 {
     struct loom__queued *q = calloc (1, sizeof (*q));
     if (!q)
@@ -59,6 +62,27 @@ static int spill_frame (loom_shuffle_t *sh, loom_error_t *error)
         free (q->nrec);
         free (q);
         return loom_errset (error, ENOMEM, "shuffle: out of memory");
+    }
+    if (sh->queue_mem + sh->store_mem + sh->fill.bytes <= sh->pool_cap) {
+        q->bufs = calloc ((size_t)sh->size, sizeof (*q->bufs));
+        if (!q->bufs) {
+            free (q->len);
+            free (q->nrec);
+            free (q);
+            return loom_errset (error, ENOMEM, "shuffle: out of memory");
+        }
+        for (int d = 0; d < sh->size; d++) {
+            struct loom__buf *b = fbuf (&sh->fill, d);
+            q->bufs[d] = *b;
+            q->len[d] = b->len;
+            q->nrec[d] = b->nrec;
+            q->bytes += b->len;
+            memset (b, 0, sizeof (*b));
+            if (sh->fill.tab)
+                loom__ctab_clear (&sh->fill.tab[d]);
+        }
+        sh->queue_mem += q->bytes;
+        goto queued;
     }
     /* Destinations follow each other in the file: reading the frame back is one
      * sequential pass.
@@ -79,8 +103,9 @@ static int spill_frame (loom_shuffle_t *sh, loom_error_t *error)
         if (sh->fill.tab)
             loom__ctab_clear (&sh->fill.tab[d]);
     }
-    sh->fill.bytes = 0;
     loom_trace_instant (&t_spill_send, q->bytes, sh->round);
+queued:
+    sh->fill.bytes = 0;
     if (sh->qtail)
         sh->qtail->next = q;
     else
@@ -101,6 +126,12 @@ static int unqueue_frame (loom_shuffle_t *sh, loom_error_t *error)
     uint64_t off = q->off;
     for (int d = 0; d < sh->size; d++) {
         struct loom__buf *b = fbuf (&sh->flight, d);
+        if (q->bufs) {
+            /* In memory: the queued buffer becomes the flight buffer. */
+            loom__buf_free (b);
+            *b = q->bufs[d];
+            continue;
+        }
         b->len = 0;
         if (q->len[d]) {
             if (loom__buf_reserve (b, q->len[d]) < 0)
@@ -113,6 +144,9 @@ static int unqueue_frame (loom_shuffle_t *sh, loom_error_t *error)
         off += q->len[d];
     }
     sh->flight.bytes = q->bytes;
+    if (q->bufs)
+        sh->queue_mem -= q->bytes;
+    free (q->bufs);
     sh->qhead = q->next;
     if (!sh->qhead) {
         sh->qtail = NULL;
@@ -406,8 +440,8 @@ int loom__frame_ready (loom_shuffle_t *sh, loom_error_t *error)
         return -1;
     if (sh->state == ROUND_IDLE && !sh->qhead)
         return start_round (sh, error);
-    /* Peers have not joined the round in flight, or older frames wait on disk. */
-    if (spill_frame (sh, error) < 0)
+    /* Peers have not joined the round in flight, or older frames wait. */
+    if (queue_frame (sh, error) < 0)
         return -1;
     if (sh->state == ROUND_IDLE)
         return start_round (sh, error);

@@ -120,6 +120,11 @@ static void queue_free (loom_shuffle_t *sh)
     while (sh->qhead) {
         struct loom__queued *q = sh->qhead;
         sh->qhead = q->next;
+        if (q->bufs) {
+            for (int d = 0; d < sh->size; d++)
+                loom__buf_free (&q->bufs[d]);
+            free (q->bufs);
+        }
         free (q->len);
         free (q->nrec);
         free (q);
@@ -210,7 +215,7 @@ loom_shuffle_t *loom_shuffle_create (loom_comm_t *comm,
     sh->dest_cap = sh->frame_cap / (uint64_t)sh->size;
     if (sh->dest_cap < 4096)
         sh->dest_cap = sh->frame_cap < 4096 ? sh->frame_cap : 4096;
-    sh->store_cap = params->mem_bytes - 3 * sh->frame_cap;
+    sh->store_cap = sh->pool_cap = params->mem_bytes - 3 * sh->frame_cap;
     sh->max_record = params->mem_bytes / 4;
     sh->stream = false;
     if (frame_init (sh, &sh->fill) < 0 || frame_init (sh, &sh->flight) < 0)

@@ -8,9 +8,10 @@
  * per round). A full frame is handed to a round: a count exchange (bytes, records,
  * "last" flag per peer) then non-blocking sends and receives, which progress while
  * put() fills the next frame. If the previous round is still in flight when the next
- * frame fills (peers have not joined yet), the frame is spilled to disk rather than
- * blocking, and sent later in order. Received segments (one per source and round) go
- * to the store, which spills beyond its budget, or straight to the receive callback.
+ * frame fills (peers have not joined yet), the frame is queued rather than blocking
+ * (in memory within the budget, else on disk), and sent later in order. Received
+ * segments (one per source and round) go to the store, which spills beyond its budget,
+ * or straight to the receive callback.
  */
 #ifndef LOOM_LIBCOMM_SHUFFLE_IMPL_H
 #define LOOM_LIBCOMM_SHUFFLE_IMPL_H
@@ -133,12 +134,13 @@ struct loom__frame {
     uint64_t bytes;         /* sum of dest[].len */
 };
 
-/* A frame waiting on disk: where each destination's bytes are. */
+/* A frame waiting for its round: in memory, or on disk. */
 struct loom__queued {
-    uint64_t off;   /* offset in the send spill file */
-    uint64_t *len;  /* [nranks] */
-    uint64_t *nrec; /* [nranks] */
-    uint64_t bytes; /* total */
+    struct loom__buf *bufs; /* [nranks] when in memory, else NULL */
+    uint64_t off;           /* offset in the send spill file */
+    uint64_t *len;          /* [nranks] */
+    uint64_t *nrec;         /* [nranks] */
+    uint64_t bytes;         /* total */
     struct loom__queued *next;
 };
 
@@ -163,7 +165,11 @@ struct loom_shuffle {
     struct loom__combiner comb;
     char tmpdir[512];
     double timeout;
-    uint64_t frame_cap, dest_cap, store_cap, max_record;
+    uint64_t frame_cap, dest_cap, max_record;
+    /* Queued frames and received data share the pool; beyond it they spill. The
+     * receive-side combine table alone may use it all (store_cap).
+     */
+    uint64_t pool_cap, store_cap, queue_mem;
 
     /* send side */
     struct loom__frame fill, flight; /* filling, and in flight (or spare) */

@@ -163,7 +163,7 @@ int loom__store_segment (loom_shuffle_t *sh,
     s->bytes = b->len;
     s->nrec = b->nrec;
     s->off = 0;
-    if (sh->store_mem + b->len > sh->store_cap) {
+    if (sh->store_mem + sh->queue_mem + b->len > sh->pool_cap) {
         /* Over budget: this segment goes to disk; the buffer stays for reuse. */
         if (loom__spill_append (&sh->recv_spill, b->data, b->len, &s->off, error) < 0)
             return -1;
@@ -274,8 +274,10 @@ next_batch (loom_shuffle_t *sh, struct loom_batch *batch, loom_error_t *error)
         }
         return 0;
     }
-    if (sh->it_seg > 0)
-        seg_drop (sh, sh->it_seg - 1); /* delivered: give the memory back */
+    /* Delivered segments stay until reset or destroy: freeing (munmap) costs about
+     * as much as the page faults that brought them in, and their memory is within the
+     * budget anyway.
+     */
     if (sh->it_seg >= sh->nsegs)
         return 0;
     const char *data;

@@ -29,6 +29,14 @@
 #define KW 10
 
 static int rank, size;
+static long faults_loom, faults_base; /* minor page faults of the last run */
+
+static long minflt (void)
+{
+    struct rusage ru;
+    getrusage (RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
 
 static uint64_t xs (uint64_t *s)
 {
@@ -100,6 +108,7 @@ static double run_baseline (const char *in, uint64_t n, uint64_t *received)
     free (dest);
     free (pos);
     MPI_Barrier (MPI_COMM_WORLD);
+    long f0 = minflt ();
     double t0 = loom_clock_sec ();
     MPI_Alltoall (scnt, 1, MPI_INT, rcnt, 1, MPI_INT, MPI_COMM_WORLD);
     uint64_t total = 0;
@@ -111,6 +120,7 @@ static double run_baseline (const char *in, uint64_t n, uint64_t *received)
     MPI_Alltoallv (sbuf, scnt, sdis, MPI_BYTE, rbuf, rcnt, rdis, MPI_BYTE,
                    MPI_COMM_WORLD);
     double t = loom_clock_sec () - t0;
+    faults_base = minflt () - f0;
     *received = total / RS;
     free (rbuf);
     free (sbuf);
@@ -138,14 +148,23 @@ static double run_loom (loom_comm_t *comm,
     if (!sh)
         die ("create", &e);
     MPI_Barrier (MPI_COMM_WORLD);
+    long f0 = minflt ();
     double t0 = loom_clock_sec ();
-    if (loom_shuffle_put_fixed (sh, in, n, &e) < 0 || loom_shuffle_finish (sh, &e) < 0)
-        die ("shuffle", &e);
+    if (loom_shuffle_put_fixed (sh, in, n, &e) < 0)
+        die ("put", &e);
+    double t1 = loom_clock_sec ();
+    if (loom_shuffle_finish (sh, &e) < 0)
+        die ("finish", &e);
+    double t2 = loom_clock_sec ();
     struct loom_record rec;
     uint64_t got = 0;
     while (loom_shuffle_next (sh, &rec, &e) == 1)
         got++;
     double t = loom_clock_sec () - t0;
+    if (getenv ("LOOM_BENCH_PHASES"))
+        fprintf (stderr, "rank %d: put %.3f s, finish %.3f s, iterate %.3f s\n", rank,
+                 t1 - t0, t2 - t1, t0 + t - t2);
+    faults_loom = minflt () - f0;
     *received = got;
     loom_shuffle_destroy (sh);
     return t;
@@ -205,10 +224,11 @@ static void mode_uniform (loom_comm_t *comm, uint64_t total, int reps, uint64_t 
             printf (
                 "{\"bench\":\"shuffle\",\"mode\":\"uniform\",\"np\":%d,\"rep\":%d,"
                 "\"bytes\":%llu,\"loom_s\":%.4f,\"alltoallv_s\":%.4f,\"ratio\":%.3f,"
-                "\"loom_GBps\":%.3f,\"memcpy_GBps\":%.3f}\n",
+                "\"loom_GBps\":%.3f,\"memcpy_GBps\":%.3f,\"loom_faults\":%ld,"
+                "\"alltoallv_faults\":%ld}\n",
                 size, r, (unsigned long long)(n * RS * (uint64_t)size), l, b, l / b,
-                (double)(n * RS * (uint64_t)size) / l / 1e9,
-                (double)(n * RS) / m / 1e9);
+                (double)(n * RS * (uint64_t)size) / l / 1e9, (double)(n * RS) / m / 1e9,
+                faults_loom, faults_base);
     }
     double mr = median (ratio, reps), ml = median (tl, reps), mb = median (tb, reps);
     double mm = median (tm, reps);

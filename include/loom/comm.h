@@ -295,10 +295,10 @@ struct loom_shuffle_params {
     void *combine_arg;
 
     /* Memory budget of this rank for the shuffle's buffers, in bytes (at least
-     * 64 KiB). Send buffers, in-flight receives and received data beyond it spill to
-     * files in 'tmpdir', written and read in large sequential blocks and removed by
-     * loom_shuffle_destroy() (also on errors). A single record must fit in a quarter
-     * of the budget (E2BIG otherwise).
+     * 64 KiB). Frames waiting to be sent and received data beyond it spill to files
+     * in 'tmpdir', written and read in large sequential blocks; the files are unlinked
+     * when created, so they vanish with the shuffle (also on errors or a crash). A
+     * single record must fit in a quarter of the budget (E2BIG otherwise).
      */
     uint64_t mem_bytes;
     /* Bytes of records buffered per round before they are sent (0: mem_bytes / 8).
@@ -453,7 +453,7 @@ struct loom_shuffle_stats {
     uint64_t records_delivered;   /* after the receive-side combiner */
     uint64_t spill_bytes_written; /* both sides */
     uint64_t spill_bytes_read;
-    uint64_t spill_send_bytes; /* frames spilled because peers had not joined yet */
+    uint64_t spill_send_bytes; /* queued frames beyond the budget (peers late) */
     uint64_t spill_recv_bytes; /* received data beyond the budget */
     uint32_t rounds;
     uint32_t rounds_node_aware; /* rounds that used node-aware aggregation */
