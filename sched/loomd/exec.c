@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <hwloc/glibc-sched.h>
+#include <loom/launch.h>
 #include <loom/log.h>
 
 #include "loomd.h"
@@ -317,6 +318,15 @@ static pid_t spawn_same_user (struct loomd *d,
     return *err ? -1 : pid;
 }
 
+static int start_mpi (struct loomd *d,
+                      struct loom__task *t,
+                      struct loomd_run *run,
+                      char **argv,
+                      const char *cpus,
+                      int outfd,
+                      int errfd,
+                      int *err);
+
 int loomd_exec_start (struct loomd *d, struct loom__task *t)
 {
     struct loom__job *j = t->job;
@@ -338,9 +348,21 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
                    (unsigned long long)j->id, (long long)t->index, strerror (e));
         goto out;
     }
+    run->d = d;
+    if (x->mpi && !as_user) {
+        if (start_mpi (d, t, run, argv, cpus, outfd, errfd, &e) < 0)
+            goto out;
+        run->pstart = loomd_boot_ms ();
+        t->ext = run;
+        run = NULL;
+        rc = 0;
+        goto out;
+    }
     char **mpiargv = NULL;
     if (x->mpi) {
-        /* One mpirun over the granted PUs, one rank per slot. */
+        /* Another user's MPI task: loom::launch cannot switch users, so one mpirun
+         * over the granted PUs, one rank per slot, started as that user.
+         */
         size_t n = 0;
         while (argv[n])
             n++;
@@ -441,6 +463,10 @@ void loomd_exec_kill (struct loomd *d, struct loom__task *t, int sig)
     (void)d;
     if (!run)
         return;
+    if (run->ljob) {
+        loom_launch_job_kill (run->ljob, sig);
+        return;
+    }
     for (int i = 0; i < run->nprocs; i++)
         if (run->pids[i] > 0)
             kill (-run->pids[i], sig);
@@ -456,38 +482,161 @@ static int worse (int a, int b)
     return WEXITSTATUS (a) ? a : b;
 }
 
+static void
+reaped (struct loomd *d, struct loom__task *t, pid_t pid, int st, long maxrss)
+{
+    struct loomd_run *run = t->ext;
+    for (int i = 0; i < run->nprocs; i++)
+        if (run->pids[i] == pid)
+            run->pids[i] = 0;
+    run->wstatus = worse (run->wstatus, st);
+    if ((uint64_t)maxrss > run->maxrss)
+        run->maxrss = (uint64_t)maxrss;
+    if (--run->nleft > 0) {
+        if (st != 0) /* one process failed: the task has failed, stop the rest */
+            for (int i = 0; i < run->nprocs; i++)
+                if (run->pids[i] > 0)
+                    kill (-run->pids[i], SIGTERM);
+        return;
+    }
+    t->ext = NULL;
+    /* Its output is in the pipes already: move it before the end is reported. */
+    loomd_out_finish (run->out[0]);
+    loomd_out_finish (run->out[1]);
+    int ws = run->wstatus;
+    uint64_t rss = run->maxrss;
+    free (run);
+    loom__core_task_exited (d->core, t, ws, rss);
+}
+
+/* Reap our own processes by pid, never wait(-1): loom::launch reaps its own. */
 void loomd_exec_reap (struct loomd *d)
 {
-    for (;;) {
-        int st;
-        struct rusage ru;
-        pid_t pid = wait4 (-1, &st, WNOHANG, &ru);
-        if (pid <= 0)
-            break;
-        struct loom__task *t = pid_take (d, pid);
-        if (!t)
-            continue;
+    loom__core_t *c = d->core;
+    struct loom__task *t = c->running.next;
+    while (t != &c->running) {
+        struct loom__task *next = t->next;
         struct loomd_run *run = t->ext;
-        for (int i = 0; i < run->nprocs; i++)
-            if (run->pids[i] == pid)
-                run->pids[i] = 0;
-        run->wstatus = worse (run->wstatus, st);
-        if ((uint64_t)ru.ru_maxrss > run->maxrss)
-            run->maxrss = (uint64_t)ru.ru_maxrss;
-        if (--run->nleft > 0) {
-            if (st != 0) /* one process failed: the task has failed, stop the rest */
-                for (int i = 0; i < run->nprocs; i++)
-                    if (run->pids[i] > 0)
-                        kill (-run->pids[i], SIGTERM);
-            continue;
+        for (int i = 0; run && !run->ljob && i < run->nprocs; i++) {
+            int st;
+            struct rusage ru;
+            pid_t pid = run->pids[i];
+            if (pid <= 0 || wait4 (pid, &st, WNOHANG, &ru) != pid)
+                continue;
+            pid_take (d, pid);
+            int last = run->nleft == 1;
+            reaped (d, t, pid, st, ru.ru_maxrss);
+            if (last)
+                break; /* run is freed */
         }
-        t->ext = NULL;
-        /* Its output is in the pipes already: move it before the end is reported. */
-        loomd_out_finish (run->out[0]);
-        loomd_out_finish (run->out[1]);
-        int ws = run->wstatus;
-        uint64_t rss = run->maxrss;
-        free (run);
-        loom__core_task_exited (d->core, t, ws, rss);
+        t = next;
     }
+}
+
+/* --mpi tasks through loom::launch: loomd's own PMIx server starts the ranks bound to
+ * the granted cores, no mpirun. Created at the first such task (PMIx costs a moment).
+ */
+static void on_launch_fd (evutil_socket_t fd, short ev, void *arg)
+{
+    (void)fd;
+    (void)ev;
+    loom_launch_progress (((struct loomd *)arg)->launch, 0);
+}
+
+static void on_proc_exit (loom_launch_job_t *job,
+                          const struct loom_launch_proc_status *st,
+                          void *arg)
+{
+    struct loom__task *t = arg;
+    struct loomd_run *run = t->ext;
+    (void)job;
+    if (run && st->max_rss_kib > 0 && (uint64_t)st->max_rss_kib > run->maxrss)
+        run->maxrss = (uint64_t)st->max_rss_kib;
+}
+
+static void
+on_job_done (loom_launch_job_t *job, const struct loom_launch_job_status *st, void *arg)
+{
+    struct loom__task *t = arg;
+    struct loomd_run *run = t->ext;
+    struct loomd *d = run->d;
+    /* mpirun's convention: 128+sig for a rank killed by a signal. */
+    int ws = st->exit_code > 128 && st->exit_code < 128 + 65
+                 ? st->exit_code - 128
+                 : (st->exit_code & 0xff) << 8;
+    t->ext = NULL;
+    loomd_out_finish (run->out[0]);
+    loomd_out_finish (run->out[1]);
+    uint64_t rss = run->maxrss;
+    loom_placement_destroy (run->pl);
+    free (run);
+    loom_launch_job_destroy (job);
+    loom__core_task_exited (d->core, t, ws, rss);
+    loomd_kick (d);
+}
+
+static int start_mpi (struct loomd *d,
+                      struct loom__task *t,
+                      struct loomd_run *run,
+                      char **argv,
+                      const char *cpus,
+                      int outfd,
+                      int errfd,
+                      int *err)
+{
+    loom_error_t e;
+    if (!d->launch) {
+        struct loom_launch_params lp = LOOM_LAUNCH_PARAMS_INIT;
+        lp.topo = d->topo;
+        if (!(d->launch = loom_launch_create (&lp, &e))) {
+            *err = errno;
+            dprintf (errfd, "loomd: cannot start the launcher: %s\n", e.text);
+            return -1;
+        }
+        d->launch_ev = event_new (d->base, loom_launch_fd (d->launch),
+                                  EV_READ | EV_PERSIST, on_launch_fd, d);
+        event_add (d->launch_ev, NULL);
+    }
+    struct loom__job *j = t->job;
+    struct loom_node node = {NULL, d->topo, cpus, 0};
+    struct loom_placement_params pp = LOOM_PLACEMENT_PARAMS_INIT;
+    pp.nprocs = (int)j->nslots;
+    pp.cpus_per_rank = (int)j->cores_per_slot;
+    if (!(run->pl = loom_placement_compute (&node, 1, &pp, &e))) {
+        *err = errno;
+        dprintf (errfd, "loomd: cannot place the ranks: %s\n", e.text);
+        return -1;
+    }
+    char **env = task_env (j->ext, t, cpus, 0);
+    struct loom_launch_job_params jp = LOOM_LAUNCH_JOB_PARAMS_INIT;
+    jp.placement = run->pl;
+    jp.argv = argv;
+    jp.env = env;
+    jp.cwd = ((struct loomd_job *)j->ext)->cwd;
+    jp.stdout_fd = outfd;
+    jp.stderr_fd = errfd;
+    jp.proc_exit = on_proc_exit;
+    jp.done = on_job_done;
+    jp.arg = t;
+    jp.engine = LOOM_ENGINE_DIRECT;
+    jp.kill_grace_sec = (double)d->core->kill_grace_ns / 1e9;
+    run->ljob = loom_launch_job_start (d->launch, &jp, &e);
+    free_strv (env);
+    if (!run->ljob) {
+        *err = errno;
+        dprintf (errfd, "loomd: cannot start '%s': %s\n", argv[0], e.text);
+        loom_placement_destroy (run->pl);
+        run->pl = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void loomd_exec_shutdown (struct loomd *d)
+{
+    if (d->launch_ev)
+        event_free (d->launch_ev);
+    loom_launch_destroy (d->launch);
+    d->launch = NULL;
+    d->launch_ev = NULL;
 }

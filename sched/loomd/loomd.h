@@ -33,7 +33,10 @@ struct loomd_out;
 
 /* A running task's processes (loom__task.ext). */
 struct loomd_run {
-    struct loomd_out *out[2]; /* its stdout and stderr pipes, while open */
+    struct loomd *d;
+    struct loomd_out *out[2];     /* its stdout and stderr pipes, while open */
+    struct loom_launch_job *ljob; /* an --mpi task started by loom::launch */
+    struct loom_placement *pl;
     int nprocs, nleft;
     int wstatus; /* the worst status so far */
     uint64_t maxrss;
@@ -80,6 +83,8 @@ struct loomd {
     unsigned ncores;
     uint64_t mem_mib;
     hwloc_bitmap_t saved_affinity;
+    struct loom_launch *launch; /* loom::launch, created at the first --mpi task */
+    struct event *launch_ev;
     struct loom__fw *batch;
     struct loomd_pid *pids[LOOMD_PID_BUCKETS];
     struct loomd_conn conns; /* sentinel */
@@ -91,6 +96,7 @@ struct loomd {
 int loomd_exec_start (struct loomd *d, struct loom__task *t);
 void loomd_exec_kill (struct loomd *d, struct loom__task *t, int sig);
 void loomd_exec_reap (struct loomd *d);
+void loomd_exec_shutdown (struct loomd *d);
 char *
 loomd_task_log (const struct loomd *d, const struct loom__task *t, const char *ext);
 char *loomd_cores_list (const struct loomd *d, const struct loom__task *t, int pus);

@@ -24,6 +24,7 @@
 
 #include <loom/clock.h>
 #include <loom/error.h>
+#include <loom/launch.h>
 #include <loom/log.h>
 #include <loom/sched.h>
 #include <loom/trace.h>
@@ -231,6 +232,9 @@ static void requeue_running (struct loomd *d)
         if (run) {
             loomd_out_finish (run->out[0]);
             loomd_out_finish (run->out[1]);
+            /* Killed and reaped by the launcher, without its callbacks. */
+            loom_launch_job_destroy (run->ljob);
+            loom_placement_destroy (run->pl);
         }
         /* Take it out of the core without callbacks writing over that row. */
         c->ops =
@@ -472,6 +476,7 @@ int main (int argc, char **argv)
     event_base_dispatch (d->base);
 
     requeue_running (d);
+    loomd_exec_shutdown (d);
     loomd_outs_close ();
     loomd_conns_close (d);
     snprintf (path, sizeof (path), "%s/%s", d->dir, "loomd.sock");

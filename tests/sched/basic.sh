@@ -68,6 +68,16 @@ expect_out "cancelled" "^Cancelled job 9 \(1 task\)$"
 wait_state 9 cancelled 10
 wait_state 10 cancelled 5
 
+# An MPI task: one job of 2 ranks through the launcher, one rank per granted core.
+expect_ok "mpi task" loom submit -n 2 --mpi -- loom-hello
+mpijob=$(sed -n 's/^Submitted job \([0-9]*\).*/\1/p' "$TMP/out")
+expect_ok "wait mpi" loom wait "$mpijob"
+expect_ok "mpi logs" loom logs "$mpijob"
+expect_out "mpi ran" "^hello: 2 ranks, allreduce and ring exchange correct$"
+expect_out "rank 0 on its core" "^rank 0 of 2 on .*, bound to PUs [0-9]+$"
+[ "$(grep -c 'bound to PUs' "$TMP/out")" = 2 ] && [ "$(sed -n 's/.*bound to PUs //p' "$TMP/out" | sort -u | wc -l)" = 2 ] \
+    || fail "ranks not on distinct cores: $(cat "$TMP/out")"
+
 # Shares and nodes.
 expect_ok "nodes" loom nodes
 expect_out "node line" " up +2 +2 "
@@ -91,10 +101,10 @@ expect_error "no command" "^loom: submit: no command" loom submit
 expect_error "unknown state" "^loom: ps: unknown state 'sleeping'$" loom ps --state sleeping
 expect_error "logs unknown" "^loom: logs: unknown job 31337$" loom logs 31337
 expect_ok "ps all" loom ps --all --json
-[ "$(json_get 'len(d["jobs"])')" = 10 ] || fail "bad input queued something: $(json_get 'len(d["jobs"])')"
-expect_error "missing command exits 127" "^loom: wait: job 11 failed" \
-    sh -c 'loom submit -- /no/such/program >/dev/null && loom wait 11'
-expect_ok "its stderr says why" loom logs --err 11
+[ "$(json_get 'len(d["jobs"])')" = 11 ] || fail "bad input queued something: $(json_get 'len(d["jobs"])')"
+expect_error "missing command exits 127" "^loom: wait: job 12 failed" \
+    sh -c 'loom submit -- /no/such/program >/dev/null && loom wait 12'
+expect_ok "its stderr says why" loom logs --err 12
 expect_out "cannot start" "cannot start '/no/such/program': No such file or directory"
 
 expect_ok "stop" loom sched stop
