@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,8 +29,8 @@ struct record {
     struct loom_launch_proc_status exits[8];
     int done;
     struct loom_launch_job_status st;
-    char out[8][256];
-    char err[8][256];
+    char out[8][2048]; /* [7]: the engine (rank -1) */
+    char err[8][2048];
 };
 
 static void on_output (loom_launch_job_t *job,
@@ -40,9 +41,10 @@ static void on_output (loom_launch_job_t *job,
                        void *arg)
 {
     struct record *r = arg;
-    char *dst = stream == 1 ? r->out[rank] : r->err[rank];
+    int slot = rank < 0 ? 7 : rank;
+    char *dst = stream == 1 ? r->out[slot] : r->err[slot];
     size_t have = strlen (dst);
-    snprintf (dst + have, 256 - have, "%.*s|", (int)len, line);
+    snprintf (dst + have, sizeof (r->out[0]) - have, "%.*s|", (int)len, line);
 }
 
 static void
@@ -300,12 +302,84 @@ static void foreign_placement (void **state)
     loom_topo_destroy (big);
 }
 
+/* A stand-in engine that prints its arguments and the hostfile srun would read. */
+static char fake_engine[] = "/tmp/loom-fake-engine.XXXXXX";
+
+static void write_fake_engine (void)
+{
+    int fd = mkstemp (fake_engine);
+    assert_true (fd >= 0);
+    const char *text = "#!/bin/sh\necho \"args: $*\"\n"
+                       "[ -n \"$SLURM_HOSTFILE\" ] && echo \"hosts: $(tr '\\n' ' ' <"
+                       "\"$SLURM_HOSTFILE\")\"\n"
+                       "for a; do case $a in */rankfile) cat \"$a\";; esac; done\n"
+                       "echo \"job: $LOOM_JOB\"\n";
+    assert_int_equal (write (fd, text, strlen (text)), (ssize_t)strlen (text));
+    fchmod (fd, 0755);
+    close (fd);
+}
+
+/* Two nodes with this node's topology, map-by node: the engine gets the plan. */
+static void engines (void **state)
+{
+    struct loom_topo_counts c;
+    loom_topo_counts (T, &c);
+    if (c.allowed_pus < 2)
+        skip ();
+    struct loom_node nodes[2] = {{.name = "nodeA", .topo = T, .cpuset = "1"},
+                                 {.name = "nodeB", .topo = T, .cpuset = "1"}};
+    struct loom_placement_params pp = LOOM_PLACEMENT_PARAMS_INIT;
+    pp.nprocs = 2;
+    pp.map_by = "node";
+    loom_placement_t *p = loom_placement_compute (nodes, 2, &pp, NULL);
+    assert_non_null (p);
+    char *argv[] = {"true", "x", NULL};
+    for (int e = LOOM_ENGINE_MPIRUN; e <= LOOM_ENGINE_SRUN; e++) {
+        struct record r = {0};
+        struct loom_launch_job_params jp = LOOM_LAUNCH_JOB_PARAMS_INIT;
+        jp.placement = p;
+        jp.argv = argv;
+        jp.output = on_output;
+        jp.proc_exit = on_exit_cb;
+        jp.done = on_done;
+        jp.arg = &r;
+        jp.engine = (loom_launch_engine_t)e;
+        loom_error_t err;
+        loom_launch_job_t *j = loom_launch_job_start (L, &jp, &err);
+        if (!j)
+            fail_msg ("engine %d: %s", e, err.text);
+        assert_true (loom_launch_job_pid (j, -1) > 0);
+        drive (&r, 5000);
+        assert_int_equal (r.st.exit_code, 0);
+        assert_int_equal (r.nexit, 1);
+        assert_int_equal (r.exits[0].rank, -1);
+        const char *out = r.out[7];
+        assert_non_null (strstr (out, "job: loom."));
+        if (e == LOOM_ENGINE_MPIRUN) {
+            assert_non_null (strstr (out, "args: -np 2 --rankfile "));
+            assert_non_null (strstr (out, "--mca rmaps_rank_file_physical 1"));
+            assert_non_null (strstr (out, "|rank 0=nodeA slot=1|rank 1=nodeB slot=1|"));
+        } else {
+            assert_non_null (strstr (out,
+                                     "args: --mpi=pmix -n 2 --distribution=arbitrary "
+                                     "--cpu-bind=mask_cpu:0x2 "));
+            assert_non_null (strstr (out, "|hosts: nodeA nodeB |"));
+        }
+        assert_non_null (strstr (out, "/true x|"));
+        loom_launch_job_destroy (j);
+    }
+    loom_placement_destroy (p);
+}
+
 static int setup (void **state)
 {
     loom_error_t e;
     T = loom_topo_load (LOOM_TOPO_LOCAL, NULL, &e);
+    write_fake_engine ();
     struct loom_launch_params lp = LOOM_LAUNCH_PARAMS_INIT;
     lp.topo = T;
+    lp.mpirun = fake_engine;
+    lp.srun = fake_engine;
     L = loom_launch_create (&lp, &e);
     if (!L)
         fprintf (stderr, "launcher: %s\n", e.text);
@@ -314,6 +388,7 @@ static int setup (void **state)
 
 static int teardown (void **state)
 {
+    unlink (fake_engine);
     errno = 77;
     loom_launch_destroy (L);
     loom_topo_destroy (T);
@@ -331,6 +406,7 @@ int main (void)
         cmocka_unit_test (destroy_running),
         cmocka_unit_test (bad_params),
         cmocka_unit_test (foreign_placement),
+        cmocka_unit_test (engines),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }
