@@ -250,7 +250,10 @@ static void explain (FILE *f,
     double best_excess = 0;
     for (size_t k = 0; !has_data && k < nph; k++) {
         const struct phase *q = &phases[k];
-        if (q == ph || !q->cells[who].count)
+        /* Only phases that can lie inside this one on this rank: they start no
+         * earlier and take no longer. */
+        if (q == ph || !q->cells[who].count || q->first < ph->first
+            || q->cells[who].time > ph->cells[who].time)
             continue;
         double excess =
             (double)q->cells[who].time - others_median (q, ranks, nr, who, -1, scratch);
