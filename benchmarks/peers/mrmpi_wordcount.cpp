@@ -125,6 +125,10 @@ int main (int argc, char **argv)
     mr->memsize = memsize;
     mr->verbosity = 0;
     mr->timer = 0;
+    // Out-of-core pages go to $TMPDIR (or /tmp), not the working directory, and a
+    // killed run's files are found there.
+    const char *tmp = getenv ("TMPDIR");
+    mr->set_fpath (tmp && *tmp ? tmp : "/tmp");
     // Chunks of at most ~memsize/4 so each fits a page; at least 8 per rank.
     int nmap = size * 8;
     mr->map (nmap, (int)files.size (), files.data (), 0, 0, '\n', 4096, map_chunk,
