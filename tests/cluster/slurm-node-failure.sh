@@ -16,17 +16,25 @@ slurm_start 4
 step "slurm up: $LOOM_SLURM"
 timeout_s=$(sed -n 's/^SlurmdTimeout=//p' "$LOOM_SLURM/etc/slurm.conf")
 
-expect_ok "gen rmat" sl srun -N2 -n4 loom-gen rmat --scale 10 --edgefactor 8 --seed 4 \
+expect_ok_mpi "gen rmat" sl srun -N2 -n4 loom-gen rmat --scale 10 --edgefactor 8 --seed 4 \
     --output "$TMP/graph"
 iters=80
 opts="--input $TMP/graph --iterations $iters --checkpoint $TMP/ck --checkpoint-every 4 --quiet"
-jobid=$(sl sbatch --parsable --no-requeue -N4 --ntasks-per-node=1 -t 3 -o "$TMP/job.out" \
-    --wrap "loom run pagerank -n 4 $opts --output $TMP/ranks")
-# Wait until the job runs and has committed a checkpoint.
-for _ in $(seq 1 300); do
-    [ -f "$TMP/ck/manifest.json" ] && break
-    sl squeue -h -j "$jobid" | grep -q . || break
-    sleep 0.1
+for try in 1 2 3; do
+    jobid=$(sl sbatch --parsable --no-requeue -N4 --ntasks-per-node=1 -t 3 -o "$TMP/job.out" \
+        --wrap "loom run pagerank -n 4 $opts --output $TMP/ranks")
+    # Wait until the job runs and has committed a checkpoint.
+    for _ in $(seq 1 300); do
+        [ -f "$TMP/ck/manifest.json" ] && break
+        sl squeue -h -j "$jobid" | grep -q . || break
+        sleep 0.1
+    done
+    # A start killed by the known Open MPI race (see lib.sh) is submitted again.
+    [ ! -f "$TMP/ck/manifest.json" ] && [ $try -lt 3 ] &&
+        grep -q "$OMPI_CONNECT_RACE" "$TMP/job.out" 2>/dev/null || break
+    races=$((races + 1))
+    echo "NOTE: job $jobid hit the known Open MPI btl/tcp connect race; again"
+    waitjob "$jobid" 30
 done
 checks=$((checks + 1))
 [ -f "$TMP/ck/manifest.json" ] || fail "no checkpoint committed: $(tail -n 5 "$TMP/job.out")"
@@ -79,7 +87,7 @@ done
 expect_ok_mpi "rerun on 3 nodes with --resume" sl srun -N3 -n4 -x n3 \
     loom-pagerank ${opts% --quiet} --resume --output "$TMP/ranks"
 expect_out "the rerun resumed from the checkpoint" "resumed"
-expect_ok "uninterrupted run" sl srun -N3 -n4 -x n3 loom-pagerank \
+expect_ok_mpi "uninterrupted run" sl srun -N3 -n4 -x n3 loom-pagerank \
     --input "$TMP/graph" --iterations $iters --quiet --output "$TMP/whole"
 "$PY" "$DUMP" "$TMP/ranks" >ranks.txt || fail "cannot read the rerun's ranks"
 "$PY" "$DUMP" "$TMP/whole" >whole.txt || fail "cannot read the uninterrupted ranks"
