@@ -97,10 +97,11 @@ static int put (loom_join_t *j,
         errno = EINVAL;
         return loom_errprintf (error, "join: put after loom_join_run()");
     }
-    if ((j->p.key_width != LOOM_VARLEN && klen != j->p.key_width) ||
-        (vw != LOOM_VARLEN && vlen != vw)) {
+    if ((j->p.key_width != LOOM_VARLEN && klen != j->p.key_width)
+        || (vw != LOOM_VARLEN && vlen != vw)) {
         errno = EINVAL;
-        return loom_errprintf (error, "join: %s tuple of %zu+%zu bytes, widths are fixed",
+        return loom_errprintf (error,
+                               "join: %s tuple of %zu+%zu bytes, widths are fixed",
                                s ? "right" : "left", klen, vlen);
     }
     if (join_buf_add (&j->side[s], key, klen, val, vlen) < 0)
@@ -142,8 +143,8 @@ static loom_join_strategy_t choose (loom_join_t *j, int *bleft)
 {
     struct loom_join_stats *st = &j->st;
     uint64_t lb = st->left_bytes_total, rb = st->right_bytes_total;
-    uint64_t limit = j->p.broadcast_max_bytes ? j->p.broadcast_max_bytes
-                                              : j->p.mem_bytes / 4;
+    uint64_t limit =
+        j->p.broadcast_max_bytes ? j->p.broadcast_max_bytes : j->p.mem_bytes / 4;
     if (limit > INT_MAX)
         limit = INT_MAX; /* the gather counts in int */
     int nnodes = loom_comm_nnodes (j->comm), size = loom_comm_size (j->comm);
@@ -183,7 +184,8 @@ static loom_join_strategy_t choose (loom_join_t *j, int *bleft)
 }
 
 /* Shuffle one side by key hash; the received tuples go to 'out'. */
-static int repartition (loom_join_t *j, int s, struct join_buf *out, loom_error_t *error)
+static int
+repartition (loom_join_t *j, int s, struct join_buf *out, loom_error_t *error)
 {
     struct loom_shuffle_params sp = LOOM_SHUFFLE_PARAMS_INIT;
     sp.key_width = j->p.key_width;
@@ -277,7 +279,10 @@ done:
     return sh;
 }
 
-int loom_join_run (loom_join_t *j, loom_join_emit_f emit, void *arg, loom_error_t *error)
+int loom_join_run (loom_join_t *j,
+                   loom_join_emit_f emit,
+                   void *arg,
+                   loom_error_t *error)
 {
     if (!j || !emit || j->ran) {
         errno = EINVAL;
@@ -297,19 +302,19 @@ int loom_join_run (loom_join_t *j, loom_join_emit_f emit, void *arg, loom_error_
     st->strategy = choose (j, &bleft);
     st->broadcast_left = st->strategy == LOOM_JOIN_BROADCAST && bleft;
     if (loom_comm_rank (j->comm) == 0)
-        loom_info ("join: %s%s (%s; left %llu tuples %llu B, right %llu tuples %llu B)",
-                   loom_join_strategy_name (st->strategy),
-                   st->strategy == LOOM_JOIN_BROADCAST
-                       ? (st->broadcast_left ? " of the left side" : " of the right side")
-                       : "",
-                   st->reason, (unsigned long long)counts[0],
-                   (unsigned long long)counts[2], (unsigned long long)counts[1],
-                   (unsigned long long)counts[3]);
+        loom_info (
+            "join: %s%s (%s; left %llu tuples %llu B, right %llu tuples %llu B)",
+            loom_join_strategy_name (st->strategy),
+            st->strategy == LOOM_JOIN_BROADCAST
+                ? (st->broadcast_left ? " of the left side" : " of the right side")
+                : "",
+            st->reason, (unsigned long long)counts[0], (unsigned long long)counts[2],
+            (unsigned long long)counts[1], (unsigned long long)counts[3]);
     int rc = -1;
     if (st->strategy == LOOM_JOIN_REPARTITION) {
         struct join_buf got[2] = {{0}};
-        if (repartition (j, 0, &got[0], error) == 0 &&
-            repartition (j, 1, &got[1], error) == 0) {
+        if (repartition (j, 0, &got[0], error) == 0
+            && repartition (j, 1, &got[1], error) == 0) {
             rc = join_local (j->p.kind, &got[0], 1, &got[1], 1, 0, j->p.hash_seed ^ 1,
                              emit, arg, &st->results);
             if (rc < 0)

@@ -17,11 +17,8 @@ struct join_buf {
     uint64_t n;
 };
 
-int join_buf_add (struct join_buf *b,
-                  const void *key,
-                  size_t klen,
-                  const void *val,
-                  size_t vlen);
+int join_buf_add (
+    struct join_buf *b, const void *key, size_t klen, const void *val, size_t vlen);
 void join_buf_free (struct join_buf *b);
 
 /* Local join of 'left' and 'right' (each possibly several buffers, e.g. one per

@@ -23,11 +23,8 @@ struct tup {
     uint32_t klen, vlen;
 };
 
-int join_buf_add (struct join_buf *b,
-                  const void *key,
-                  size_t klen,
-                  const void *val,
-                  size_t vlen)
+int join_buf_add (
+    struct join_buf *b, const void *key, size_t klen, const void *val, size_t vlen)
 {
     if (klen > UINT32_MAX || vlen > UINT32_MAX) {
         errno = EINVAL;
@@ -137,8 +134,8 @@ static int call_emit (loom_join_emit_f emit,
 
 static inline int same_key (const struct tup *a, const struct tup *b)
 {
-    return a->hash == b->hash && a->klen == b->klen &&
-           memcmp (a->key, b->key, a->klen) == 0;
+    return a->hash == b->hash && a->klen == b->klen
+           && memcmp (a->key, b->key, a->klen) == 0;
 }
 
 int join_local (loom_join_kind_t kind,
@@ -211,8 +208,9 @@ int join_local (loom_join_kind_t kind,
                     goto done;
                 (*results)++;
             }
-            if ((kind == LOOM_JOIN_SEMI && matched) ||
-                ((kind == LOOM_JOIN_ANTI || kind == LOOM_JOIN_LEFT_OUTER) && !matched)) {
+            if ((kind == LOOM_JOIN_SEMI && matched)
+                || ((kind == LOOM_JOIN_ANTI || kind == LOOM_JOIN_LEFT_OUTER)
+                    && !matched)) {
                 if (call_emit (emit, arg, 0, l, NULL) < 0)
                     goto done;
                 (*results)++;

@@ -118,16 +118,14 @@ LOOM_API int loom_join_put_right (loom_join_t *j,
  * errno of a failed emit). After a failure on one rank the others may fail with
  * ETIMEDOUT.
  */
-LOOM_API int loom_join_run (loom_join_t *j,
-                            loom_join_emit_f emit,
-                            void *arg,
-                            loom_error_t *error);
+LOOM_API int
+loom_join_run (loom_join_t *j, loom_join_emit_f emit, void *arg, loom_error_t *error);
 
 /* What the last run did (after loom_join_run()). Can't fail. */
 struct loom_join_stats {
-    loom_join_strategy_t strategy; /* the strategy used (never AUTO) */
-    int broadcast_left;            /* broadcast: 1 if the left side was broadcast */
-    uint64_t left_total, right_total;             /* tuples over all ranks */
+    loom_join_strategy_t strategy;    /* the strategy used (never AUTO) */
+    int broadcast_left;               /* broadcast: 1 if the left side was broadcast */
+    uint64_t left_total, right_total; /* tuples over all ranks */
     uint64_t left_bytes_total, right_bytes_total; /* encoded bytes over all ranks */
     uint64_t results;                             /* tuples emitted on this rank */
     char reason[160];                             /* why auto chose it */

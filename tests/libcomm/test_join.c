@@ -71,7 +71,8 @@ static uint64_t share (const struct side_gen *g, int r)
 }
 
 /* Tuple i of side s on rank r: a key, and a value unique over the whole relation. */
-static void gen (const struct side_gen *g, int s, int r, uint64_t i, uint64_t *k, uint64_t *v)
+static void
+gen (const struct side_gen *g, int s, int r, uint64_t i, uint64_t *k, uint64_t *v)
 {
     uint64_t x = mix (((uint64_t)s << 60) ^ ((uint64_t)r << 40) ^ i ^ 0xa11ce);
     switch (g->dist) {
@@ -161,13 +162,15 @@ static void oracle (const struct jcase *c, loom_join_kind_t kind, struct rows *o
                               "CREATE TABLE l (k INTEGER, v INTEGER);"
                               "CREATE TABLE r (k INTEGER, v INTEGER);"
                               "BEGIN",
-                              NULL, NULL, NULL) == SQLITE_OK);
+                              NULL, NULL, NULL)
+                == SQLITE_OK);
     for (int s = 0; s < 2; s++) {
         sqlite3_stmt *st;
         MT_REQUIRE (sqlite3_prepare_v2 (db,
                                         s ? "INSERT INTO r VALUES (?, ?)"
                                           : "INSERT INTO l VALUES (?, ?)",
-                                        -1, &st, NULL) == SQLITE_OK);
+                                        -1, &st, NULL)
+                    == SQLITE_OK);
         for (int r = 0; r < size; r++)
             for (uint64_t i = 0; i < share (&c->side[s], r); i++) {
                 uint64_t k, v;
@@ -179,8 +182,8 @@ static void oracle (const struct jcase *c, loom_join_kind_t kind, struct rows *o
             }
         sqlite3_finalize (st);
     }
-    MT_REQUIRE (sqlite3_exec (db, "COMMIT; CREATE INDEX rk ON r (k)", NULL, NULL, NULL) ==
-                SQLITE_OK);
+    MT_REQUIRE (sqlite3_exec (db, "COMMIT; CREATE INDEX rk ON r (k)", NULL, NULL, NULL)
+                == SQLITE_OK);
     static const char *sql[] = {
         [LOOM_JOIN_INNER] = "SELECT l.k, l.v, r.v FROM l JOIN r ON l.k = r.k",
         [LOOM_JOIN_LEFT_OUTER] = "SELECT l.k, l.v, r.v FROM l LEFT JOIN r ON l.k = r.k",
@@ -356,7 +359,8 @@ int main (int argc, char **argv)
     /* Auto: a tiny right side is broadcast; a 1-byte limit forces repartition. */
     const struct jcase tiny = {"tiny right",
                                {{20000, UNIFORM, 5000, 0}, {8, UNIFORM, 5000, 0}}};
-    loom_join_strategy_t s = run_case (&tiny, LOOM_JOIN_INNER, LOOM_JOIN_AUTO, false, 0);
+    loom_join_strategy_t s =
+        run_case (&tiny, LOOM_JOIN_INNER, LOOM_JOIN_AUTO, false, 0);
     if (size > 1)
         MT_EQ (s, LOOM_JOIN_BROADCAST);
     s = run_case (&tiny, LOOM_JOIN_LEFT_OUTER, LOOM_JOIN_AUTO, false, 1);

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/* loom-bench-join: the distributed join against a single-threaded hash join, side by
+ * side in one run, as JSON lines (one per repetition, then medians).
+ *
+ * Tuples are 16 bytes (8-byte key, 8-byte payload). R has 2^n tuples with distinct
+ * keys; each S tuple references one R tuple, picked uniformly or from Zipf(1.0) over
+ * R (by inverting the continuous CDF: index = (|R|+1)^u - 1), so the inner join has
+ * |S| results. Data is generated before the clock starts; the Loom time covers the
+ * puts and loom_join_run() (max over ranks). The baseline runs on rank 0 alone, with
+ * all the data, while the other ranks wait: build a linear-probing table over R, then
+ * probe it with S. Both count the results and checksum the payloads, and the counts
+ * must match.
+ *
+ * Modes: throughput (uniform, auto), skew (uniform vs Zipf, repartition vs auto),
+ * ratio (|S|/|R| = 1/1000 .. 1: repartition, broadcast, auto).
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <loom/clock.h>
+#include <loom/join.h>
+
+static int rank, size;
+static loom_comm_t *comm;
+
+static uint64_t mix (uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb3fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static int cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median (double *v, int n)
+{
+    qsort (v, (size_t)n, sizeof (double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double tmax (double t)
+{
+    double m;
+    MPI_Allreduce (&t, &m, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return m;
+}
+
+/* R tuple i: key mix(i + 1) (distinct with overwhelming probability), payload i. */
+static uint64_t rkey (uint64_t i)
+{
+    return mix (i + 1);
+}
+
+/* S tuple i over an R of nr tuples: the index of the R tuple it references. */
+static uint64_t sref (uint64_t i, uint64_t nr, int zipf)
+{
+    uint64_t x = mix (i ^ 0x5eed5eedULL);
+    if (!zipf)
+        return x % nr;
+    double u = (double)(x >> 11) * 0x1.0p-53;
+    uint64_t k = (uint64_t)(pow ((double)nr + 1.0, u)) - 1;
+    return k < nr ? k : nr - 1;
+}
+
+/* Tuples [lo, hi) of one side, as packed key, payload pairs. */
+static uint64_t *gen (int s, uint64_t lo, uint64_t hi, uint64_t nr, int zipf)
+{
+    uint64_t *t = malloc ((hi - lo + 1) * 16);
+    if (!t) {
+        fprintf (stderr, "loom-bench-join: out of memory\n");
+        MPI_Abort (MPI_COMM_WORLD, 1);
+    }
+    for (uint64_t i = lo; i < hi; i++) {
+        t[2 * (i - lo)] = s ? rkey (sref (i, nr, zipf)) : rkey (i);
+        t[2 * (i - lo) + 1] = i;
+    }
+    return t;
+}
+
+struct acc {
+    uint64_t n, sum;
+};
+
+static int emit (const void *key,
+                 size_t klen,
+                 const void *left,
+                 size_t llen,
+                 const void *right,
+                 size_t rlen,
+                 void *arg)
+{
+    (void)key;
+    (void)klen;
+    (void)llen;
+    (void)rlen;
+    struct acc *a = arg;
+    uint64_t l, r;
+    memcpy (&l, left, 8);
+    memcpy (&r, right, 8);
+    a->n++;
+    a->sum += l * 31 + r;
+    return 0;
+}
+
+/* Loom: S (left, the probe side) joined with R (right). Returns seconds (max over
+ * ranks); '*res' gets the global result count and checksum.
+ */
+static double run_loom (loom_join_strategy_t strat,
+                        uint64_t nr,
+                        uint64_t ns,
+                        int zipf,
+                        struct acc *res,
+                        loom_join_strategy_t *used)
+{
+    uint64_t rlo = nr * rank / size, rhi = nr * (rank + 1) / size;
+    uint64_t slo = ns * rank / size, shi = ns * (rank + 1) / size;
+    uint64_t *R = gen (0, rlo, rhi, nr, zipf), *S = gen (1, slo, shi, nr, zipf);
+    struct loom_join_params p = LOOM_JOIN_PARAMS_INIT;
+    p.strategy = strat;
+    p.key_width = p.left_value_width = p.right_value_width = 8;
+    p.mem_bytes = 1ull << 30;
+    p.broadcast_max_bytes = 1ull << 30;
+    loom_error_t err = {0};
+    MPI_Barrier (MPI_COMM_WORLD);
+    double t0 = loom_clock_sec ();
+    loom_join_t *j = loom_join_create (comm, &p, &err);
+    struct acc a = {0, 0};
+    int rc = j ? 0 : -1;
+    for (uint64_t i = 0; rc == 0 && i < shi - slo; i++)
+        rc = loom_join_put_left (j, &S[2 * i], 8, &S[2 * i + 1], 8, &err);
+    for (uint64_t i = 0; rc == 0 && i < rhi - rlo; i++)
+        rc = loom_join_put_right (j, &R[2 * i], 8, &R[2 * i + 1], 8, &err);
+    if (rc == 0)
+        rc = loom_join_run (j, emit, &a, &err);
+    double t = loom_clock_sec () - t0;
+    if (rc != 0) {
+        fprintf (stderr, "loom-bench-join: %s\n", err.text);
+        MPI_Abort (MPI_COMM_WORLD, 1);
+    }
+    struct loom_join_stats st;
+    loom_join_stats (j, &st);
+    *used = st.strategy;
+    loom_join_destroy (j);
+    free (R);
+    free (S);
+    MPI_Allreduce (&a, res, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    return tmax (t);
+}
+
+/* Rank 0: a single-threaded linear-probing hash join over all the data. */
+static double run_base (uint64_t nr, uint64_t ns, int zipf, struct acc *res)
+{
+    double t = 0;
+    if (rank == 0) {
+        uint64_t *R = gen (0, 0, nr, nr, zipf), *S = gen (1, 0, ns, nr, zipf);
+        uint64_t cap = 1;
+        while (cap < nr * 2)
+            cap <<= 1;
+        /* Key 0 marks an empty slot; a real key 0 is kept aside. */
+        uint64_t *tk = calloc (cap, 8), *tv = malloc (cap * 8);
+        if (!tk || !tv) {
+            fprintf (stderr, "loom-bench-join: out of memory\n");
+            MPI_Abort (MPI_COMM_WORLD, 1);
+        }
+        struct acc a = {0, 0};
+        double t0 = loom_clock_sec ();
+        int zero = 0;
+        uint64_t zero_v = 0;
+        for (uint64_t i = 0; i < nr; i++) {
+            uint64_t k = R[2 * i];
+            if (k == 0) {
+                zero = 1;
+                zero_v = R[2 * i + 1];
+                continue;
+            }
+            uint64_t h = mix (k) & (cap - 1);
+            while (tk[h])
+                h = (h + 1) & (cap - 1);
+            tk[h] = k;
+            tv[h] = R[2 * i + 1];
+        }
+        for (uint64_t i = 0; i < ns; i++) {
+            uint64_t k = S[2 * i];
+            if (k == 0) {
+                if (zero) {
+                    a.n++;
+                    a.sum += S[2 * i + 1] * 31 + zero_v;
+                }
+                continue;
+            }
+            /* Keys of R are distinct here, but a general join scans the whole run. */
+            for (uint64_t h = mix (k) & (cap - 1); tk[h]; h = (h + 1) & (cap - 1))
+                if (tk[h] == k) {
+                    a.n++;
+                    a.sum += S[2 * i + 1] * 31 + tv[h];
+                }
+        }
+        t = loom_clock_sec () - t0;
+        *res = a;
+        free (tk);
+        free (tv);
+        free (R);
+        free (S);
+    }
+    MPI_Bcast (&t, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    MPI_Bcast (res, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    return t;
+}
+
+static void check (const struct acc *a, const struct acc *b, const char *what)
+{
+    if (a->n != b->n || a->sum != b->sum) {
+        if (rank == 0)
+            fprintf (stderr, "loom-bench-join: %s: %llu results, baseline %llu\n", what,
+                     (unsigned long long)a->n, (unsigned long long)b->n);
+        MPI_Abort (MPI_COMM_WORLD, 1);
+    }
+}
+
+#define MAXREPS 32
+
+static void mode_throughput (uint64_t n, int reps)
+{
+    double tl[MAXREPS], tb[MAXREPS];
+    for (int r = 0; r < reps; r++) {
+        struct acc a, b;
+        loom_join_strategy_t used;
+        tl[r] = run_loom (LOOM_JOIN_REPARTITION, n, n, 0, &a, &used);
+        tb[r] = run_base (n, n, 0, &b);
+        check (&a, &b, "throughput");
+        if (rank == 0)
+            printf ("{\"mode\":\"throughput\",\"np\":%d,\"R\":%llu,\"S\":%llu,\"rep\":%d,"
+                    "\"loom_s\":%.3f,\"single_s\":%.3f}\n",
+                    size, (unsigned long long)n, (unsigned long long)n, r, tl[r], tb[r]);
+    }
+    double ml = median (tl, reps), mb = median (tb, reps);
+    if (rank == 0)
+        printf ("{\"mode\":\"throughput\",\"summary\":1,\"np\":%d,\"R\":%llu,"
+                "\"loom_s\":%.3f,\"single_s\":%.3f,\"loom_Mtps\":%.2f,"
+                "\"loom_Mtps_per_core\":%.2f,\"single_Mtps\":%.2f,\"speedup\":%.2f}\n",
+                size, (unsigned long long)n, ml, mb, 2.0 * n / ml / 1e6,
+                2.0 * n / ml / 1e6 / size, 2.0 * n / mb / 1e6, mb / ml);
+    fflush (stdout);
+}
+
+static void mode_skew (uint64_t n, int reps)
+{
+    double t[2][MAXREPS];
+    for (int r = 0; r < reps; r++)
+        for (int z = 0; z < 2; z++) {
+            struct acc a;
+            loom_join_strategy_t used;
+            t[z][r] = run_loom (LOOM_JOIN_REPARTITION, n, n, z, &a, &used);
+            if (a.n != n && rank == 0)
+                fprintf (stderr, "loom-bench-join: skew: %llu results, want %llu\n",
+                         (unsigned long long)a.n, (unsigned long long)n);
+            if (rank == 0)
+                printf ("{\"mode\":\"skew\",\"np\":%d,\"R\":%llu,\"keys\":\"%s\","
+                        "\"strategy\":\"repartition\",\"rep\":%d,\"s\":%.3f}\n",
+                        size, (unsigned long long)n, z ? "zipf1.0" : "uniform", r,
+                        t[z][r]);
+        }
+    double mu = median (t[0], reps), mz = median (t[1], reps);
+    if (rank == 0)
+        printf ("{\"mode\":\"skew\",\"summary\":1,\"np\":%d,\"R\":%llu,\"uniform_s\":%.3f,"
+                "\"zipf_s\":%.3f,\"zipf_over_uniform\":%.2f}\n",
+                size, (unsigned long long)n, mu, mz, mz / mu);
+    fflush (stdout);
+}
+
+static void mode_ratio (uint64_t n, int reps)
+{
+    static const loom_join_strategy_t strats[] = {LOOM_JOIN_REPARTITION,
+                                                  LOOM_JOIN_BROADCAST, LOOM_JOIN_AUTO};
+    static const uint64_t div[] = {1000, 100, 10, 1};
+    for (int d = 0; d < 4; d++) {
+        /* The small side is R (the build side), |S| stays n: |R|/|S| = 1/div. */
+        uint64_t nr = n / div[d];
+        double t[3][MAXREPS];
+        loom_join_strategy_t auto_used = LOOM_JOIN_AUTO;
+        for (int r = 0; r < reps; r++)
+            for (int s = 0; s < 3; s++) {
+                struct acc a;
+                loom_join_strategy_t used;
+                t[s][r] = run_loom (strats[s], nr, n, 0, &a, &used);
+                if (s == 2)
+                    auto_used = used;
+                if (a.n != n && rank == 0)
+                    fprintf (stderr, "loom-bench-join: ratio: %llu results\n",
+                             (unsigned long long)a.n);
+            }
+        double m[3];
+        for (int s = 0; s < 3; s++)
+            m[s] = median (t[s], reps);
+        double best = m[0] < m[1] ? m[0] : m[1];
+        if (rank == 0)
+            printf ("{\"mode\":\"ratio\",\"summary\":1,\"np\":%d,\"small\":%llu,"
+                    "\"big\":%llu,\"ratio\":\"1/%llu\",\"repartition_s\":%.3f,"
+                    "\"broadcast_s\":%.3f,\"auto_s\":%.3f,\"auto_chose\":\"%s\","
+                    "\"auto_over_best\":%.2f}\n",
+                    size, (unsigned long long)nr, (unsigned long long)n,
+                    (unsigned long long)div[d], m[0], m[1], m[2],
+                    loom_join_strategy_name (auto_used), m[2] / best);
+        fflush (stdout);
+    }
+}
+
+int main (int argc, char **argv)
+{
+    MPI_Init (&argc, &argv);
+    MPI_Comm_rank (MPI_COMM_WORLD, &rank);
+    MPI_Comm_size (MPI_COMM_WORLD, &size);
+    int log2n = 24, reps = 3;
+    const char *mode = "all";
+    static const struct option opts[] = {{"log2n", required_argument, NULL, 'n'},
+                                         {"reps", required_argument, NULL, 'r'},
+                                         {"mode", required_argument, NULL, 'm'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long (argc, argv, "n:r:m:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            log2n = atoi (optarg);
+            break;
+        case 'r':
+            reps = atoi (optarg);
+            break;
+        case 'm':
+            mode = optarg;
+            break;
+        default:
+            if (rank == 0)
+                fprintf (stderr, "usage: loom-bench-join [--log2n N] [--reps R] "
+                                 "[--mode throughput|skew|ratio|all]\n");
+            MPI_Finalize ();
+            return 2;
+        }
+    }
+    if (log2n < 10 || log2n > 30 || reps < 1 || reps > MAXREPS) {
+        if (rank == 0)
+            fprintf (stderr, "loom-bench-join: --log2n 10..30, --reps 1..%d\n", MAXREPS);
+        MPI_Finalize ();
+        return 2;
+    }
+    comm = loom_comm_create (MPI_COMM_WORLD, NULL, NULL);
+    if (!comm)
+        MPI_Abort (MPI_COMM_WORLD, 1);
+    uint64_t n = 1ull << log2n;
+    if (!strcmp (mode, "throughput") || !strcmp (mode, "all"))
+        mode_throughput (n, reps);
+    if (!strcmp (mode, "skew") || !strcmp (mode, "all"))
+        mode_skew (n, reps);
+    if (!strcmp (mode, "ratio") || !strcmp (mode, "all"))
+        mode_ratio (n, reps);
+    loom_comm_destroy (comm);
+    MPI_Finalize ();
+    return 0;
+}
