@@ -11,7 +11,7 @@
  * probe it with S. Both count the results and checksum the payloads, and the counts
  * must match.
  *
- * Modes: throughput (uniform, auto), skew (uniform vs Zipf, repartition vs auto),
+ * Modes: throughput (uniform, repartition), skew (uniform vs Zipf keys, repartition),
  * ratio (|S|/|R| = 1/1000 .. 1: repartition, broadcast, auto).
  */
 #include <getopt.h>
@@ -239,9 +239,10 @@ static void mode_throughput (uint64_t n, int reps)
         tb[r] = run_base (n, n, 0, &b);
         check (&a, &b, "throughput");
         if (rank == 0)
-            printf ("{\"mode\":\"throughput\",\"np\":%d,\"R\":%llu,\"S\":%llu,\"rep\":%d,"
-                    "\"loom_s\":%.3f,\"single_s\":%.3f}\n",
-                    size, (unsigned long long)n, (unsigned long long)n, r, tl[r], tb[r]);
+            printf (
+                "{\"mode\":\"throughput\",\"np\":%d,\"R\":%llu,\"S\":%llu,\"rep\":%d,"
+                "\"loom_s\":%.3f,\"single_s\":%.3f}\n",
+                size, (unsigned long long)n, (unsigned long long)n, r, tl[r], tb[r]);
     }
     double ml = median (tl, reps), mb = median (tb, reps);
     if (rank == 0)
@@ -272,9 +273,10 @@ static void mode_skew (uint64_t n, int reps)
         }
     double mu = median (t[0], reps), mz = median (t[1], reps);
     if (rank == 0)
-        printf ("{\"mode\":\"skew\",\"summary\":1,\"np\":%d,\"R\":%llu,\"uniform_s\":%.3f,"
-                "\"zipf_s\":%.3f,\"zipf_over_uniform\":%.2f}\n",
-                size, (unsigned long long)n, mu, mz, mz / mu);
+        printf (
+            "{\"mode\":\"skew\",\"summary\":1,\"np\":%d,\"R\":%llu,\"uniform_s\":%.3f,"
+            "\"zipf_s\":%.3f,\"zipf_over_uniform\":%.2f}\n",
+            size, (unsigned long long)n, mu, mz, mz / mu);
     fflush (stdout);
 }
 
@@ -348,7 +350,8 @@ int main (int argc, char **argv)
     }
     if (log2n < 10 || log2n > 30 || reps < 1 || reps > MAXREPS) {
         if (rank == 0)
-            fprintf (stderr, "loom-bench-join: --log2n 10..30, --reps 1..%d\n", MAXREPS);
+            fprintf (stderr, "loom-bench-join: --log2n 10..30, --reps 1..%d\n",
+                     MAXREPS);
         MPI_Finalize ();
         return 2;
     }
