@@ -2,6 +2,7 @@
 /* Talking to loomd from the CLI (see schedc.h). */
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,34 @@ int schedc_call (
     free (r);
     if (!*reply)
         return cmd_error (cmd, "loomd sent a malformed reply");
+    return 0;
+}
+
+int schedc_query (
+    const struct cmd *cmd, int argc, char **argv, const char *op, json_t **reply)
+{
+    const char *dir = NULL, *arg;
+    int json = 0, c;
+    *reply = NULL;
+    while ((c = cmd_getopt (cmd, argc, argv, &arg)) != -1) {
+        if (c == SCHEDC_OPT_DIR)
+            dir = arg;
+        else if (c == SCHEDC_OPT_JSON)
+            json = 1;
+        else
+            return 1;
+    }
+    if (optind < argc)
+        return cmd_error (cmd, "unexpected argument '%s'", argv[optind]);
+    json_t *r;
+    if (schedc_call (cmd, dir, json_pack ("{s:s}", "op", op), &r, NULL))
+        return 1;
+    if (json) {
+        schedc_print_json (r);
+        json_decref (r);
+        return 0;
+    }
+    *reply = r;
     return 0;
 }
 

@@ -28,6 +28,14 @@ enum {
 int schedc_call (
     const struct cmd *cmd, const char *dir, json_t *req, json_t **reply, int *fd);
 
+/* For commands that take only SCHEDC_OPTIONS: parse them and send {"op": op} to loomd.
+ * With --json the reply is printed here and *reply is NULL; otherwise *reply is the
+ * answer for the caller to print (caller decrefs). Returns 0, or 1 after printing one
+ * line (bad option, unexpected argument, loomd not answering).
+ */
+int schedc_query (
+    const struct cmd *cmd, int argc, char **argv, const char *op, json_t **reply);
+
 /* Print 'o' as JSON on stdout with a newline. Returns 0. */
 int schedc_print_json (json_t *o);
 

@@ -2,8 +2,6 @@
 /* `loom shares`: each framework's and user's dominant share, demand and usage. */
 #include <stdio.h>
 
-#include <unistd.h>
-
 #include "schedc.h"
 
 static const struct cmd_option options[] = {
@@ -13,26 +11,11 @@ static const struct cmd_option options[] = {
 
 static int shares_main (const struct cmd *cmd, int argc, char **argv)
 {
-    const char *dir = NULL, *arg;
-    int json = 0, c;
-    while ((c = cmd_getopt (cmd, argc, argv, &arg)) != -1) {
-        if (c == SCHEDC_OPT_DIR)
-            dir = arg;
-        else if (c == SCHEDC_OPT_JSON)
-            json = 1;
-        else
-            return 1;
-    }
-    if (optind < argc)
-        return cmd_error (cmd, "unexpected argument '%s'", argv[optind]);
     json_t *r;
-    if (schedc_call (cmd, dir, json_pack ("{s:s}", "op", "shares"), &r, NULL))
+    if (schedc_query (cmd, argc, argv, "shares", &r))
         return 1;
-    if (json) {
-        schedc_print_json (r);
-        json_decref (r);
-        return 0;
-    }
+    if (!r)
+        return 0; /* --json: printed */
     json_t *tot = json_object_get (r, "total"), *fr = json_object_get (r, "free");
     printf ("Total: %lld cores, %lld MiB; free: %lld cores, %lld MiB\n",
             (long long)json_integer_value (json_object_get (tot, "cores")),
