@@ -260,9 +260,17 @@ static int graph_main (const struct gen_kind *kind, MPI_Comm mpi, int argc, char
         case 'S':
         case 'p':
         case 'H':
-            if (gen_parse_u64 (optarg, &v) < 0)
-                return gen_error (kind, mpi, "option '%s' needs a number, not '%s'",
-                                  argv[optind - 1], optarg);
+            if (gen_parse_u64 (optarg, &v) < 0) {
+                /* Name the option, not argv[optind - 1]: that is the value itself
+                 * when it came as a separate word ("--scale x").
+                 */
+                const char *name = "?";
+                for (const struct option *lo = longopts; lo->name; lo++)
+                    if (lo->val == c)
+                        name = lo->name;
+                return gen_error (kind, mpi, "option '--%s' needs a number, not '%s'",
+                                  name, optarg);
+            }
             if (c == 's')
                 o.p.scale = v > 64 ? 64 : (unsigned)v, have_scale = 1;
             else if (c == 'e')
