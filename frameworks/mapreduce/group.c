@@ -78,6 +78,33 @@ static int item_cmp (const void *pa, const void *pb)
     return a->rec < b->rec ? -1 : a->rec > b->rec; /* arrival order: stable */
 }
 
+/* LSD radix sort of src[0..n) on prefix bytes 0-6 (the top byte is equal);
+ * the result ends in dst. */
+static void lsd_bucket (struct item *src, struct item *dst, uint64_t n)
+{
+    struct item *a = src, *b = dst;
+    for (int shift = 0; shift < 56 && n > 1; shift += 8) {
+        uint64_t count[256] = {0};
+        for (uint64_t i = 0; i < n; i++)
+            count[(a[i].pre >> shift) & 0xff]++;
+        if (count[(a[0].pre >> shift) & 0xff] == n)
+            continue;
+        uint64_t sum = 0;
+        for (int d = 0; d < 256; d++) {
+            uint64_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (uint64_t i = 0; i < n; i++)
+            b[count[(a[i].pre >> shift) & 0xff]++] = a[i];
+        struct item *swap = a;
+        a = b;
+        b = swap;
+    }
+    if (a != dst && n)
+        memcpy (dst, a, n * sizeof (*a));
+}
+
 /* Sort the records of 'b' (n of them) into a new index. Returns it or NULL. */
 static struct item *sort_buf (const struct mr_buf *b, uint64_t n, bool sort_values)
 {
@@ -96,25 +123,22 @@ static struct item *sort_buf (const struct mr_buf *b, uint64_t n, bool sort_valu
         v[i].pre = key_prefix (b->data + off);
         off += mr__rec_decode (b->data + off, &r);
     }
-    /* LSD radix on the prefix, skipping bytes that are the same everywhere. */
-    for (int shift = 0; shift < 64 && n > 1; shift += 8) {
-        uint64_t count[256] = {0};
-        for (uint64_t i = 0; i < n; i++)
-            count[(v[i].pre >> shift) & 0xff]++;
-        if (count[(v[0].pre >> shift) & 0xff] == n)
-            continue;
-        uint64_t sum = 0;
-        for (int d = 0; d < 256; d++) {
-            uint64_t c = count[d];
-            count[d] = sum;
-            sum += c;
-        }
-        for (uint64_t i = 0; i < n; i++)
-            tmp[count[(v[i].pre >> shift) & 0xff]++] = v[i];
-        struct item *swap = v;
-        v = tmp;
-        tmp = swap;
-    }
+    /* Radix sort on the prefix: one most-significant-byte pass splits the index
+     * into up to 256 buckets small enough for the cache, then LSD passes sort each
+     * bucket in place of the cache, skipping bytes that are the same everywhere.
+     * Both are stable, so equal prefixes keep arrival order.
+     */
+    uint64_t bucket[257] = {0};
+    for (uint64_t i = 0; i < n; i++)
+        bucket[(v[i].pre >> 56) + 1]++;
+    for (int d = 0; d < 256; d++)
+        bucket[d + 1] += bucket[d];
+    uint64_t fill[256];
+    memcpy (fill, bucket, sizeof (fill));
+    for (uint64_t i = 0; i < n; i++)
+        tmp[fill[v[i].pre >> 56]++] = v[i];
+    for (int d = 0; d < 256; d++)
+        lsd_bucket (tmp + bucket[d], v + bucket[d], bucket[d + 1] - bucket[d]);
     free (tmp);
     /* Equal prefixes: order by the whole key (and value). */
     g_sort_values = sort_values;
