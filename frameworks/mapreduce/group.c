@@ -37,7 +37,8 @@ struct mr_group {
     uint64_t limit;
     char *tmpdir;
     struct mr_buf *bufs;
-    uint64_t *nrecs;
+    uint64_t *nrecs; /* held in memory */
+    uint64_t *added; /* in memory and in runs, until the partition is consumed */
     uint64_t held;
     struct run *runs;
     size_t nruns;
@@ -167,8 +168,9 @@ struct mr_group *mr__group_create (uint32_t nparts,
     g->limit = mem_bytes;
     g->bufs = calloc (nparts ? nparts : 1, sizeof (*g->bufs));
     g->nrecs = calloc (nparts ? nparts : 1, sizeof (*g->nrecs));
+    g->added = calloc (nparts ? nparts : 1, sizeof (*g->added));
     g->tmpdir = strdup (tmpdir);
-    if (!g->bufs || !g->nrecs || !g->tmpdir)
+    if (!g->bufs || !g->nrecs || !g->added || !g->tmpdir)
         goto nomem;
     return g;
 nomem:
@@ -198,6 +200,7 @@ void mr__group_destroy (struct mr_group *g)
         mr__buf_free (&g->bufs[p]);
     free (g->bufs);
     free (g->nrecs);
+    free (g->added);
     free_runs (g);
     free (g->tmpdir);
     free (g);
@@ -207,6 +210,11 @@ void mr__group_destroy (struct mr_group *g)
 uint64_t mr__group_spilled (const struct mr_group *g)
 {
     return g->spilled;
+}
+
+uint64_t mr__group_records (const struct mr_group *g, uint32_t part)
+{
+    return g->added[part];
 }
 
 uint64_t mr__group_bytes (const struct mr_group *g, uint32_t part)
@@ -321,6 +329,7 @@ int mr__group_add (struct mr_group *g,
     if (mr__buf_append_rec (&g->bufs[part], key, klen, value, vlen) < 0)
         return loom_errset (error, errno, "out of memory grouping records");
     g->nrecs[part]++;
+    g->added[part]++;
     g->held += mr__rec_size (klen, vlen) + ITEM_COST;
     if (g->held > g->limit)
         return spill (g, error);
@@ -483,7 +492,7 @@ int mr__group_each (
 {
     if (!fn) { /* drop the partition */
         mr__buf_free (&g->bufs[part]);
-        g->nrecs[part] = 0;
+        g->nrecs[part] = g->added[part] = 0;
         return 0;
     }
     struct merger m = {.sort_values = g->sort_values};
@@ -559,6 +568,6 @@ out:
     mr__buf_free (&key);
     /* The partition is consumed: release its memory now. */
     mr__buf_free (&g->bufs[part]);
-    g->nrecs[part] = 0;
+    g->nrecs[part] = g->added[part] = 0;
     return rc;
 }

@@ -146,6 +146,8 @@ int mr__group_add (struct mr_group *g,
                    loom_error_t *error);
 uint64_t mr__group_spilled (const struct mr_group *g);
 uint64_t mr__group_bytes (const struct mr_group *g, uint32_t part);
+/* Records added to partition 'part' (held and spilled). */
+uint64_t mr__group_records (const struct mr_group *g, uint32_t part);
 
 /* Iterate over partition 'part' in order: call 'fn' per distinct key with a value
  * iterator. Returns 0 or -1.
@@ -199,6 +201,11 @@ int mr__sink_add (struct mr_sink *s,
                   size_t vlen,
                   loom_error_t *error);
 int mr__sink_end (struct mr_sink *s, loom_error_t *error);
+/* Collective, text output only: this rank will add exactly 'bytes' of text.
+ * Every rank then writes its text straight to its place in the output file as it
+ * goes, through a small buffer, instead of holding it until the end.
+ */
+int mr__sink_text_direct (struct mr_sink *s, uint64_t bytes, loom_error_t *error);
 /* Collective: 'failed' is this rank's state. Commits (or removes) the output.
  * Returns 0 or -1 (on every rank). Hands over the kept data in *data.
  */

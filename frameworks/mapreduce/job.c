@@ -661,6 +661,21 @@ int loom_mr_run (loom_mr_t *mr,
 
     /* 6. Group and reduce, partition by partition, into the output. */
     t = loom_clock_sec ();
+    if (st.output == LOOM_MR_OUTPUT_TEXT && !st.format && (st.flags & LOOM_MR_TEXT_RAW)
+        && !st.reduce && st.combine == LOOM_COMBINE_NONE) {
+        /* Identity reduce to raw text: every record becomes key, value, newline,
+         * so each rank knows its output's size and writes it in place as it goes.
+         */
+        uint64_t bytes = 0;
+        for (uint32_t i = 0; i < nlocal; i++) {
+            uint64_t n = mr__group_records (group, i);
+            bytes += mr__group_bytes (group, i) - n * MR_REC_HDR + n;
+        }
+        if (mr__sink_text_direct (sink, bytes, error) < 0) {
+            err = errno ? errno : EIO;
+            goto finish;
+        }
+    }
     ctx.phase = "reduce";
     ctx.mode = EMIT_SINK;
     ctx.sink = sink;

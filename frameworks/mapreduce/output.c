@@ -21,7 +21,8 @@
 
 #include "internal.h"
 
-#define DS_BATCH 65536
+#define DS_BATCH   65536
+#define DIRECT_BUF (1u << 20) /* direct text is written in pieces of this size */
 
 struct col {
     loom_ds_type_t type;
@@ -42,6 +43,8 @@ struct mr_sink {
     char *fmt_buf;
     size_t fmt_len;
     uint64_t text_limit;
+    int direct_fd; /* mr__sink_text_direct(): the output, written as we go */
+    uint64_t direct_at, direct_end;
     /* dataset */
     loom_ds_schema_t *schema;
     loom_ds_writer_t *writer;
@@ -105,6 +108,7 @@ mr__sink_create (loom_comm_t *comm, const struct mr_sink_params *p, loom_error_t
     s->p = *p;
     s->comm = comm;
     s->spill_fd = -1;
+    s->direct_fd = -1;
     s->text_limit = p->mem_bytes / 2;
     if (p->keep) {
         if (!(s->data = calloc (1, sizeof (*s->data))))
@@ -348,6 +352,8 @@ static int text_spill (struct mr_sink *s, loom_error_t *error)
     return 0;
 }
 
+static int text_flush_direct (struct mr_sink *s, loom_error_t *error);
+
 static int
 text_add (struct mr_sink *s, const struct loom_record *r, loom_error_t *error)
 {
@@ -376,6 +382,8 @@ text_add (struct mr_sink *s, const struct loom_record *r, loom_error_t *error)
         *p = '\n';
         s->text.len += need;
     }
+    if (s->direct_fd >= 0)
+        return s->text.len >= DIRECT_BUF ? text_flush_direct (s, error) : 0;
     if (s->text.len > s->text_limit)
         return text_spill (s, error);
     return 0;
@@ -457,41 +465,107 @@ static int write_at (int fd, const char *p, size_t n, uint64_t off)
     return 0;
 }
 
-/* Write this rank's text at its offset of the temporary file. */
-static int text_write (struct mr_sink *s, int err, loom_error_t *error)
+/* Collective: the offset of this rank's 'mine' bytes in the temporary file, which
+ * rank 0 sizes to everyone's total; every rank opens it for writing at *off.
+ * Returns the descriptor, or -1 on every rank if any failed.
+ */
+static int
+open_at_offset (struct mr_sink *s, uint64_t mine, uint64_t *off, loom_error_t *error)
 {
     int size = loom_comm_size (s->comm), rank = loom_comm_rank (s->comm);
-    uint64_t mine = s->spilled + s->text.len;
     uint64_t *all = calloc ((size_t)size, sizeof (uint64_t));
     if (!all)
-        return -1;
+        return loom_errset (error, ENOMEM, "out of memory");
     if (loom_comm_allgather_u64 (s->comm, mine, all, error) < 0) {
         free (all);
         return -1;
     }
-    uint64_t off = 0, total = 0;
+    uint64_t total = 0;
+    *off = 0;
     for (int r = 0; r < size; r++) {
         if (r < rank)
-            off += all[r];
+            *off += all[r];
         total += all[r];
     }
     free (all);
-    int fd = -1;
-    if (!err && rank == 0) {
+    int fd = -1, err = 0;
+    if (rank == 0) {
         fd = open (s->tmp, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || ftruncate (fd, (off_t)total) < 0) {
+        if (fd < 0 || ftruncate (fd, (off_t)total) < 0)
             err = errno;
-            loom_errset (error, err, "cannot write output '%s': %s", s->path,
-                         strerror (err));
-        }
     }
+    if (!mr__agree (s->comm, err, NULL) && rank != 0
+        && (fd = open (s->tmp, O_WRONLY | O_CLOEXEC)) < 0)
+        err = errno;
+    if (err)
+        loom_errset (error, err, "cannot write output '%s': %s", s->path,
+                     strerror (err));
     if (mr__agree (s->comm, err, error) != 0) {
         if (fd >= 0)
             close (fd);
         return -1;
     }
-    if (rank != 0 && (fd = open (s->tmp, O_WRONLY | O_CLOEXEC)) < 0)
+    return fd;
+}
+
+int mr__sink_text_direct (struct mr_sink *s, uint64_t bytes, loom_error_t *error)
+{
+    uint64_t off;
+    int fd = open_at_offset (s, bytes, &off, error);
+    if (fd < 0)
+        return -1;
+    s->direct_fd = fd;
+    s->direct_at = off;
+    s->direct_end = off + bytes;
+    return 0;
+}
+
+/* Direct text: write the buffer at this rank's running offset. */
+static int text_flush_direct (struct mr_sink *s, loom_error_t *error)
+{
+    int err = 0;
+    if (s->text.len > s->direct_end - s->direct_at)
+        err = EIO; /* more text than this rank announced: a bug, not bad input */
+    else if (write_at (s->direct_fd, s->text.data, s->text.len, s->direct_at) < 0)
         err = errno;
+    if (err)
+        return loom_errset (error, err, "cannot write output '%s': %s", s->path,
+                            strerror (err));
+    s->direct_at += s->text.len;
+    s->text.len = 0;
+    return 0;
+}
+
+/* Collective: the direct text's tail, then check every rank wrote what it said. */
+static int text_finish_direct (struct mr_sink *s, loom_error_t *error)
+{
+    int err = 0;
+    if (text_flush_direct (s, error) < 0) {
+        err = EIO;
+    } else if (s->direct_at != s->direct_end) {
+        err = EIO;
+        loom_errset (error, err, "output '%s': %llu bytes fewer than announced",
+                     s->path, (unsigned long long)(s->direct_end - s->direct_at));
+    } else if (fsync (s->direct_fd) < 0 || close (s->direct_fd) < 0) {
+        err = errno;
+        loom_errset (error, err, "cannot write output '%s': %s", s->path,
+                     strerror (err));
+    }
+    if (err)
+        close (s->direct_fd); /* may fail again after a failed close: harmless */
+    s->direct_fd = -1;
+    return mr__agree (s->comm, err, error) != 0 ? -1 : 0;
+}
+
+/* Collective: write this rank's text at its offset of the temporary file. */
+static int text_write (struct mr_sink *s, loom_error_t *error)
+{
+    if (s->direct_fd >= 0)
+        return text_finish_direct (s, error);
+    uint64_t off;
+    int fd = open_at_offset (s, s->spilled + s->text.len, &off, error), err = 0;
+    if (fd < 0)
+        return -1;
     /* The spilled part first, then the buffered tail. */
     uint64_t done = 0;
     while (!err && done < s->spilled) {
@@ -508,7 +582,7 @@ static int text_write (struct mr_sink *s, int err, loom_error_t *error)
         err = errno;
     if (!err && fsync (fd) < 0)
         err = errno;
-    if (fd >= 0 && close (fd) < 0 && !err)
+    if (close (fd) < 0 && !err)
         err = errno;
     if (err)
         loom_errset (error, err, "cannot write output '%s': %s", s->path,
@@ -525,7 +599,7 @@ int mr__sink_finish (struct mr_sink *s,
     if (mr__agree (s->comm, err, error) != 0)
         goto fail;
     if (s->p.kind == LOOM_MR_OUTPUT_TEXT) {
-        if (text_write (s, 0, error) < 0)
+        if (text_write (s, error) < 0)
             goto fail;
         err = 0;
         if (rank == 0) {
@@ -571,6 +645,8 @@ void mr__sink_destroy (struct mr_sink *s)
     mr__buf_free (&s->text);
     if (s->spill_fd >= 0)
         close (s->spill_fd);
+    if (s->direct_fd >= 0)
+        close (s->direct_fd);
     if (s->fmt)
         fclose (s->fmt);
     free (s->fmt_buf);
