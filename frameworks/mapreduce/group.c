@@ -106,17 +106,20 @@ static void lsd_bucket (struct item *src, struct item *dst, uint64_t n)
         memcpy (dst, a, n * sizeof (*a));
 }
 
-/* Sort the records of 'b' (n of them) into a new index. Returns it or NULL. */
-static struct item *sort_buf (const struct mr_buf *b, uint64_t n, bool sort_values)
+/* Sort the records of 'b' (n of them) into a new index, kept in 'index' (an
+ * mr_buf, so a large one gets huge pages). Returns it or NULL.
+ */
+static struct item *
+sort_buf (const struct mr_buf *b, uint64_t n, bool sort_values, struct mr_buf *index)
 {
-    struct item *v = malloc ((n ? n : 1) * sizeof (*v));
-    struct item *tmp = malloc ((n ? n : 1) * sizeof (*tmp));
-    if (!v || !tmp) {
-        free (v);
-        free (tmp);
+    struct mr_buf scratch = {0};
+    const size_t bytes = (n ? n : 1) * sizeof (struct item);
+    if (mr__buf_reserve (index, bytes) < 0 || mr__buf_reserve (&scratch, bytes) < 0) {
+        mr__buf_free (index);
         errno = ENOMEM;
         return NULL;
     }
+    struct item *v = (struct item *)index->data, *tmp = (struct item *)scratch.data;
     size_t off = 0;
     for (uint64_t i = 0; i < n; i++) {
         struct loom_record r;
@@ -126,7 +129,7 @@ static struct item *sort_buf (const struct mr_buf *b, uint64_t n, bool sort_valu
     }
     /* Radix sort on the prefix: one most-significant-byte pass splits the index
      * into up to 256 buckets small enough for the cache, then LSD passes sort each
-     * bucket in place of the cache, skipping bytes that are the same everywhere.
+     * bucket inside the cache, skipping bytes that are the same everywhere.
      * Both are stable, so equal prefixes keep arrival order.
      */
     uint64_t bucket[257] = {0};
@@ -140,7 +143,7 @@ static struct item *sort_buf (const struct mr_buf *b, uint64_t n, bool sort_valu
         tmp[fill[v[i].pre >> 56]++] = v[i];
     for (int d = 0; d < 256; d++)
         lsd_bucket (tmp + bucket[d], v + bucket[d], bucket[d + 1] - bucket[d]);
-    free (tmp);
+    mr__buf_free (&scratch);
     /* Equal prefixes: order by the whole key (and value). */
     g_sort_values = sort_values;
     for (uint64_t i = 0; i < n;) {
@@ -273,7 +276,8 @@ static int spill (struct mr_group *g, loom_error_t *error)
     struct mr_buf out = {0};
     uint64_t pos = 0;
     for (uint32_t p = 0; p < g->nparts; p++) {
-        struct item *v = sort_buf (&g->bufs[p], g->nrecs[p], g->sort_values);
+        struct mr_buf idx = {0};
+        struct item *v = sort_buf (&g->bufs[p], g->nrecs[p], g->sort_values, &idx);
         if (!v) {
             mr__buf_free (&out);
             return loom_errset (error, ENOMEM, "out of memory");
@@ -288,19 +292,19 @@ static int spill (struct mr_group *g, loom_error_t *error)
                 out.len = 0;
             }
             if (mr__buf_append (&out, v[i].rec, sz) < 0) {
-                free (v);
+                mr__buf_free (&idx);
                 mr__buf_free (&out);
                 return loom_errset (error, ENOMEM, "out of memory");
             }
             pos += sz;
         }
         r.len[p] = pos - r.off[p];
-        free (v);
+        mr__buf_free (&idx);
         mr__buf_free (&g->bufs[p]);
         g->nrecs[p] = 0;
         continue;
     ioerr:
-        free (v);
+        mr__buf_free (&idx);
         mr__buf_free (&out);
         int e = errno;
         return loom_errset (error, e, "cannot write a spill file in '%s': %s",
@@ -497,13 +501,13 @@ int mr__group_each (
     }
     struct merger m = {.sort_values = g->sort_values};
     struct item *v = NULL;
-    struct mr_buf key = {0};
+    struct mr_buf key = {0}, idx = {0};
     int rc = -1;
     m.cs = calloc (g->nruns + 1, sizeof (*m.cs));
     m.heap = calloc (g->nruns + 1, sizeof (*m.heap));
     if (!m.cs || !m.heap)
         goto nomem;
-    if (!(v = sort_buf (&g->bufs[part], g->nrecs[part], g->sort_values)))
+    if (!(v = sort_buf (&g->bufs[part], g->nrecs[part], g->sort_values, &idx)))
         goto nomem;
     /* Read buffers of all runs together take at most a quarter of the budget. */
     size_t bufsize = g->nruns ? (size_t)(g->limit / 4 / g->nruns) : IO_BUF;
@@ -564,7 +568,7 @@ out:
         mr__buf_free (&m.cs[i].buf);
     free (m.cs);
     free (m.heap);
-    free (v);
+    mr__buf_free (&idx);
     mr__buf_free (&key);
     /* The partition is consumed: release its memory now. */
     mr__buf_free (&g->bufs[part]);
