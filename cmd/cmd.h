@@ -40,6 +40,7 @@ extern const struct cmd cmd_wait;
 extern const struct cmd cmd_logs;
 extern const struct cmd cmd_shares;
 extern const struct cmd cmd_nodes;
+extern const struct cmd cmd_top;
 extern const struct cmd cmd_ds;
 
 /* Iterate over options like getopt_long, built from cmd->options. Returns the option's

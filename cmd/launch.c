@@ -18,6 +18,7 @@
 #include <loom/clock.h>
 #include <loom/launch.h>
 #include <loom/trace.h>
+#include <loom/trace_tools.h>
 
 #include "cmd.h"
 #include "launch_cmd.h"
@@ -41,6 +42,7 @@ enum {
     OPT_RSH,
     OPT_SYNTHETIC,
     OPT_XML,
+    OPT_TRACE,
 };
 
 static const struct cmd_option options[] = {
@@ -64,6 +66,8 @@ static const struct cmd_option options[] = {
     {"rsh-agent", 1, OPT_RSH, "CMD", "Remote shell for mpirun (plm_rsh_agent)"},
     {"synthetic", 1, OPT_SYNTHETIC, "DESC", "Place on an hwloc synthetic topology"},
     {"xml", 1, OPT_XML, "FILE", "Place on a topology from an hwloc XML file"},
+    {"trace", 1, OPT_TRACE, "PREFIX",
+     "Trace the job (LOOM_TRACE=PREFIX); merged into PREFIX.trace at its end"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -257,6 +261,13 @@ int launch_opts_set (const struct cmd *cmd,
     case OPT_XML:
         o->xml = arg;
         return 0;
+    case OPT_TRACE:
+        if (!*arg) {
+            cmd_error (cmd, "--trace needs a path prefix");
+            return -1;
+        }
+        o->trace = arg;
+        return 0;
     }
     cmd_error (cmd, "internal: unhandled option %d", key);
     return -1;
@@ -299,6 +310,29 @@ static int make_nodes (const struct cmd *cmd,
     return n;
 }
 
+/* Tracing on: when the job is over, however it ended, merge every rank's file and
+ * the launcher's own into PREFIX.trace, so the user has one file (docs/tracing.md).
+ * A rank that was killed left what it wrote before; one that never traced is skipped.
+ */
+static void merge_trace (const struct cmd *cmd, int nranks)
+{
+    const char *prefix = getenv ("LOOM_TRACE");
+    if (!prefix || !*prefix)
+        return;
+    const char *mine = loom_trace_file ();
+    char *own = mine ? strdup (mine) : NULL;
+    loom_trace_stop (); /* our own file, closed before it is read */
+    loom_error_t e;
+    const char *extra[1] = {own};
+    int n = loom_trace_merge_ranks (prefix, nranks, extra, own ? 1 : 0, NULL, &e);
+    if (n < 0)
+        cmd_error (cmd, "cannot merge the trace: %s", e.text);
+    else if (n > 0 && isatty (STDERR_FILENO))
+        fprintf (stderr, "loom: %s: the trace of %d processes is in %s.trace\n",
+                 cmd->name, n, prefix);
+    free (own);
+}
+
 int launch_run (const struct cmd *cmd, struct launch_opts *o, char **prog)
 {
     loom_error_t e = {""};
@@ -317,6 +351,8 @@ int launch_run (const struct cmd *cmd, struct launch_opts *o, char **prog)
     sigaction (SIGTERM, &sa, NULL);
     sigaction (SIGHUP, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
+    if (o->trace)
+        setenv ("LOOM_TRACE", o->trace, 1);
     /* One trace id for the launcher and every rank (they inherit the environment). */
     if (getenv ("LOOM_TRACE") && !getenv ("LOOM_TRACE_ID")) {
         char id[17];
@@ -417,6 +453,7 @@ int launch_run (const struct cmd *cmd, struct launch_opts *o, char **prog)
     }
     struct loom_launch_job_status st;
     loom_launch_job_status (job, &st);
+    merge_trace (cmd, loom_placement_size (pl));
     /* A rank that exited non-zero has said why itself; crashes, aborts and timeouts
      * get one line from us.
      */

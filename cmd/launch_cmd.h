@@ -12,6 +12,7 @@ struct launch_opts {
     int report, explain, dry_run, tag;
     double timeout;
     const char *cpuset, *host, *hostfile, *rsh_agent, *synthetic, *xml;
+    const char *trace; /* --trace PREFIX: LOOM_TRACE for the ranks, merged at the end */
     loom_launch_engine_t engine;
 };
 #define LAUNCH_OPTS_INIT                                                               \

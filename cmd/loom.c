@@ -24,6 +24,7 @@ static const struct cmd *const commands[] = {
     &cmd_logs,
     &cmd_shares,
     &cmd_nodes,
+    &cmd_top,
     &cmd_ds,
     &cmd_version,
     NULL,

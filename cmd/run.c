@@ -19,6 +19,8 @@
 
 static const struct cmd_option options[] = {
     {"np", 1, 'n', "N", "Number of ranks (default 1)"},
+    {"trace", 1, 't', "PREFIX",
+     "Trace the job (LOOM_TRACE=PREFIX); merged into PREFIX.trace at its end"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -33,14 +35,36 @@ static unsigned allowed_pus (void)
     return c.allowed_pus;
 }
 
-/* Split our arguments into -n N and everything else, which goes to the app. */
-static int parse_np (
-    const struct cmd *cmd, int argc, char **argv, long *np, char **rest, int *nrest)
+/* Split our arguments into -n N, --trace PREFIX and everything else, which goes to
+ * the app.
+ */
+static int parse_np (const struct cmd *cmd,
+                     int argc,
+                     char **argv,
+                     long *np,
+                     const char **trace,
+                     char **rest,
+                     int *nrest)
 {
     *np = 1;
     *nrest = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
+        if (strcmp (a, "--trace") == 0 || strncmp (a, "--trace=", 8) == 0) {
+            if (a[7] == '=') {
+                *trace = a + 8;
+            } else if (i + 1 < argc) {
+                *trace = argv[++i];
+            } else {
+                cmd_error (cmd, "option '%s' needs a value", a);
+                return -1;
+            }
+            if (!**trace) {
+                cmd_error (cmd, "--trace needs a path prefix");
+                return -1;
+            }
+            continue;
+        }
         if (strcmp (a, "-n") == 0 || strcmp (a, "--np") == 0) {
             if (i + 1 >= argc) {
                 cmd_error (cmd, "option '%s' needs a value", a);
@@ -68,11 +92,12 @@ int cmd_exec_app (const struct cmd *cmd, const char *app, int argc, char **argv)
     char *path = NULL;
     int nrest, n = 0;
     long np;
+    const char *trace = NULL;
     if (!rest || !args) {
         cmd_error (cmd, "out of memory");
         goto error;
     }
-    if (parse_np (cmd, argc, argv, &np, rest, &nrest) < 0)
+    if (parse_np (cmd, argc, argv, &np, &trace, rest, &nrest) < 0)
         goto error;
     /* The ranks' stderr is a pipe to the launcher: tell them the user's is a
      * terminal, so apps can show a progress line (they check LOOM_TTY).
@@ -91,6 +116,7 @@ int cmd_exec_app (const struct cmd *cmd, const char *app, int argc, char **argv)
     struct launch_opts o = LAUNCH_OPTS_INIT;
     o.pp.nprocs = (int)np;
     o.pp.oversubscribe = (unsigned long)np > allowed_pus ();
+    o.trace = trace;
     args[n++] = path;
     for (int i = 0; i < nrest; i++)
         args[n++] = rest[i];
@@ -134,6 +160,6 @@ const struct cmd cmd_run = {
     .description =
         "Starts the MPI program loom-<app> on N ranks with the launcher (see 'loom\n"
         "launch'): directly on this node, through srun inside a Slurm allocation.\n"
-        "Options other than -n go to the app unchanged; 'loom-<app> --help' lists\n"
-        "them.",
+        "Options other than -n and --trace go to the app unchanged; 'loom-<app>\n"
+        "--help' lists them.",
 };

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `loom submit`: queue a job in loomd's batch framework. */
+#define _GNU_SOURCE /* asprintf */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -27,6 +28,8 @@ enum {
     OPT_MPI,
     OPT_NAME,
     OPT_SHELL,
+    OPT_RANKS,
+    OPT_TRACE,
 };
 
 static const struct cmd_option options[] = {
@@ -45,6 +48,11 @@ static const struct cmd_option options[] = {
      "Priority among your jobs (-10000..10000, default 0)"},
     {"retries", 1, OPT_RETRIES, "N", "Run a failing task again up to N times"},
     {"mpi", 0, OPT_MPI, NULL, "Run each task as one MPI job over its slots"},
+    {"ranks", 1, OPT_RANKS, "R",
+     "With --mpi: start R ranks on the task's cores (default one per slot)"},
+    {"trace", 1, OPT_TRACE, "PREFIX",
+     "Trace the job (LOOM_TRACE=PREFIX); an --mpi task's trace is merged into "
+     "PREFIX.trace"},
     {"name", 1, OPT_NAME, "NAME", "Job name shown by loom ps"},
     {"shell", 0, OPT_SHELL, NULL, "Run the command through /bin/sh -c"},
     SCHEDC_OPTIONS,
@@ -140,7 +148,7 @@ add_deps (const struct cmd *cmd, json_t *req, const char *key, const char *list)
 
 static int submit_main (const struct cmd *cmd, int argc, char **argv)
 {
-    const char *dir = NULL, *arg;
+    const char *dir = NULL, *arg, *trace = NULL;
     int json = 0, shell = 0, c;
     json_t *req = json_pack ("{s:s}", "op", "submit");
     long long v;
@@ -157,6 +165,7 @@ static int submit_main (const struct cmd *cmd, int argc, char **argv)
         case OPT_N:
         case OPT_CPT:
         case OPT_RETRIES:
+        case OPT_RANKS:
         case OPT_PRIO: {
             char *end;
             errno = 0;
@@ -167,16 +176,18 @@ static int submit_main (const struct cmd *cmd, int argc, char **argv)
                     : (bad || v < (c == OPT_RETRIES ? 0 : 1) || v > INT_MAX)) {
                 json_decref (req);
                 return cmd_error (cmd, "bad value '%s' for --%s", arg,
-                                  c == OPT_N      ? "ntasks"
-                                  : c == OPT_CPT  ? "cores-per-task"
-                                  : c == OPT_PRIO ? "priority"
-                                                  : "retries");
+                                  c == OPT_N       ? "ntasks"
+                                  : c == OPT_CPT   ? "cores-per-task"
+                                  : c == OPT_PRIO  ? "priority"
+                                  : c == OPT_RANKS ? "ranks"
+                                                   : "retries");
             }
             json_object_set_new (req,
-                                 c == OPT_N      ? "nslots"
-                                 : c == OPT_CPT  ? "cores_per_task"
-                                 : c == OPT_PRIO ? "priority"
-                                                 : "retries",
+                                 c == OPT_N       ? "nslots"
+                                 : c == OPT_CPT   ? "cores_per_task"
+                                 : c == OPT_PRIO  ? "priority"
+                                 : c == OPT_RANKS ? "ranks"
+                                                  : "retries",
                                  json_integer (v));
             break;
         }
@@ -218,6 +229,13 @@ static int submit_main (const struct cmd *cmd, int argc, char **argv)
         case OPT_SHELL:
             shell = 1;
             break;
+        case OPT_TRACE:
+            if (!*arg) {
+                json_decref (req);
+                return cmd_error (cmd, "--trace needs a path prefix");
+            }
+            trace = arg;
+            break;
         default:
             json_decref (req);
             return 1;
@@ -249,7 +267,18 @@ static int submit_main (const struct cmd *cmd, int argc, char **argv)
     json_object_set_new (req, "argv", av);
     json_t *env = json_array ();
     for (char **e = environ; *e; e++)
-        json_array_append_new (env, json_string (*e));
+        if (!trace || strncmp (*e, "LOOM_TRACE=", 11) != 0)
+            json_array_append_new (env, json_string (*e));
+    if (trace) {
+        char *kv = NULL;
+        if (asprintf (&kv, "LOOM_TRACE=%s", trace) < 0) {
+            json_decref (env);
+            json_decref (req);
+            return cmd_error (cmd, "out of memory");
+        }
+        json_array_append_new (env, json_string (kv));
+        free (kv);
+    }
     json_object_set_new (req, "env", env);
     char cwd[PATH_MAX];
     if (getcwd (cwd, sizeof (cwd)))

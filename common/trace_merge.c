@@ -107,3 +107,59 @@ int loom_trace_write (const loom_trace_t *t, const char *path, loom_error_t *err
     errno = ok ? errno : e;
     return ok ? 0 : -1;
 }
+
+int loom_trace_merge_ranks (const char *prefix,
+                            int nranks,
+                            const char *const *extra,
+                            size_t nextra,
+                            const char *out,
+                            loom_error_t *error)
+{
+    if (!prefix || !*prefix || nranks < 0 || (nextra && !extra))
+        return loom_errset (error, EINVAL, "no trace prefix, or a bad rank count");
+    char **paths = calloc ((size_t)nranks + nextra + 1, sizeof (*paths));
+    char *def = NULL;
+    size_t n = 0;
+    int rc = -1;
+    if (!paths) {
+        loom_errset (error, ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int r = 0; r < nranks; r++) {
+        char *p;
+        if (asprintf (&p, "%s.rank%d", prefix, r) < 0) {
+            loom_errset (error, ENOMEM, "out of memory");
+            goto out;
+        }
+        if (access (p, R_OK) == 0)
+            paths[n++] = p;
+        else
+            free (p);
+    }
+    for (size_t i = 0; i < nextra; i++)
+        if (extra[i] && access (extra[i], R_OK) == 0 && (paths[n] = strdup (extra[i])))
+            n++;
+    if (n == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (!out) {
+        if (asprintf (&def, "%s.trace", prefix) < 0) {
+            loom_errset (error, ENOMEM, "out of memory");
+            goto out;
+        }
+        out = def;
+    }
+    loom_trace_t *t = loom_trace_open_many ((const char *const *)paths, n, error);
+    if (!t)
+        goto out;
+    if (loom_trace_write (t, out, error) == 0)
+        rc = (int)loom_trace_nprocs (t);
+    loom_trace_close (t);
+out:
+    for (size_t i = 0; paths && i < n; i++)
+        free (paths[i]);
+    free (paths);
+    free (def);
+    return rc;
+}

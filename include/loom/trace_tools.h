@@ -134,6 +134,22 @@ LOOM_API int loom_trace_event (const loom_trace_t *t,
 LOOM_API int
 loom_trace_write (const loom_trace_t *t, const char *path, loom_error_t *error);
 
+/* Merge one job's files at its end (what the launcher and loomd do automatically):
+ * '<prefix>.rank0' .. '<prefix>.rank<nranks-1>' that exist, plus the 'nextra' files in
+ * 'extra' that exist (e.g. the launcher's own '<prefix>.proc<pid>'), into 'out'
+ * (NULL: '<prefix>.trace'). Ranks that never traced (or whose node does not share the
+ * file system) are skipped; files of ranks that were killed are merged as they are.
+ * Returns the number of processes merged, 0 when there was no file (nothing is
+ * written), or -1 with errno as loom_trace_open() and loom_trace_write(); 'error' says
+ * what is wrong in one line.
+ */
+LOOM_API int loom_trace_merge_ranks (const char *prefix,
+                                     int nranks,
+                                     const char *const *extra,
+                                     size_t nextra,
+                                     const char *out,
+                                     loom_error_t *error);
+
 /* What to export to Chrome trace-event JSON (ui.perfetto.dev, chrome://tracing). */
 struct loom_trace_export_params {
     uint64_t from_ns, to_ns; /* time window; to_ns 0: to the end */

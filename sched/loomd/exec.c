@@ -20,6 +20,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +337,8 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
     char **argv = NULL, *cpus = NULL;
     hwloc_bitmap_t set = task_set (d, t, 1);
     struct loomd_run *run = calloc (1, sizeof (*run) + (size_t)nprocs * sizeof (pid_t));
+    if (run)
+        run->logfd = -1;
     if (!set || !run || !(argv = expand_argv (x, t)))
         goto out;
     hwloc_bitmap_list_asprintf (&cpus, set);
@@ -350,6 +353,10 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
     }
     run->d = d;
     if (x->mpi && !as_user) {
+        /* Its ranks' lines go to the job log, stamped with rank and time. Without
+         * one (a full disk), their output goes to the raw files as plain tasks'.
+         */
+        run->logfd = loomd_joblog_open (d, t);
         if (start_mpi (d, t, run, argv, cpus, outfd, errfd, &e) < 0)
             goto out;
         run->pstart = loomd_boot_ms ();
@@ -450,6 +457,8 @@ out:
     if (run) { /* not started: what it said (why it could not start) is kept */
         loomd_out_finish (run->out[0]);
         loomd_out_finish (run->out[1]);
+        if (run->logfd >= 0)
+            close (run->logfd);
         free (run);
     }
     if (rc < 0)
@@ -472,6 +481,27 @@ void loomd_exec_kill (struct loomd *d, struct loom__task *t, int sig)
             kill (-run->pids[i], sig);
 }
 
+/* An MPI task that traced (LOOM_TRACE) ends when its ranks' trace files are merged
+ * into one job trace, so that `loom wait` returns when the file is there. The merge
+ * runs in a child (a large trace takes seconds), reaped as the task's last process.
+ * Returns 1 if the task now waits for that child.
+ */
+static int merge_first (struct loomd *d, struct loom__task *t, struct loomd_run *run)
+{
+    struct loomd_job *x = t->job->ext;
+    if (run->merging || !x || !x->mpi)
+        return 0;
+    pid_t pid = loomd_trace_merge_start (d, t, run->logfd);
+    if (pid <= 0)
+        return 0;
+    run->merging = 1;
+    run->nprocs = 1;
+    run->nleft = 1;
+    run->pids[0] = pid;
+    pid_add (d, pid, t);
+    return 1;
+}
+
 /* Worse of two wait statuses: a signal beats an exit code, a code beats success. */
 static int worse (int a, int b)
 {
@@ -489,9 +519,11 @@ reaped (struct loomd *d, struct loom__task *t, pid_t pid, int st, long maxrss)
     for (int i = 0; i < run->nprocs; i++)
         if (run->pids[i] == pid)
             run->pids[i] = 0;
-    run->wstatus = worse (run->wstatus, st);
-    if ((uint64_t)maxrss > run->maxrss)
-        run->maxrss = (uint64_t)maxrss;
+    if (!run->merging) { /* the merge's status and memory are not the task's */
+        run->wstatus = worse (run->wstatus, st);
+        if ((uint64_t)maxrss > run->maxrss)
+            run->maxrss = (uint64_t)maxrss;
+    }
     if (--run->nleft > 0) {
         if (st != 0) /* one process failed: the task has failed, stop the rest */
             for (int i = 0; i < run->nprocs; i++)
@@ -499,12 +531,17 @@ reaped (struct loomd *d, struct loom__task *t, pid_t pid, int st, long maxrss)
                     kill (-run->pids[i], SIGTERM);
         return;
     }
-    t->ext = NULL;
     /* Its output is in the pipes already: move it before the end is reported. */
     loomd_out_finish (run->out[0]);
     loomd_out_finish (run->out[1]);
+    run->out[0] = run->out[1] = NULL; /* they free themselves at their end of file */
+    if (merge_first (d, t, run))
+        return;
+    t->ext = NULL;
     int ws = run->wstatus;
     uint64_t rss = run->maxrss;
+    if (run->logfd >= 0)
+        close (run->logfd);
     free (run);
     loom__core_task_exited (d->core, t, ws, rss);
 }
@@ -543,6 +580,20 @@ static void on_launch_fd (evutil_socket_t fd, short ev, void *arg)
     loom_launch_progress (((struct loomd *)arg)->launch, 0);
 }
 
+static void on_output (loom_launch_job_t *job,
+                       int rank,
+                       int stream,
+                       const char *line,
+                       size_t len,
+                       void *arg)
+{
+    struct loom__task *t = arg;
+    struct loomd_run *run = t->ext;
+    (void)job;
+    if (run)
+        loomd_joblog_write (run->logfd, rank, stream == 1 ? "out" : "err", line, len);
+}
+
 static void on_proc_exit (loom_launch_job_t *job,
                           const struct loom_launch_proc_status *st,
                           void *arg)
@@ -550,8 +601,25 @@ static void on_proc_exit (loom_launch_job_t *job,
     struct loom__task *t = arg;
     struct loomd_run *run = t->ext;
     (void)job;
-    if (run && st->max_rss_kib > 0 && (uint64_t)st->max_rss_kib > run->maxrss)
+    if (!run)
+        return;
+    if (st->max_rss_kib > 0 && (uint64_t)st->max_rss_kib > run->maxrss)
         run->maxrss = (uint64_t)st->max_rss_kib;
+    /* The launcher's view of each rank's end, in that rank's lines of the job log. */
+    char how[128], text[256];
+    if (st->aborted)
+        snprintf (how, sizeof (how), "called MPI_Abort (status %d)", st->exit_code);
+    else if (st->signal)
+        snprintf (how, sizeof (how), "killed by signal %d (%s)", st->signal,
+                  strsignal (st->signal));
+    else
+        snprintf (how, sizeof (how), "exited with status %d", st->exit_code);
+    int n = snprintf (text, sizeof (text), "%s after %.2f s, peak RSS %.1f MiB", how,
+                      st->wall_sec, (double)st->max_rss_kib / 1024.0);
+    if (st->rank >= 0)
+        loomd_joblog_write (run->logfd, st->rank, "loom", text, (size_t)n);
+    else
+        loomd_joblog_printf (run->logfd, "the engine (pid %d) %s", (int)st->pid, text);
 }
 
 static void
@@ -564,15 +632,45 @@ on_job_done (loom_launch_job_t *job, const struct loom_launch_job_status *st, vo
     int ws = st->exit_code > 128 && st->exit_code < 128 + 65
                  ? st->exit_code - 128
                  : (st->exit_code & 0xff) << 8;
-    t->ext = NULL;
+    loomd_joblog_printf (
+        run->logfd, "task %llu.%lld ended after %.2f s: %s%sexit status %d",
+        (unsigned long long)t->job->id, (long long)t->index, st->wall_sec, st->reason,
+        st->reason[0] ? ", " : "", st->exit_code);
     loomd_out_finish (run->out[0]);
     loomd_out_finish (run->out[1]);
-    uint64_t rss = run->maxrss;
+    run->out[0] = run->out[1] = NULL;
     loom_placement_destroy (run->pl);
-    free (run);
+    run->pl = NULL;
     loom_launch_job_destroy (job);
+    run->ljob = NULL;
+    run->wstatus = ws;
+    if (merge_first (d, t, run))
+        return; /* reaped() ends the task when the merge is done */
+    t->ext = NULL;
+    uint64_t rss = run->maxrss;
+    if (run->logfd >= 0)
+        close (run->logfd);
+    free (run);
     loom__core_task_exited (d->core, t, ws, rss);
     loomd_kick (d);
+}
+
+/* Why an --mpi task could not start: in its job log, where `loom logs` looks for an
+ * --mpi task's output, else in its stderr log.
+ */
+static void say (struct loomd_run *run, int errfd, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+static void say (struct loomd_run *run, int errfd, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (text, sizeof (text), fmt, ap);
+    va_end (ap);
+    if (run->logfd >= 0)
+        loomd_joblog_printf (run->logfd, "%s", text);
+    else
+        dprintf (errfd, "loomd: %s\n", text);
 }
 
 static int start_mpi (struct loomd *d,
@@ -590,7 +688,7 @@ static int start_mpi (struct loomd *d,
         lp.topo = d->topo;
         if (!(d->launch = loom_launch_create (&lp, &e))) {
             *err = errno;
-            dprintf (errfd, "loomd: cannot start the launcher: %s\n", e.text);
+            say (run, errfd, "cannot start the launcher: %s", e.text);
             return -1;
         }
         d->launch_ev = event_new (d->base, loom_launch_fd (d->launch),
@@ -600,11 +698,13 @@ static int start_mpi (struct loomd *d,
     struct loom__job *j = t->job;
     struct loom_node node = {NULL, d->topo, cpus, 0};
     struct loom_placement_params pp = LOOM_PLACEMENT_PARAMS_INIT;
-    pp.nprocs = (int)j->nslots;
+    struct loomd_job *x = j->ext;
+    pp.nprocs = x->ranks > 0 ? x->ranks : (int)j->nslots;
     pp.cpus_per_rank = (int)j->cores_per_slot;
+    pp.oversubscribe = pp.nprocs > (int)j->nslots; /* --ranks: share the cores */
     if (!(run->pl = loom_placement_compute (&node, 1, &pp, &e))) {
         *err = errno;
-        dprintf (errfd, "loomd: cannot place the ranks: %s\n", e.text);
+        say (run, errfd, "cannot place the ranks: %s", e.text);
         return -1;
     }
     char **env = task_env (j->ext, t, cpus, 0);
@@ -613,8 +713,12 @@ static int start_mpi (struct loomd *d,
     jp.argv = argv;
     jp.env = env;
     jp.cwd = ((struct loomd_job *)j->ext)->cwd;
-    jp.stdout_fd = outfd;
-    jp.stderr_fd = errfd;
+    if (run->logfd >= 0) {
+        jp.output = on_output;
+    } else {
+        jp.stdout_fd = outfd;
+        jp.stderr_fd = errfd;
+    }
     jp.proc_exit = on_proc_exit;
     jp.done = on_job_done;
     jp.arg = t;
@@ -624,11 +728,15 @@ static int start_mpi (struct loomd *d,
     free_strv (env);
     if (!run->ljob) {
         *err = errno;
-        dprintf (errfd, "loomd: cannot start '%s': %s\n", argv[0], e.text);
+        say (run, errfd, "cannot start '%s': %s", argv[0], e.text);
         loom_placement_destroy (run->pl);
         run->pl = NULL;
         return -1;
     }
+    loomd_joblog_printf (run->logfd,
+                         "task %llu.%lld started (attempt %u): %d ranks on %s, PUs %s",
+                         (unsigned long long)j->id, (long long)t->index, t->attempt,
+                         pp.nprocs, d->node, cpus);
     return 0;
 }
 

@@ -112,6 +112,12 @@ static struct loomd_job *parse_spec (struct loomd *d,
     x->cwd = cwd ? strdup (cwd) : NULL;
     x->name = strdup (name ? name : x->argv[0]);
     x->mpi = json_is_true (json_object_get (req, "mpi"));
+    json_int_t ranks = json_integer_value (json_object_get (req, "ranks"));
+    if (ranks < 0 || ranks > 1000000 || (ranks > 0 && !x->mpi)) {
+        *err = loomd_error (EINVAL, "--ranks needs --mpi and 1 to 1000000 ranks");
+        goto error;
+    }
+    x->ranks = (int)ranks;
     if (!x->env) {
         *err = loomd_error (EINVAL, "env must be an array of strings");
         goto error;
@@ -462,18 +468,33 @@ json_t *loomd_req_logs (struct loomd *d, struct loomd_conn *c, json_t *req, int 
         return loomd_error (ENOENT, "job %llu task %lld has not started yet (%s)",
                             (unsigned long long)j->id, (long long)t->index,
                             loom__tstate_name (t->state));
-    char *path = loomd_task_log (d, t, err ? "err" : "out");
+    /* An --mpi task started through the launcher has a job log (joblog.c): all its
+     * ranks' streams and loomd's lines, tagged; the client picks what it was asked.
+     * Other tasks have their raw stdout and stderr files.
+     */
+    const char *format = "tagged";
+    char *path = loomd_task_log (d, t, "log");
     *fd = path ? open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-    if (*fd < 0 && errno == ENOENT) /* it wrote nothing: no file was made */
-        *fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (*fd < 0 && errno == ENOENT) {
+        format = "raw";
+        free (path);
+        path = loomd_task_log (d, t, err ? "err" : "out");
+        *fd = path ? open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+        if (*fd < 0 && errno == ENOENT) /* it wrote nothing: no file was made */
+            *fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
     int e = errno;
     free (path);
     if (*fd < 0)
         return loomd_error (e, "job %llu task %lld: no log: %s",
                             (unsigned long long)j->id, (long long)t->index,
                             strerror (e));
-    return json_pack ("{s:b, s:I, s:I}", "ok", 1, "job", (json_int_t)j->id, "index",
-                      (json_int_t)t->index);
+    struct loomd_job *x = j->ext;
+    int mpi = x && x->mpi;
+    return json_pack ("{s:b, s:I, s:I, s:s, s:b, s:i}", "ok", 1, "job",
+                      (json_int_t)j->id, "index", (json_int_t)t->index, "format",
+                      format, "mpi", mpi, "ranks",
+                      mpi ? (x->ranks > 0 ? x->ranks : (int)j->nslots) : 0);
 }
 
 struct usage_acc {
@@ -766,6 +787,18 @@ static int replay_task (void *arg, const struct loomd_task_row *r)
     if (r->state == LOOM__T_RUNNING && loomd_kill_stale ((pid_t)r->pid, r->pstart))
         loom_info ("loomd: killed leftover process group %lld of job %llu",
                    (long long)r->pid, (unsigned long long)r->job);
+    if (r->state == LOOM__T_RUNNING) { /* its job log (an --mpi task's) says so */
+        char *path = loomd_task_log (d, t, "log");
+        int fd = path ? open (path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW) : -1;
+        loomd_joblog_printf (fd,
+                             "task %llu.%lld was running when loomd died (attempt %d): "
+                             "lost",
+                             (unsigned long long)j->id, (long long)t->index,
+                             r->attempt);
+        if (fd >= 0)
+            close (fd);
+        free (path);
+    }
     t->maxrss = r->maxrss;
     loom__core_restore_task (d->core, t, (loom__tstate_t)r->state, (uint32_t)r->attempt,
                              r->wstatus);

@@ -26,6 +26,7 @@ struct loomd_job {
     char *name;
     char *array; /* the spec, as given */
     int mpi;
+    int ranks;                 /* --mpi: ranks to start (0: one per slot) */
     struct loomd_conn *fwconn; /* offer framework's connection, for status events */
 };
 
@@ -41,6 +42,8 @@ struct loomd_run {
     int wstatus; /* the worst status so far */
     uint64_t maxrss;
     uint64_t pstart;
+    int logfd;   /* the job log (joblog.c) of an --mpi task, or -1 */
+    int merging; /* the ranks are done; pids[0] merges their trace files */
     pid_t pids[];
 };
 
@@ -111,6 +114,24 @@ struct loomd_out *loomd_out_open (struct loomd *d,
                                   int *wfd);
 void loomd_out_finish (struct loomd_out *o);
 void loomd_outs_close (void);
+
+/* joblog.c: <state>/logs/<job>/<index>.log, lines stamped with time and rank. */
+int loomd_joblog_open (struct loomd *d, const struct loom__task *t);
+void loomd_joblog_write (
+    int fd, int rank, const char *stream, const char *text, size_t len);
+void loomd_joblog_printf (int fd, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+/* trace_merge.c: merge an --mpi task's trace files (LOOM_TRACE in its environment)
+ * in a child process as the task's user. Returns the child's pid, or 0 when the task
+ * does not trace (or the child could not start: said in the job log).
+ */
+pid_t loomd_trace_merge_start (struct loomd *d, const struct loom__task *t, int logfd);
+
+/* top.c: what `loom top` shows (nodes, busy cores, tasks with CPU and RSS from /proc,
+ * queue depth, DRF shares).
+ */
+json_t *loomd_req_top (struct loomd *d, struct loomd_conn *c, json_t *req);
 
 /* server.c: the socket. */
 int loomd_listen (struct loomd *d, loom_error_t *error);

@@ -185,6 +185,8 @@ static void handle (struct loomd_conn *c, const char *text)
         reply = loomd_req_shares (d, c, req);
     else if (strcmp (op, "nodes") == 0)
         reply = loomd_req_nodes (d, c, req);
+    else if (strcmp (op, "top") == 0)
+        reply = loomd_req_top (d, c, req);
     else if (strcmp (op, "register") == 0)
         reply = req_register (d, c, req);
     else if (strcmp (op, "accept") == 0)

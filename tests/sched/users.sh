@@ -44,6 +44,8 @@ sed -n 3p "$TMP/out" | grep -qw 0 && fail "root's groups leaked into the task"
 expect_error "denied cancel" "^loom: cancel: job 1 belongs to root: only its owner or root may cancel it$" \
     as_user loom cancel 1
 expect_error "denied logs" "^loom: logs: job 1 belongs to another user" as_user loom logs 1
+expect_error "denied filtered logs" "^loom: logs: job 1 belongs to another user" \
+    as_user loom logs --all --rank 0 --grep . 1
 expect_ok "still running" loom ps 1
 expect_out "running" "^1 +root +batch +running"
 expect_ok "root reads the user's logs" loom logs 2
