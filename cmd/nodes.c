@@ -16,13 +16,14 @@ static int nodes_main (const struct cmd *cmd, int argc, char **argv)
         return 1;
     if (!r)
         return 0; /* --json: printed */
-    printf ("%-20s %-5s %6s %6s %10s %10s %s\n", "NODE", "STATE", "CORES", "FREE",
-            "MEM(MiB)", "FREE(MiB)", "CPUSET");
+    printf ("%-20s %-5s %-5s %6s %6s %10s %10s %s\n", "NODE", "ROLE", "STATE", "CORES",
+            "FREE", "MEM(MiB)", "FREE(MiB)", "CPUSET");
     size_t i;
     json_t *n;
     json_array_foreach (json_object_get (r, "nodes"), i, n)
-        printf ("%-20s %-5s %6lld %6lld %10lld %10lld %s\n",
+        printf ("%-20s %-5s %-5s %6lld %6lld %10lld %10lld %s\n",
                 json_string_value (json_object_get (n, "name")),
+                json_string_value (json_object_get (n, "role")),
                 json_string_value (json_object_get (n, "state")),
                 (long long)json_integer_value (json_object_get (n, "cores")),
                 (long long)json_integer_value (json_object_get (n, "free_cores")),

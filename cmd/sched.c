@@ -16,7 +16,20 @@
 
 #include "schedc.h"
 
-enum { OPT_CORES = 400, OPT_MEM, OPT_GROUP, OPT_GRACE, OPT_BWEIGHT };
+enum {
+    OPT_CORES = 400,
+    OPT_MEM,
+    OPT_GROUP,
+    OPT_GRACE,
+    OPT_BWEIGHT,
+    OPT_LISTEN,
+    OPT_HBTIMEOUT,
+    OPT_NOLOCAL,
+    OPT_CPUSET,
+    OPT_NODENAME,
+    OPT_SECRET,
+    OPT_RECONNECT,
+};
 
 static const struct cmd_option options[] = {
     SCHEDC_OPTIONS,
@@ -26,6 +39,17 @@ static const struct cmd_option options[] = {
      "start: members of group NAME may use loomd too (socket 0660)"},
     {"kill-grace", 1, OPT_GRACE, "SEC", "start: SIGTERM to SIGKILL delay (default 5)"},
     {"batch-weight", 1, OPT_BWEIGHT, "W", "start: DRF weight of the batch framework"},
+    {"listen", 1, OPT_LISTEN, "ADDR:PORT",
+     "start: take agents of other nodes on this TCP address (port 0: any)"},
+    {"heartbeat-timeout", 1, OPT_HBTIMEOUT, "SEC",
+     "start: a silent agent's node is down after SEC (default 5)"},
+    {"no-local", 0, OPT_NOLOCAL, NULL, "start: run no task on the head's node"},
+    {"cpuset", 1, OPT_CPUSET, "PUS", "start, agent: use only these PUs (e.g. 0-3)"},
+    {"node-name", 1, OPT_NODENAME, "NAME", "start, agent: this node's name"},
+    {"secret-file", 1, OPT_SECRET, "FILE",
+     "agent: the head's secret (default DIR/agent.secret, mode 0600)"},
+    {"reconnect", 1, OPT_RECONNECT, "SEC",
+     "agent: keep trying to reach a lost head this long (default 60)"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -62,7 +86,7 @@ start (const struct cmd *cmd, const char *dir, int json, char **extra, int nextr
     char *loomd = find_loomd ();
     char fdarg[16];
     snprintf (fdarg, sizeof (fdarg), "%d", p[1]);
-    char *argv[32];
+    char *argv[48];
     int k = 0;
     argv[k++] = loomd;
     argv[k++] = "--ready-fd";
@@ -71,7 +95,7 @@ start (const struct cmd *cmd, const char *dir, int json, char **extra, int nextr
         argv[k++] = "--state-dir";
         argv[k++] = (char *)dir;
     }
-    for (int i = 0; i < nextra && k < 30; i++)
+    for (int i = 0; i < nextra && k < 46; i++)
         argv[k++] = extra[i];
     argv[k] = NULL;
     pid_t pid = fork ();
@@ -109,8 +133,9 @@ start (const struct cmd *cmd, const char *dir, int json, char **extra, int nextr
     int lpid = 0;
     unsigned cores = 0;
     unsigned long long mem = 0;
-    char sdir[PATH_MAX];
-    if (sscanf (buf, "ok %d %4095s %u %llu", &lpid, sdir, &cores, &mem) != 4) {
+    char sdir[PATH_MAX], where[300] = "-";
+    if (sscanf (buf, "ok %d %4095s %u %llu %299s", &lpid, sdir, &cores, &mem, where)
+        < 4) {
         if (strncmp (buf, "error ", 6) == 0)
             return cmd_error (cmd, "%s", buf + 6);
         return cmd_error (cmd, "loomd did not start%s%s", n ? ": " : "", buf);
@@ -118,11 +143,40 @@ start (const struct cmd *cmd, const char *dir, int json, char **extra, int nextr
     if (json) {
         json_t *o = json_pack ("{s:i, s:s, s:i, s:I}", "pid", lpid, "state_dir", sdir,
                                "cores", (int)cores, "mem", (json_int_t)mem);
+        if (strcmp (where, "-") != 0)
+            json_object_set_new (o, "listen", json_string (where));
         return schedc_print_json (o) + (json_decref (o), 0);
     }
     printf ("loomd started: pid %d, %u cores, %llu MiB, state in %s\n", lpid, cores,
             mem, sdir);
+    if (strcmp (where, "-") != 0)
+        printf ("agents join with: loom sched agent %s --state-dir %s\n", where, sdir);
     return 0;
+}
+
+/* The agent stays in the foreground: srun, mpirun or an rsh agent runs it on each
+ * node and sees it end.
+ */
+static int
+agent (const struct cmd *cmd, const char *dir, const char *head, char **extra, int n)
+{
+    char *argv[48];
+    int k = 0;
+    char *loomd = find_loomd ();
+    argv[k++] = loomd;
+    argv[k++] = "--agent";
+    argv[k++] = (char *)head;
+    if (dir) {
+        argv[k++] = "--state-dir";
+        argv[k++] = (char *)dir;
+    }
+    for (int i = 0; i < n && k < 46; i++)
+        argv[k++] = extra[i];
+    argv[k] = NULL;
+    execvp (argv[0], argv);
+    int e = errno;
+    free (loomd);
+    return cmd_error (cmd, "cannot run loomd: %s", strerror (e));
 }
 
 static int stop (const struct cmd *cmd, const char *dir, int json)
@@ -154,66 +208,92 @@ static int stop (const struct cmd *cmd, const char *dir, int json)
 static int sched_main (const struct cmd *cmd, int argc, char **argv)
 {
     const char *dir = NULL, *arg;
-    char *extra[16];
-    int nextra = 0, json = 0, c;
-    static const char *flags[] = {[OPT_CORES - OPT_CORES] = "--cores",
-                                  [OPT_MEM - OPT_CORES] = "--mem",
-                                  [OPT_GROUP - OPT_CORES] = "--group",
-                                  [OPT_GRACE - OPT_CORES] = "--kill-grace",
-                                  [OPT_BWEIGHT - OPT_CORES] = "--batch-weight"};
-    while ((c = cmd_getopt (cmd, argc, argv, &arg)) != -1) {
-        if (c == -2)
-            return 1;
-        if (c == SCHEDC_OPT_DIR)
-            dir = arg;
-        else if (c == SCHEDC_OPT_JSON)
-            json = 1;
-        else if (c >= OPT_CORES && c <= OPT_BWEIGHT && nextra < 14) {
-            extra[nextra++] = (char *)flags[c - OPT_CORES];
-            extra[nextra++] = (char *)arg;
-        }
-    }
-    if (optind >= argc)
-        return cmd_error (cmd, "say 'start' or 'stop'");
-    const char *what = argv[optind];
-    /* Options may also follow the action (loom sched start --cores 2): parse what
-     * follows it as its own argv; optind = 0 makes getopt start afresh.
+    char *extra[40];
+    int nextra = 0, json = 0, c, agent_only = 0, start_only = 0;
+    static const char *flags[] = {
+        [OPT_CORES - OPT_CORES] = "--cores",
+        [OPT_MEM - OPT_CORES] = "--mem",
+        [OPT_GROUP - OPT_CORES] = "--group",
+        [OPT_GRACE - OPT_CORES] = "--kill-grace",
+        [OPT_BWEIGHT - OPT_CORES] = "--batch-weight",
+        [OPT_LISTEN - OPT_CORES] = "--listen",
+        [OPT_HBTIMEOUT - OPT_CORES] = "--heartbeat-timeout",
+        [OPT_NOLOCAL - OPT_CORES] = "--no-local",
+        [OPT_CPUSET - OPT_CORES] = "--cpuset",
+        [OPT_NODENAME - OPT_CORES] = "--node-name",
+        [OPT_SECRET - OPT_CORES] = "--secret-file",
+        [OPT_RECONNECT - OPT_CORES] = "--reconnect",
+    };
+    const char *what = NULL, *head = NULL;
+    /* Options may come before or after the action (loom sched start --cores 2);
+     * getopt_long with optind = 0 starts afresh on what follows the action.
      */
-    argv += optind;
-    argc -= optind;
-    optind = 0;
-    while ((c = cmd_getopt (cmd, argc, argv, &arg)) != -1) {
-        if (c == -2)
-            return 1;
-        if (c == SCHEDC_OPT_DIR)
-            dir = arg;
-        else if (c == SCHEDC_OPT_JSON)
-            json = 1;
-        else if (c >= OPT_CORES && c <= OPT_BWEIGHT && nextra < 14) {
-            extra[nextra++] = (char *)flags[c - OPT_CORES];
-            extra[nextra++] = (char *)arg;
+    for (int round = 0; round < 2; round++) {
+        while ((c = cmd_getopt (cmd, argc, argv, &arg)) != -1) {
+            if (c == -2)
+                return 1;
+            if (c == SCHEDC_OPT_DIR)
+                dir = arg;
+            else if (c == SCHEDC_OPT_JSON)
+                json = 1;
+            else if (c >= OPT_CORES && c <= OPT_RECONNECT && nextra < 38) {
+                extra[nextra++] = (char *)flags[c - OPT_CORES];
+                if (c != OPT_NOLOCAL)
+                    extra[nextra++] = (char *)arg;
+                if (c == OPT_SECRET || c == OPT_RECONNECT)
+                    agent_only = c;
+                if (c == OPT_LISTEN || c == OPT_HBTIMEOUT || c == OPT_NOLOCAL
+                    || c == OPT_GROUP || c == OPT_GRACE || c == OPT_BWEIGHT)
+                    start_only = c;
+            }
         }
+        if (round == 1)
+            break;
+        if (optind >= argc)
+            return cmd_error (cmd, "say 'start', 'stop' or 'agent HOST:PORT'");
+        what = argv[optind];
+        argv += optind;
+        argc -= optind;
+        optind = 0;
     }
+    if (strcmp (what, "agent") == 0 && optind < argc)
+        head = argv[optind++];
     if (optind < argc)
         return cmd_error (cmd, "unexpected argument '%s'", argv[optind]);
-    if (strcmp (what, "start") == 0)
+    if (strcmp (what, "start") == 0) {
+        if (agent_only)
+            return cmd_error (cmd, "%s applies to 'agent' only",
+                              flags[agent_only - OPT_CORES]);
         return start (cmd, dir, json, extra, nextra);
+    }
+    if (strcmp (what, "agent") == 0) {
+        if (!head)
+            return cmd_error (cmd, "agent: say where the head listens (HOST:PORT, see "
+                                   "DIR/loomd.addr)");
+        if (start_only)
+            return cmd_error (cmd, "%s applies to 'start' only",
+                              flags[start_only - OPT_CORES]);
+        return agent (cmd, dir, head, extra, nextra);
+    }
     if (strcmp (what, "stop") == 0) {
         if (nextra)
             return cmd_error (cmd, "%s applies to 'start' only", extra[0]);
         return stop (cmd, dir, json);
     }
-    return cmd_error (cmd, "unknown action '%s' (say 'start' or 'stop')", what);
+    return cmd_error (cmd, "unknown action '%s' (say 'start', 'stop' or 'agent')",
+                      what);
 }
 
 const struct cmd cmd_sched = {
     .name = "sched",
-    .usage = "start|stop [options]",
+    .usage = "start|stop [options] | agent HOST:PORT [options]",
     .summary = "Start or stop loomd, the scheduler sharing this allocation",
     .fn = sched_main,
     .options = options,
     .description =
         "loomd keeps its socket, database and task logs in the state directory\n"
         "($LOOM_STATE_DIR, else ~/.loom/sched). Stopping it kills running tasks and\n"
-        "queues them again for the next start; queued and finished jobs are kept.",
+        "queues them again for the next start; queued and finished jobs are kept.\n"
+        "With --listen, agents on other nodes ('loom sched agent HOST:PORT', started\n"
+        "by srun, mpirun or an rsh agent) join with the secret in DIR/agent.secret.",
 };

@@ -137,14 +137,58 @@ task_set (const struct loomd *d, const struct loom__task *t, int pus)
     return set;
 }
 
-char *loomd_cores_list (const struct loomd *d, const struct loom__task *t, int pus)
+struct loomd_node *loomd_node_of (const struct loomd *d, uint32_t idx)
 {
-    hwloc_bitmap_t set = task_set (d, t, pus);
+    return d->core && idx < d->core->nnodes ? d->core->nodes[idx]->ext : NULL;
+}
+
+char *loomd_mask_list (const struct loomd_node *n, const uint64_t *mask, int pus)
+{
+    hwloc_bitmap_t set = hwloc_bitmap_alloc ();
     char *s = NULL;
+    for (unsigned i = 0; set && n && i < n->ncores; i++) {
+        if (!(mask[i / 64] >> (i % 64) & 1))
+            continue;
+        if (pus)
+            hwloc_bitmap_or (set, set, n->core_pus[i]);
+        else
+            hwloc_bitmap_set (set, i);
+    }
     if (set)
         hwloc_bitmap_list_asprintf (&s, set);
     hwloc_bitmap_free (set);
     return s;
+}
+
+/* The task's cores, on whatever node it runs (the PUs that node's agent reported). */
+char *loomd_cores_list (const struct loomd *d, const struct loom__task *t, int pus)
+{
+    if (!t->alloc)
+        return NULL;
+    const struct loom__alloc_part *p = &t->alloc->parts[0];
+    return loomd_mask_list (loomd_node_of (d, p->node), p->mask, pus);
+}
+
+/* Runs with processes on this node, for reaping by pid. */
+static void run_link (struct loomd *d, struct loomd_run *run)
+{
+    if (!d->runs.rnext)
+        d->runs.rnext = d->runs.rprev = &d->runs;
+    run->rnext = &d->runs;
+    run->rprev = d->runs.rprev;
+    d->runs.rprev->rnext = run;
+    d->runs.rprev = run;
+}
+
+void loomd_run_free (struct loomd_run *run)
+{
+    if (!run)
+        return;
+    if (run->rnext) {
+        run->rprev->rnext = run->rnext;
+        run->rnext->rprev = run->rprev;
+    }
+    free (run);
 }
 
 /* argv with every "{}" replaced by the array index. */
@@ -194,7 +238,8 @@ static void free_strv (char **v)
 }
 
 /* The job's environment plus LOOM_JOB_ID, LOOM_ARRAY_INDEX, LOOM_CPUS, LOOM_SLOT. */
-static char **task_env (const struct loomd_job *x,
+static char **task_env (const struct loomd *d,
+                        const struct loomd_job *x,
                         const struct loom__task *t,
                         const char *cpus,
                         int slot)
@@ -202,7 +247,7 @@ static char **task_env (const struct loomd_job *x,
     size_t n = 0;
     while (x->env && x->env[n])
         n++;
-    char **e = calloc (n + 6, sizeof (*e));
+    char **e = calloc (n + 7, sizeof (*e));
     if (!e)
         return NULL;
     size_t k = 0;
@@ -210,12 +255,14 @@ static char **task_env (const struct loomd_job *x,
         if (strncmp (x->env[i], "LOOM_JOB_ID=", 12)
             && strncmp (x->env[i], "LOOM_CPUS=", 10)
             && strncmp (x->env[i], "LOOM_ARRAY_INDEX=", 17)
-            && strncmp (x->env[i], "LOOM_SLOT=", 10))
+            && strncmp (x->env[i], "LOOM_SLOT=", 10)
+            && strncmp (x->env[i], "LOOM_NODE=", 10))
             e[k++] = strdup (x->env[i]);
     if (asprintf (&e[k++], "LOOM_JOB_ID=%llu", (unsigned long long)t->job->id) < 0
         || asprintf (&e[k++], "LOOM_ARRAY_INDEX=%lld", (long long)t->index) < 0
         || asprintf (&e[k++], "LOOM_CPUS=%s", cpus ? cpus : "") < 0
-        || asprintf (&e[k++], "LOOM_SLOT=%d", slot) < 0) {
+        || asprintf (&e[k++], "LOOM_SLOT=%d", slot) < 0
+        || asprintf (&e[k++], "LOOM_NODE=%s", d->node) < 0) {
         free_strv (e);
         return NULL;
     }
@@ -360,6 +407,7 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
         if (start_mpi (d, t, run, argv, cpus, outfd, errfd, &e) < 0)
             goto out;
         run->pstart = loomd_boot_ms ();
+        run->t = t;
         t->ext = run;
         run = NULL;
         rc = 0;
@@ -415,7 +463,7 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
         hwloc_cpuset_to_glibc_sched_affinity (d->hw, slotset, &cs, sizeof (cs));
         char *slotcpus = NULL;
         hwloc_bitmap_list_asprintf (&slotcpus, slotset);
-        char **env = task_env (x, t, slotcpus, s);
+        char **env = task_env (d, x, t, slotcpus, s);
         free (slotcpus);
         pid_t pid = -1;
         if (env) {
@@ -443,6 +491,8 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
         for (int i = 0; i < run->nleft; i++)
             kill (-run->pids[i], SIGKILL);
     }
+    run->t = t;
+    run_link (d, run);
     t->ext = run;
     run = NULL;
     rc = 0;
@@ -469,9 +519,12 @@ out:
 void loomd_exec_kill (struct loomd *d, struct loom__task *t, int sig)
 {
     struct loomd_run *run = t->ext;
-    (void)d;
     if (!run)
         return;
+    if (run->agent) {
+        loomd_agents_kill (d, t, sig);
+        return;
+    }
     if (run->ljob) {
         loom_launch_job_kill (run->ljob, sig);
         return;
@@ -499,6 +552,8 @@ static int merge_first (struct loomd *d, struct loom__task *t, struct loomd_run 
     run->nleft = 1;
     run->pids[0] = pid;
     pid_add (d, pid, t);
+    if (!run->rnext)
+        run_link (d, run); /* reaped with the processes of plain tasks */
     return 1;
 }
 
@@ -542,19 +597,20 @@ reaped (struct loomd *d, struct loom__task *t, pid_t pid, int st, long maxrss)
     uint64_t rss = run->maxrss;
     if (run->logfd >= 0)
         close (run->logfd);
-    free (run);
-    loom__core_task_exited (d->core, t, ws, rss);
+    loomd_run_free (run);
+    d->exited (d, t, ws, rss);
 }
 
 /* Reap our own processes by pid, never wait(-1): loom::launch reaps its own. */
 void loomd_exec_reap (struct loomd *d)
 {
-    loom__core_t *c = d->core;
-    struct loom__task *t = c->running.next;
-    while (t != &c->running) {
-        struct loom__task *next = t->next;
-        struct loomd_run *run = t->ext;
-        for (int i = 0; run && !run->ljob && i < run->nprocs; i++) {
+    if (!d->runs.rnext)
+        return;
+    struct loomd_run *run = d->runs.rnext;
+    while (run != &d->runs) {
+        struct loomd_run *next = run->rnext;
+        struct loom__task *t = run->t;
+        for (int i = 0; !run->ljob && i < run->nprocs; i++) {
             int st;
             struct rusage ru;
             pid_t pid = run->pids[i];
@@ -566,7 +622,7 @@ void loomd_exec_reap (struct loomd *d)
             if (last)
                 break; /* run is freed */
         }
-        t = next;
+        run = next;
     }
 }
 
@@ -650,9 +706,8 @@ on_job_done (loom_launch_job_t *job, const struct loom_launch_job_status *st, vo
     uint64_t rss = run->maxrss;
     if (run->logfd >= 0)
         close (run->logfd);
-    free (run);
-    loom__core_task_exited (d->core, t, ws, rss);
-    loomd_kick (d);
+    loomd_run_free (run);
+    d->exited (d, t, ws, rss);
 }
 
 /* Why an --mpi task could not start: in its job log, where `loom logs` looks for an
@@ -707,7 +762,7 @@ static int start_mpi (struct loomd *d,
         say (run, errfd, "cannot place the ranks: %s", e.text);
         return -1;
     }
-    char **env = task_env (j->ext, t, cpus, 0);
+    char **env = task_env (d, j->ext, t, cpus, 0);
     struct loom_launch_job_params jp = LOOM_LAUNCH_JOB_PARAMS_INIT;
     jp.placement = run->pl;
     jp.argv = argv;
@@ -723,7 +778,7 @@ static int start_mpi (struct loomd *d,
     jp.done = on_job_done;
     jp.arg = t;
     jp.engine = LOOM_ENGINE_DIRECT;
-    jp.kill_grace_sec = (double)d->core->kill_grace_ns / 1e9;
+    jp.kill_grace_sec = (double)d->kill_grace_ns / 1e9;
     run->ljob = loom_launch_job_start (d->launch, &jp, &e);
     free_strv (env);
     if (!run->ljob) {

@@ -18,6 +18,7 @@
 
 #include "../internal.h"
 #include "loomd.h"
+#include "wire.h"
 
 json_t *loomd_error (int err, const char *fmt, ...)
 {
@@ -51,26 +52,6 @@ void loomd_job_free (struct loomd_job *x)
     free (x);
 }
 
-static char **strv_from_json (json_t *a, int need_one)
-{
-    if (!json_is_array (a) || (need_one && json_array_size (a) == 0))
-        return NULL;
-    size_t n = json_array_size (a);
-    char **v = calloc (n + 1, sizeof (*v));
-    if (!v)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        const char *s = json_string_value (json_array_get (a, i));
-        if (!s || !(v[i] = strdup (s))) {
-            for (size_t k = 0; k < i; k++)
-                free (v[k]);
-            free (v);
-            return NULL;
-        }
-    }
-    return v;
-}
-
 static char *user_name (uid_t uid)
 {
     struct passwd pw, *res = NULL;
@@ -101,12 +82,12 @@ static struct loomd_job *parse_spec (struct loomd *d,
         *err = loomd_error (ENOMEM, "out of memory");
         return NULL;
     }
-    if (!(x->argv = strv_from_json (json_object_get (req, "argv"), 1))) {
+    if (!(x->argv = loomd_strv_from_json (json_object_get (req, "argv"), 1))) {
         *err = loomd_error (EINVAL, "a command is required (argv: array of strings)");
         goto error;
     }
     json_t *env = json_object_get (req, "env");
-    x->env = env ? strv_from_json (env, 0) : calloc (1, sizeof (char *));
+    x->env = env ? loomd_strv_from_json (env, 0) : calloc (1, sizeof (char *));
     const char *cwd = json_string_value (json_object_get (req, "cwd"));
     const char *name = json_string_value (json_object_get (req, "name"));
     x->cwd = cwd ? strdup (cwd) : NULL;
@@ -302,7 +283,8 @@ static json_t *task_json (struct loomd *d, struct loom__task *t)
                            (int)t->attempt, "run_sec", run);
     if (t->state == LOOM__T_RUNNING && t->alloc) {
         char *cores = loomd_cores_list (d, t, 1);
-        json_object_set_new (o, "node", json_string (d->node));
+        json_object_set_new (
+            o, "node", json_string (d->core->nodes[t->alloc->parts[0].node]->name));
         json_object_set_new (o, "cpus", json_string (cores ? cores : ""));
         free (cores);
     }
@@ -579,18 +561,18 @@ json_t *loomd_req_nodes (struct loomd *d, struct loomd_conn *c, json_t *req)
     (void)req;
     for (uint32_t i = 0; i < d->core->nnodes; i++) {
         struct loom__node *n = d->core->nodes[i];
-        hwloc_bitmap_t all = hwloc_bitmap_alloc ();
-        for (unsigned k = 0; k < d->ncores && all; k++)
-            hwloc_bitmap_or (all, all, d->core_pus[k]);
-        char *pus = NULL;
-        hwloc_bitmap_list_asprintf (&pus, all);
-        hwloc_bitmap_free (all);
+        struct loomd_node *x = n->ext;
+        uint64_t all[1024] = {0};
+        for (unsigned k = 0; x && k < x->ncores && k < 65536; k++)
+            all[k / 64] |= 1ull << (k % 64);
+        char *pus = loomd_mask_list (x, all, 1);
         json_array_append_new (
             list,
-            json_pack ("{s:s, s:s, s:i, s:i, s:I, s:I, s:s}", "name", n->name, "state",
-                       n->up ? "up" : "down", "cores", (int)n->ncores, "free_cores",
-                       (int)n->free_cores, "mem", (json_int_t)n->mem, "free_mem",
-                       (json_int_t)n->free_mem, "cpuset", pus ? pus : ""));
+            json_pack ("{s:s, s:s, s:i, s:i, s:I, s:I, s:s, s:s}", "name", n->name,
+                       "state", n->up ? "up" : "down", "cores", (int)n->ncores,
+                       "free_cores", (int)n->free_cores, "mem", (json_int_t)n->mem,
+                       "free_mem", (json_int_t)n->free_mem, "cpuset", pus ? pus : "",
+                       "role", x && x->local ? "head" : "agent"));
         free (pus);
     }
     return json_pack ("{s:b, s:o}", "ok", 1, "nodes", list);
@@ -638,10 +620,11 @@ json_t *loomd_req_accept (struct loomd *d, struct loomd_conn *c, json_t *req)
         }
         /* Whole cores only: the cores whose PUs the task's cpuset covers. */
         hwloc_bitmap_zero (cover);
-        for (unsigned k = 0; k < d->ncores; k++) {
-            if (hwloc_bitmap_isincluded (d->core_pus[k], want)) {
+        struct loomd_node *nx = loomd_node_of (d, o->node);
+        for (unsigned k = 0; nx && k < nx->ncores; k++) {
+            if (hwloc_bitmap_isincluded (nx->core_pus[k], want)) {
                 masks[i][k / 64] |= 1ull << (k % 64);
-                hwloc_bitmap_or (cover, cover, d->core_pus[k]);
+                hwloc_bitmap_or (cover, cover, nx->core_pus[k]);
             }
         }
         if (!hwloc_bitmap_isequal (cover, want) || hwloc_bitmap_iszero (want)) {
@@ -649,7 +632,7 @@ json_t *loomd_req_accept (struct loomd *d, struct loomd_conn *c, json_t *req)
                 EINVAL, "task %zu: cpuset %s is not whole cores of the offer", i, cpus);
             goto out;
         }
-        if (!(x->argv = strv_from_json (json_object_get (tj, "argv"), 1))) {
+        if (!(x->argv = loomd_strv_from_json (json_object_get (tj, "argv"), 1))) {
             reply = loomd_error (
                 EINVAL, "task %zu: argv must be a non-empty array of strings", i);
             goto out;
@@ -662,8 +645,8 @@ json_t *loomd_req_accept (struct loomd *d, struct loomd_conn *c, json_t *req)
         }
         mem[i] = (uint64_t)m;
         lim[i] = (uint64_t)(tl * 1e9);
-        x->env =
-            c->fw->ext ? strv_from_json (c->fw->ext, 0) : calloc (1, sizeof (char *));
+        x->env = c->fw->ext ? loomd_strv_from_json (c->fw->ext, 0)
+                            : calloc (1, sizeof (char *));
         x->user = user_name (c->uid);
         x->name = strdup (x->argv[0]);
         x->fwconn = c;
@@ -756,7 +739,7 @@ static int replay_job (void *arg,
             loom__core_fw_remove (d->core, fw);
         struct loomd_job *x = calloc (1, sizeof (*x));
         if (fw && x && (j = loom__job_new (d->core, id, fw, uid, 1))) {
-            x->argv = strv_from_json (json_object_get (req, "argv"), 1);
+            x->argv = loomd_strv_from_json (json_object_get (req, "argv"), 1);
             x->env = calloc (1, sizeof (char *));
             x->user = user_name (uid);
             x->name = strdup (x->argv && x->argv[0] ? x->argv[0] : "?");

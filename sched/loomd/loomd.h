@@ -31,10 +31,27 @@ struct loomd_job {
 };
 
 struct loomd_out;
+struct loomd_agent;
 
-/* A running task's processes (loom__task.ext). */
+/* What loomd keeps about a node beyond the policy's view (loom__node.ext): the PUs of
+ * each of its cores, and the agent that runs its tasks (NULL for loomd's own node).
+ */
+struct loomd_node {
+    unsigned ncores;
+    hwloc_bitmap_t *core_pus; /* [ncores]; loomd's own node shares d->core_pus */
+    struct loomd_agent *agent;
+    int local;
+};
+
+/* A running task's processes (loom__task.ext). A task on another node has no
+ * processes here: 'agent' runs it there.
+ */
 struct loomd_run {
     struct loomd *d;
+    struct loom__task *t;
+    struct loomd_run *rprev, *rnext; /* d->runs, while it has processes here */
+    struct loomd_agent *agent;
+    uint32_t attempt;
     struct loomd_out *out[2];     /* its stdout and stderr pipes, while open */
     struct loom_launch_job *ljob; /* an --mpi task started by loom::launch */
     struct loom_placement *pl;
@@ -93,6 +110,17 @@ struct loomd {
     struct loomd_conn conns; /* sentinel */
     int stopping;
     uint64_t kill_grace_ns;
+    struct loomd_run runs; /* sentinel: tasks with processes on this node */
+    int local_node;        /* index of this node in the core, -1 with --no-local */
+    /* A task's processes all ended: the head tells the core, an agent the head. */
+    void (*exited) (struct loomd *d, struct loom__task *t, int wstatus, uint64_t rss);
+    /* Agents (agents.c), when loomd listens on TCP. */
+    int tcpfd;
+    struct event *tcp_ev, *hb_timer;
+    double hb_timeout; /* seconds without a frame before a node is down */
+    char *secret;
+    char listen_where[300]; /* host:port agents connect to, "" when not listening */
+    struct loomd_agent *agents;
 };
 
 /* exec.c: running tasks (the launcher interface the policy core calls). */
@@ -104,6 +132,10 @@ char *
 loomd_task_log (const struct loomd *d, const struct loom__task *t, const char *ext);
 char *loomd_cores_list (const struct loomd *d, const struct loom__task *t, int pus);
 uint64_t loomd_boot_ms (void);
+void loomd_run_free (struct loomd_run *run);
+/* Core indexes of a core mask as PU list (pus) or core list; NULL node: this one. */
+char *loomd_mask_list (const struct loomd_node *n, const uint64_t *mask, int pus);
+struct loomd_node *loomd_node_of (const struct loomd *d, uint32_t idx);
 int loomd_kill_stale (pid_t pid, uint64_t pstart);
 
 /* output.c: stdout/stderr pipes into log files. */
@@ -114,6 +146,13 @@ struct loomd_out *loomd_out_open (struct loomd *d,
                                   int *wfd);
 void loomd_out_finish (struct loomd_out *o);
 void loomd_outs_close (void);
+/* Append 'len' bytes to a task's log (output shipped by an agent). -1 with errno. */
+int loomd_out_append (struct loomd *d,
+                      const struct loom__job *j,
+                      int64_t index,
+                      int stream,
+                      const void *buf,
+                      size_t len);
 
 /* joblog.c: <state>/logs/<job>/<index>.log, lines stamped with time and rank. */
 int loomd_joblog_open (struct loomd *d, const struct loom__task *t);
@@ -155,6 +194,37 @@ int loomd_restore (struct loomd *d, loom_error_t *error);
 json_t *loomd_error (int err, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 int loomd_may_touch (const struct loomd_conn *c, const struct loom__job *j);
+
+/* agents.c: the head's side of agents on other nodes (TCP, shared secret). */
+int loomd_agents_listen (struct loomd *d, const char *addr, loom_error_t *error);
+int loomd_agents_start (struct loomd *d, struct loom__task *t);
+void loomd_agents_kill (struct loomd *d, struct loom__task *t, int sig);
+void loomd_agents_close (struct loomd *d);
+int loomd_agents_restore (struct loomd *d);
+
+/* agent.c: loomd --agent HOST:PORT, a node's agent. */
+struct loomd_agent_params {
+    const char *head; /* HOST:PORT */
+    const char *dir;  /* state directory (secret file, spool) */
+    const char *secret_file;
+    const char *node_name;
+    const char *cpuset;
+    unsigned cores;
+    uint64_t mem_mib;
+    double reconnect_sec; /* give up after this long without the head */
+};
+int loomd_agent_main (const struct loomd_agent_params *p);
+
+/* secret.c: the shared secret between the head and its agents. */
+char *loomd_secret_load (const char *path, int create, loom_error_t *error);
+
+/* Load this node's cores: the allowed cpuset (restricted to 'cpuset' if given),
+ * the first 'limit' cores if non-zero (main.c).
+ */
+int loomd_load_node (struct loomd *d,
+                     unsigned limit,
+                     const char *cpuset,
+                     loom_error_t *error);
 
 /* main.c */
 void loomd_kick (struct loomd *d); /* after any change: schedule and commit soon */

@@ -39,9 +39,31 @@ static uint64_t op_now (void *arg)
     return loom_clock_ns ();
 }
 
+/* A task runs on loomd's own node, or through the agent of another node. */
 static int op_start (void *arg, struct loom__task *t)
 {
-    return loomd_exec_start (arg, t);
+    struct loomd *d = arg;
+    const struct loom__alloc *a = t->alloc;
+    int local = 0;
+    for (uint32_t p = 0; p < a->nparts; p++)
+        local += (int)a->parts[p].node == d->local_node;
+    if (local == (int)a->nparts && a->nparts == 1)
+        return loomd_exec_start (d, t);
+    if (a->nparts > 1) {
+        /* One process tree per task: a task spread over nodes is not run yet. */
+        const char msg[] = "loomd: this task was placed on several nodes; a task "
+                           "runs on one node (use fewer slots or cores)\n";
+        loomd_out_append (d, t->job, t->index, 2, msg, sizeof (msg) - 1);
+        errno = EXDEV;
+        return -1;
+    }
+    return loomd_agents_start (d, t);
+}
+
+static void exited_here (struct loomd *d, struct loom__task *t, int ws, uint64_t rss)
+{
+    loom__core_task_exited (d->core, t, ws, rss);
+    loomd_kick (d);
 }
 
 static void op_kill (void *arg, struct loom__task *t, int sig)
@@ -65,7 +87,7 @@ static void op_task_changed (void *arg, struct loom__task *t)
         .start_ns = t->start_ns ? real - (mono - t->start_ns) : 0,
         .end_ns = t->end_ns ? real - (mono - t->end_ns) : 0,
         .maxrss = t->maxrss,
-        .node = t->alloc ? d->node : NULL,
+        .node = t->alloc ? d->core->nodes[t->alloc->parts[0].node]->name : NULL,
         .cores = cores,
         .pstart = run ? run->pstart : 0,
     };
@@ -239,7 +261,7 @@ static void requeue_running (struct loomd *d)
         /* Take it out of the core without callbacks writing over that row. */
         c->ops =
             &(struct loom__core_ops){.now = op_now, .start = op_start, .kill = op_kill};
-        free (run);
+        loomd_run_free (run);
         t->ext = NULL;
         t->cancel_requested = 1;
         loom__core_task_exited (c, t, 0, 0);
@@ -248,14 +270,33 @@ static void requeue_running (struct loomd *d)
     loomd_store_commit (d->store);
 }
 
-/* Cores of this node: the allowed cores of the hwloc topology (first 'limit'). */
-static int load_node (struct loomd *d, unsigned limit, loom_error_t *error)
+/* Cores of this node: the allowed cores of the hwloc topology (those inside 'cpuset'
+ * if given; the first 'limit').
+ */
+int loomd_load_node (struct loomd *d,
+                     unsigned limit,
+                     const char *cpuset,
+                     loom_error_t *error)
 {
     d->topo = loom_topo_load (LOOM_TOPO_LOCAL, NULL, error);
     if (!d->topo)
         return -1;
     d->hw = loom_topo_hwloc (d->topo);
-    hwloc_const_cpuset_t allowed = hwloc_topology_get_allowed_cpuset (d->hw);
+    hwloc_bitmap_t allowed =
+        hwloc_bitmap_dup (hwloc_topology_get_allowed_cpuset (d->hw));
+    if (!allowed)
+        return loom_errset (error, ENOMEM, "out of memory");
+    if (cpuset) {
+        hwloc_bitmap_t want = hwloc_bitmap_alloc ();
+        if (!want || hwloc_bitmap_list_sscanf (want, cpuset) < 0) {
+            hwloc_bitmap_free (want);
+            hwloc_bitmap_free (allowed);
+            return loom_errset (error, EINVAL, "bad --cpuset '%s' (say e.g. 0-3,6)",
+                                cpuset);
+        }
+        hwloc_bitmap_and (allowed, allowed, want);
+        hwloc_bitmap_free (want);
+    }
     int n = hwloc_get_nbobjs_by_type (d->hw, HWLOC_OBJ_CORE);
     d->core_pus = calloc (n > 0 ? (size_t)n : 1, sizeof (*d->core_pus));
     if (!d->core_pus)
@@ -270,15 +311,19 @@ static int load_node (struct loomd *d, unsigned limit, loom_error_t *error)
         hwloc_bitmap_and (s, core->cpuset, allowed);
         d->core_pus[d->ncores++] = s;
     }
+    hwloc_bitmap_free (allowed);
     if (d->ncores == 0)
-        return loom_errset (error, EINVAL, "no allowed core on this node");
+        return loom_errset (error, EINVAL, "no allowed core on this node%s%s",
+                            cpuset ? " in --cpuset " : "", cpuset ? cpuset : "");
     if (d->mem_mib == 0) {
         hwloc_obj_t root = hwloc_get_root_obj (d->hw);
         d->mem_mib = root->total_memory / (1024 * 1024);
     }
-    char host[256] = "localhost";
-    gethostname (host, sizeof (host) - 1);
-    d->node = strdup (host);
+    if (!d->node) {
+        char host[256] = "localhost";
+        gethostname (host, sizeof (host) - 1);
+        d->node = strdup (host);
+    }
     return 0;
 }
 
@@ -311,11 +356,16 @@ static int make_dir (const char *dir, mode_t mode, loom_error_t *error)
 
 static void usage (FILE *f)
 {
-    fprintf (f,
-             "Usage: loomd [--state-dir DIR] [--cores N] [--mem MIB] [--group NAME]\n"
-             "             [--kill-grace SEC] [--batch-weight W] [--ready-fd FD]\n"
-             "Usually started by 'loom sched start'. State: $LOOM_STATE_DIR or "
-             "~/.loom/sched.\n");
+    fprintf (
+        f, "Usage: loomd [--state-dir DIR] [--cores N] [--cpuset PUS] [--mem MIB]\n"
+           "             [--group NAME] [--kill-grace SEC] [--batch-weight W]\n"
+           "             [--listen ADDR:PORT] [--heartbeat-timeout SEC] [--no-local]\n"
+           "             [--node-name NAME] [--ready-fd FD]\n"
+           "       loomd --agent HOST:PORT [--state-dir DIR] [--secret-file FILE]\n"
+           "             [--node-name NAME] [--cores N] [--cpuset PUS] [--mem MIB]\n"
+           "             [--reconnect SEC]\n"
+           "Usually started by 'loom sched start' (head) or 'loom sched agent'.\n"
+           "State: $LOOM_STATE_DIR or ~/.loom/sched.\n");
 }
 
 static void ready (int fd, const char *msg)
@@ -330,12 +380,29 @@ int main (int argc, char **argv)
 {
     struct loomd *d = &D;
     static const struct option longopts[] = {
-        {"state-dir", 1, NULL, 'd'},  {"cores", 1, NULL, 'c'},
-        {"mem", 1, NULL, 'm'},        {"group", 1, NULL, 'g'},
-        {"kill-grace", 1, NULL, 'k'}, {"batch-weight", 1, NULL, 'w'},
-        {"ready-fd", 1, NULL, 'r'},   {"help", 0, NULL, 'h'},
+        {"state-dir", 1, NULL, 'd'},
+        {"cores", 1, NULL, 'c'},
+        {"mem", 1, NULL, 'm'},
+        {"group", 1, NULL, 'g'},
+        {"kill-grace", 1, NULL, 'k'},
+        {"batch-weight", 1, NULL, 'w'},
+        {"ready-fd", 1, NULL, 'r'},
+        {"help", 0, NULL, 'h'},
+        {"listen", 1, NULL, 'L'},
+        {"heartbeat-timeout", 1, NULL, 'H'},
+        {"no-local", 0, NULL, 'N'},
+        {"cpuset", 1, NULL, 'C'},
+        {"agent", 1, NULL, 'A'},
+        {"node-name", 1, NULL, 'n'},
+        {"secret-file", 1, NULL, 'S'},
+        {"reconnect", 1, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
+    const char *listen_addr = NULL, *cpuset = NULL, *agent_head = NULL;
+    const char *node_name = NULL, *secret_file = NULL;
+    int no_local = 0;
+    double hb_timeout = 5.0, reconnect = 60.0;
+    char *end;
     char dirbuf[PATH_MAX];
     const char *dir = NULL, *group = NULL;
     unsigned limit = 0;
@@ -352,10 +419,47 @@ int main (int argc, char **argv)
             dir = optarg;
             break;
         case 'c':
-            limit = (unsigned)strtoul (optarg, NULL, 10);
+            limit = (unsigned)strtoul (optarg, &end, 10);
+            if (*end || !*optarg) {
+                fprintf (stderr, "loomd: bad --cores '%s'\n", optarg);
+                return 1;
+            }
             break;
         case 'm':
             d->mem_mib = strtoull (optarg, NULL, 10);
+            break;
+        case 'L':
+            listen_addr = optarg;
+            break;
+        case 'H':
+            hb_timeout = strtod (optarg, &end);
+            if (*end || !(hb_timeout > 0)) {
+                fprintf (stderr, "loomd: bad --heartbeat-timeout '%s' (seconds, > 0)\n",
+                         optarg);
+                return 1;
+            }
+            break;
+        case 'N':
+            no_local = 1;
+            break;
+        case 'C':
+            cpuset = optarg;
+            break;
+        case 'A':
+            agent_head = optarg;
+            break;
+        case 'n':
+            node_name = optarg;
+            break;
+        case 'S':
+            secret_file = optarg;
+            break;
+        case 'R':
+            reconnect = strtod (optarg, &end);
+            if (*end || !(reconnect >= 0)) {
+                fprintf (stderr, "loomd: bad --reconnect '%s' (seconds)\n", optarg);
+                return 1;
+            }
             break;
         case 'g':
             group = optarg;
@@ -377,9 +481,35 @@ int main (int argc, char **argv)
             return 1;
         }
     }
+    if (optind < argc) {
+        fprintf (stderr, "loomd: unexpected argument '%s'\n", argv[optind]);
+        return 1;
+    }
     if (!dir && !(dir = loom_sched_default_dir (dirbuf, sizeof (dirbuf)))) {
         snprintf (msg, sizeof (msg),
                   "no state directory: set LOOM_STATE_DIR or HOME\n");
+        goto fail;
+    }
+    if (agent_head) {
+        struct loomd_agent_params ap = {.head = agent_head,
+                                        .dir = dir,
+                                        .secret_file = secret_file,
+                                        .node_name = node_name,
+                                        .cpuset = cpuset,
+                                        .cores = limit,
+                                        .mem_mib = d->mem_mib,
+                                        .reconnect_sec = reconnect};
+        return loomd_agent_main (&ap);
+    }
+    if (no_local && !listen_addr) {
+        snprintf (msg, sizeof (msg), "--no-local needs --listen (no node at all)\n");
+        goto fail;
+    }
+    d->hb_timeout = hb_timeout;
+    d->exited = exited_here;
+    d->local_node = no_local ? -1 : 0;
+    if (node_name && !(d->node = strdup (node_name))) {
+        snprintf (msg, sizeof (msg), "out of memory\n");
         goto fail;
     }
     if (!(grace >= 0) || !(bweight > 0)) {
@@ -434,13 +564,26 @@ int main (int argc, char **argv)
     snprintf (path, sizeof (path), "%s/loomd.db", d->dir);
     if (!(d->store = loomd_store_open (path, &error)))
         goto fail_err;
-    if (load_node (d, limit, &error) < 0)
+    if (loomd_load_node (d, limit, cpuset, &error) < 0)
         goto fail_err;
+    static struct loomd_node here;
+    here.ncores = d->ncores;
+    here.core_pus = d->core_pus;
+    here.local = 1;
     d->core = loom__core_create (&ops, d);
-    if (!d->core || loom__core_add_node (d->core, d->node, d->ncores, d->mem_mib) < 0
+    if (!d->core
+        || (!no_local
+            && loom__core_add_node (d->core, d->node, d->ncores, d->mem_mib) < 0)
         || !(d->batch =
                  loom__core_fw_add (d->core, "batch", LOOM__FW_BATCH, bweight, 0))) {
         snprintf (msg, sizeof (msg), "cannot set up the scheduler\n");
+        goto fail;
+    }
+    if (!no_local)
+        d->core->nodes[0]->ext = &here;
+    /* Nodes of agents seen before come back down, until their agents reconnect. */
+    if (loomd_agents_restore (d) < 0) {
+        snprintf (msg, sizeof (msg), "cannot read the nodes from the database\n");
         goto fail;
     }
     d->core->kill_grace_ns = (uint64_t)(grace * 1e9);
@@ -466,16 +609,20 @@ int main (int argc, char **argv)
     event_add (d->sigint, NULL);
     if (loomd_listen (d, &error) < 0)
         goto fail_err;
+    if (listen_addr && loomd_agents_listen (d, listen_addr, &error) < 0)
+        goto fail_err;
     loom_info ("loomd: serving %s: %u cores, %llu MiB on %s", d->dir, d->ncores,
                (unsigned long long)d->mem_mib, d->node);
-    snprintf (msg, sizeof (msg), "ok %d %s %u %llu\n", (int)getpid (), d->dir,
-              d->ncores, (unsigned long long)d->mem_mib);
+    snprintf (msg, sizeof (msg), "ok %d %s %u %llu %s\n", (int)getpid (), d->dir,
+              no_local ? 0 : d->ncores, (unsigned long long)d->mem_mib,
+              d->listen_where[0] ? d->listen_where : "-");
     ready (readyfd, msg);
     loomd_kick (d);
     loomd_exec_reap (d); /* children that ended before the handler was set */
     event_base_dispatch (d->base);
 
     requeue_running (d);
+    loomd_agents_close (d);
     loomd_exec_shutdown (d);
     loomd_outs_close ();
     loomd_conns_close (d);

@@ -47,26 +47,60 @@ static void out_close (struct loomd_out *o)
     free (o);
 }
 
-static int open_logfile (struct loomd_out *o)
+/* Open (create) a task's log for writing at its end, owned by the task's user. */
+static int log_open (
+    struct loomd *d, uint64_t job, int64_t index, const char *ext, uid_t uid, gid_t gid)
 {
     char path[4096];
-    snprintf (path, sizeof (path), "%s/%llu/%lld.%s", o->d->logdir,
-              (unsigned long long)o->job, (long long)o->index, o->ext);
+    snprintf (path, sizeof (path), "%s/%llu/%lld.%s", d->logdir,
+              (unsigned long long)job, (long long)index, ext);
     /* Not O_APPEND: splice refuses it. loomd is the only writer, at the end. */
     int fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 && errno == ENOENT) {
         *strrchr (path, '/') = '\0';
         mkdir (path, 0700);
-        snprintf (path, sizeof (path), "%s/%llu/%lld.%s", o->d->logdir,
-                  (unsigned long long)o->job, (long long)o->index, o->ext);
+        snprintf (path, sizeof (path), "%s/%llu/%lld.%s", d->logdir,
+                  (unsigned long long)job, (long long)index, ext);
         fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     }
     if (fd < 0)
         return -1;
     lseek (fd, 0, SEEK_END);
-    if (o->uid != getuid ())
-        (void)!fchown (fd, o->uid, o->gid);
-    o->logfd = fd;
+    if (uid != getuid ())
+        (void)!fchown (fd, uid, gid);
+    return fd;
+}
+
+static int open_logfile (struct loomd_out *o)
+{
+    o->logfd = log_open (o->d, o->job, o->index, o->ext, o->uid, o->gid);
+    return o->logfd < 0 ? -1 : 0;
+}
+
+int loomd_out_append (struct loomd *d,
+                      const struct loom__job *j,
+                      int64_t index,
+                      int stream,
+                      const void *buf,
+                      size_t len)
+{
+    int fd = log_open (d, j->id, index, stream == 2 ? "err" : "out", j->uid, j->gid);
+    if (fd < 0)
+        return -1;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write (fd, (const char *)buf + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = errno;
+            close (fd);
+            errno = e;
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    close (fd);
     return 0;
 }
 

@@ -389,12 +389,13 @@ void loomd_offer_event (struct loomd *d, struct loom__offer *o, int rescind)
         }
         hwloc_bitmap_t set = hwloc_bitmap_alloc ();
         json_t *cores = json_array ();
-        for (unsigned k = 0; k < d->ncores && set; k++) {
+        struct loomd_node *x = loomd_node_of (d, o->node);
+        for (unsigned k = 0; x && k < x->ncores && set; k++) {
             if (!(o->mask[k / 64] >> (k % 64) & 1))
                 continue;
-            hwloc_bitmap_or (set, set, d->core_pus[k]);
+            hwloc_bitmap_or (set, set, x->core_pus[k]);
             char *one = NULL;
-            hwloc_bitmap_list_asprintf (&one, d->core_pus[k]);
+            hwloc_bitmap_list_asprintf (&one, x->core_pus[k]);
             json_array_append_new (cores, json_string (one ? one : ""));
             free (one);
         }

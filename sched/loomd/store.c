@@ -12,7 +12,7 @@
 
 #include "store.h"
 
-enum { S_JOB_INS, S_JOB_STATE, S_TASK, S_USAGE, S_FW, S_BEGIN, S_COMMIT, S_N };
+enum { S_JOB_INS, S_JOB_STATE, S_TASK, S_USAGE, S_FW, S_NODE, S_BEGIN, S_COMMIT, S_N };
 
 static const char *const sql[S_N] = {
     "INSERT INTO jobs (id, fw, uid, gid, submit_ns, spec, state) "
@@ -24,6 +24,8 @@ static const char *const sql[S_N] = {
     "ON CONFLICT (fw, uid) DO UPDATE SET core_sec = core_sec + excluded.core_sec, "
     "mem_mib_sec = mem_mib_sec + excluded.mem_mib_sec",
     "INSERT OR REPLACE INTO frameworks (name, role, weight) VALUES (?, ?, ?)",
+    "INSERT OR REPLACE INTO nodes (name, ncores, mem, cores, state) "
+    "VALUES (?, ?, ?, ?, ?)",
     "BEGIN",
     "COMMIT",
 };
@@ -41,7 +43,9 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS usage (fw TEXT NOT NULL, uid INTEGER NOT NULL, "
     "  core_sec REAL NOT NULL, mem_mib_sec REAL NOT NULL, PRIMARY KEY (fw, uid));"
     "CREATE TABLE IF NOT EXISTS frameworks (name TEXT PRIMARY KEY, role TEXT, "
-    "  weight REAL);";
+    "  weight REAL);"
+    "CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, ncores INTEGER NOT NULL, "
+    "  mem INTEGER NOT NULL, cores TEXT NOT NULL, state TEXT NOT NULL);";
 
 struct loomd_store {
     sqlite3 *db;
@@ -207,6 +211,44 @@ int loomd_store_framework (loomd_store_t *s,
     sqlite3_bind_text (q, 2, role, -1, SQLITE_STATIC);
     sqlite3_bind_double (q, 3, weight);
     return step (s, S_FW);
+}
+
+int loomd_store_node (loomd_store_t *s,
+                      const char *name,
+                      uint32_t ncores,
+                      uint64_t mem,
+                      const char *cores,
+                      const char *state)
+{
+    if (begin (s) < 0)
+        return -1;
+    sqlite3_stmt *q = s->st[S_NODE];
+    sqlite3_bind_text (q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (q, 2, ncores);
+    sqlite3_bind_int64 (q, 3, (sqlite3_int64)mem);
+    sqlite3_bind_text (q, 4, cores, -1, SQLITE_STATIC);
+    sqlite3_bind_text (q, 5, state, -1, SQLITE_STATIC);
+    return step (s, S_NODE);
+}
+
+int loomd_store_nodes_each (loomd_store_t *s, loomd_node_cb cb, void *arg)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2 (s->db,
+                            "SELECT name, ncores, mem, cores, state FROM nodes "
+                            "ORDER BY rowid",
+                            -1, &q, NULL)
+        != SQLITE_OK)
+        return -1;
+    int rc = 0;
+    while (rc == 0 && sqlite3_step (q) == SQLITE_ROW)
+        rc = cb (arg, (const char *)sqlite3_column_text (q, 0),
+                 (uint32_t)sqlite3_column_int64 (q, 1),
+                 (uint64_t)sqlite3_column_int64 (q, 2),
+                 (const char *)sqlite3_column_text (q, 3),
+                 (const char *)sqlite3_column_text (q, 4));
+    sqlite3_finalize (q);
+    return rc;
 }
 
 int loomd_store_replay (loomd_store_t *s,

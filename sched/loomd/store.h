@@ -46,6 +46,23 @@ int loomd_store_framework (loomd_store_t *st,
                            const char *role,
                            double weight);
 
+/* Nodes run by agents: their cores (PU list of each core, ';'-separated) and state
+ * ("up" or "down"), so a restarted loomd knows them before their agents reconnect.
+ */
+int loomd_store_node (loomd_store_t *st,
+                      const char *name,
+                      uint32_t ncores,
+                      uint64_t mem,
+                      const char *cores,
+                      const char *state);
+typedef int (*loomd_node_cb) (void *arg,
+                              const char *name,
+                              uint32_t ncores,
+                              uint64_t mem,
+                              const char *cores,
+                              const char *state);
+int loomd_store_nodes_each (loomd_store_t *st, loomd_node_cb cb, void *arg);
+
 /* Replay: each job in id order, then its task rows in position order. */
 typedef int (*loomd_job_cb) (void *arg,
                              uint64_t id,

@@ -5,15 +5,17 @@
 #   wordcount-pagerank.sbatch  loom run wordcount / pagerank across 4 nodes
 #   pagerank-engines.sbatch    mpirun and srun --mpi=pmix loom-pagerank, same ranks
 #   launch.sbatch              loom launch in the allocation, bindings as planned
+#   loomd-agents.sbatch        loomd with an agent on every node (srun), a task array
+#                              on all 4 nodes, every result checked
 . "$(dirname "$0")/lib.sh"
-cluster_require mpirun loom loom-hello loom-wordcount loom-pagerank loom-gen sbatch
+cluster_require mpirun loom loomd loom-hello loom-wordcount loom-pagerank loom-gen sbatch
 examples=$LOOM_SOURCE_DIR/examples/slurm
 
 slurm_start 4
 step "slurm up: $LOOM_SLURM"
 export LOOM_EXAMPLE_SCALE=10 # small graphs: this is a 2-core machine
 
-for ex in wordcount-pagerank pagerank-engines launch; do
+for ex in wordcount-pagerank pagerank-engines launch loomd-agents; do
     # One rank per node for the srun-heavy scripts (they ask for 2): on this loaded
     # 2-core machine fewer ranks starting at once hit Open MPI's connect race (see
     # slurm-up) less often. launch.sbatch keeps 2 per node: it checks core bindings.
@@ -35,6 +37,10 @@ for ex in wordcount-pagerank pagerank-engines launch; do
     launch)
         grep -q '^ok: loom launch: 8 ranks bound as planned on n1 n2 n3 n4 $' "$out" ||
             fail "$ex: no binding check"
+        ;;
+    loomd-agents)
+        grep -q '^ok: loomd: 40 tasks checked, on every node: n1 n2 n3 n4 $' "$out" ||
+            fail "$ex: no check line: $(tail -n 5 "$out")"
         ;;
     esac
     checks=$((checks + 1))
