@@ -255,8 +255,14 @@ static int sched_main (const struct cmd *cmd, int argc, char **argv)
         argv += optind;
         argc -= optind;
         optind = 0;
+        if (strcmp (what, "agent") == 0 && argc > 1 && argv[1][0] != '-') {
+            head = argv[1]; /* agent HOST:PORT [options] */
+            argv[1] = argv[0];
+            argv++;
+            argc--;
+        }
     }
-    if (strcmp (what, "agent") == 0 && optind < argc)
+    if (strcmp (what, "agent") == 0 && !head && optind < argc)
         head = argv[optind++];
     if (optind < argc)
         return cmd_error (cmd, "unexpected argument '%s'", argv[optind]);

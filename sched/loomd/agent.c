@@ -384,9 +384,16 @@ static void on_event (struct bufferevent *bev, short what, void *arg)
 static void try_connect (void)
 {
     A.tried_at = loom_clock_ns ();
-    A.bev = bufferevent_socket_new (A.d.base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!A.bev)
+    /* Our own socket, close-on-exec: a task must not hold the head's connection
+     * open (the head would not see this agent die).
+     */
+    int fd = socket (A.head.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0
+        || !(A.bev = bufferevent_socket_new (A.d.base, fd, BEV_OPT_CLOSE_ON_FREE))) {
+        if (fd >= 0)
+            close (fd);
         return;
+    }
     A.connecting = 1;
     bufferevent_setcb (A.bev, on_read, NULL, on_event, NULL);
     bufferevent_enable (A.bev, EV_READ | EV_WRITE);

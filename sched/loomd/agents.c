@@ -142,14 +142,27 @@ static int find_node (struct loomd *d, const char *name)
     return -1;
 }
 
+/* Write out what is queued for 'a' now, before closing it. A bufferevent keeps its
+ * output frozen for its own writes only; a few hundred bytes to a socket that is
+ * being closed do not block.
+ */
+static void flush_now (struct loomd_agent *a)
+{
+    struct evbuffer *out = bufferevent_get_output (a->bev);
+    evbuffer_unfreeze (out, 1);
+    while (evbuffer_get_length (out) > 0)
+        if (evbuffer_write (out, bufferevent_getfd (a->bev)) <= 0)
+            break;
+    evbuffer_freeze (out, 1);
+}
+
 static void refuse (struct loomd_agent *a, const char *fmt, const char *arg)
 {
     char why[512];
     snprintf (why, sizeof (why), fmt, arg);
     loom_warn ("loomd: agent at %s refused: %s", a->peer, why);
     send_msg (a, json_pack ("{s:s, s:s}", "op", "refused", "error", why));
-    /* Say why before closing: a few hundred bytes to a fresh socket do not block. */
-    evbuffer_write (bufferevent_get_output (a->bev), bufferevent_getfd (a->bev));
+    flush_now (a); /* say why before closing */
     agent_free (a, NULL);
 }
 
@@ -631,8 +644,7 @@ void loomd_agents_close (struct loomd *d)
         struct loomd_agent *a = d->agents;
         if (a->authed) {
             send_msg (a, json_pack ("{s:s}", "op", "bye"));
-            evbuffer_write (bufferevent_get_output (a->bev),
-                            bufferevent_getfd (a->bev));
+            flush_now (a);
         }
         agent_free (a, NULL);
     }
