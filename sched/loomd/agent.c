@@ -98,12 +98,16 @@ static json_t *task_msg (const char *op, const struct atask *at)
                       (json_int_t)at->task.attempt);
 }
 
-/* Send a task's log (stream 1 or 2) to the head, in chunks, and remove it here. The
- * chunks go out from the file itself (evbuffer_add_file), not through memory.
+/* Send a task's log (1 stdout, 2 stderr, 3 job log) to the head, in chunks, and remove
+ * it here. The chunks go out from the file itself (evbuffer_add_file), not through
+ * memory.
  */
 static void ship_log (struct atask *at, int stream, int send)
 {
-    char *path = loomd_task_log (&A.d, &at->task, stream == 2 ? "err" : "out");
+    char *path = loomd_task_log (&A.d, &at->task,
+                                 stream == 3   ? "log"
+                                 : stream == 2 ? "err"
+                                               : "out");
     if (!path)
         return;
     int fd = open (path, O_RDONLY | O_CLOEXEC);
@@ -159,6 +163,7 @@ static void exited_agent (struct loomd *d, struct loom__task *t, int ws, uint64_
     (void)d;
     ship_log (at, 1, live);
     ship_log (at, 2, live);
+    ship_log (at, 3, live); /* an --mpi task's job log (joblog.c) */
     char dir[PATH_MAX];
     snprintf (dir, sizeof (dir), "%s/%llu", A.d.logdir, (unsigned long long)at->job.id);
     rmdir (dir); /* if no other task of the job still runs here */

@@ -146,7 +146,9 @@ struct loomd_out *loomd_out_open (struct loomd *d,
                                   int *wfd);
 void loomd_out_finish (struct loomd_out *o);
 void loomd_outs_close (void);
-/* Append 'len' bytes to a task's log (output shipped by an agent). -1 with errno. */
+/* Append 'len' bytes to a task's log, 'stream' 1 (.out), 2 (.err) or 3 (.log, the job
+ * log of an --mpi task): output shipped by an agent. -1 with errno.
+ */
 int loomd_out_append (struct loomd *d,
                       const struct loom__job *j,
                       int64_t index,

@@ -84,7 +84,8 @@ int loomd_out_append (struct loomd *d,
                       const void *buf,
                       size_t len)
 {
-    int fd = log_open (d, j->id, index, stream == 2 ? "err" : "out", j->uid, j->gid);
+    const char *ext = stream == 3 ? "log" : stream == 2 ? "err" : "out";
+    int fd = log_open (d, j->id, index, ext, j->uid, j->gid);
     if (fd < 0)
         return -1;
     size_t done = 0;

@@ -140,8 +140,7 @@ int loomd_msg_task (
         snprintf (why, whylen, "bad %s: a field is out of range", op);
         return -1;
     }
-    if (strcmp (op, "out") == 0
-        && ((value != 1 && value != 2) || n > LOOMD_WIRE_CHUNK)) {
+    if (strcmp (op, "out") == 0 && ((value < 1 || value > 3) || n > LOOMD_WIRE_CHUNK)) {
         snprintf (why, whylen, "bad out: stream %lld of %lld bytes", (long long)value,
                   (long long)n);
         return -1;

@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             if (loomd_msg_task (o, ops[k], &m, why, sizeof (why)) == 0) {
                 if (m.job == 0
                     || (k == 0
-                        && (m.n > LOOMD_WIRE_CHUNK || m.value < 1 || m.value > 2)))
+                        && (m.n > LOOMD_WIRE_CHUNK || m.value < 1 || m.value > 3)))
                     abort ();
                 if (k == 2 && (m.value <= 0 || m.value >= 65))
                     abort ();
