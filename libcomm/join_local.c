@@ -1,56 +1,65 @@
 /* SPDX-License-Identifier: MIT */
 /* Local join: a radix-partitioned hash join.
  *
- * Both sides get a descriptor per tuple (hash, pointers). One scatter pass splits
- * the descriptors by the low bits of the hash into partitions whose build side fits
- * in the cache (about 128 KiB of descriptors and bucket heads each); then each
- * partition builds a chained table over the build side and probes it with the other
- * side. One pass with up to 2^12 partitions: more passes pay off only past the TLB
- * reach of far bigger inputs than a rank holds here.
+ * One pass hashes every tuple of a side and counts the tuples per partition (the
+ * low bits of the hash); a second pass scatters them into their partitions as
+ * entries [hash][tuple]. Fixed-width tuples are copied into the entry, so that
+ * building and probing a partition touch only that partition's memory (about an L2
+ * cache of build entries); variable-length tuples are referenced by pointer. Each
+ * partition then builds a chained table over its build entries (bucket = hash bits
+ * above the partition bits) and probes it with the other side's entries of the same
+ * partition. One pass with up to 2^14 partitions: more passes pay off only past the
+ * TLB reach of far bigger inputs than a rank holds here.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <loom/hash.h>
-
 #include "join_impl.h"
 
-struct tup {
-    uint64_t hash;
-    const uint8_t *key;
-    const uint8_t *val;
-    uint32_t klen, vlen;
-};
+int join_buf_reserve (struct join_buf *b, size_t need)
+{
+    if (b->len + need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + need)
+        cap *= 2;
+    char *d = realloc (b->data, cap);
+    if (!d) {
+        errno = ENOMEM;
+        return -1;
+    }
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
 
-int join_buf_add (
-    struct join_buf *b, const void *key, size_t klen, const void *val, size_t vlen)
+int join_buf_add (struct join_buf *b,
+                  const struct loom__shape *s,
+                  const void *key,
+                  size_t klen,
+                  const void *val,
+                  size_t vlen)
 {
     if (klen > UINT32_MAX || vlen > UINT32_MAX) {
         errno = EINVAL;
         return -1;
     }
-    size_t need = 8 + klen + vlen;
-    if (b->len + need > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + need)
-            cap *= 2;
-        uint8_t *d = realloc (b->data, cap);
-        if (!d)
-            return -1;
-        b->data = d;
-        b->cap = cap;
-    }
-    uint32_t kl = (uint32_t)klen, vl = (uint32_t)vlen;
-    uint8_t *p = b->data + b->len;
-    memcpy (p, &kl, 4);
-    memcpy (p + 4, &vl, 4);
-    if (klen)
-        memcpy (p + 8, key, klen);
-    if (vlen)
-        memcpy (p + 8 + klen, val, vlen);
-    b->len += need;
+    if (join_buf_reserve (b, loom__enc_size (s, klen, vlen)) < 0)
+        return -1;
+    b->len += loom__encode (s, b->data + b->len, key, klen, val, vlen);
     b->n++;
+    return 0;
+}
+
+int join_buf_append (struct join_buf *b, const void *data, size_t len, uint64_t n)
+{
+    if (join_buf_reserve (b, len) < 0)
+        return -1;
+    if (len)
+        memcpy (b->data + b->len, data, len);
+    b->len += len;
+    b->n += n;
     return 0;
 }
 
@@ -60,70 +69,145 @@ void join_buf_free (struct join_buf *b)
     memset (b, 0, sizeof (*b));
 }
 
-/* Descriptors of all tuples of 'bufs', scattered by partition into 'out' (n
- * entries); 'start' gets nparts + 1 offsets.
+/* Entries of one side: [u64 hash][the tuple, padded to 8 bytes] at fixed widths,
+ * [u64 hash][pointer to the encoded tuple] otherwise.
  */
-static struct tup *partition (const struct join_buf *bufs,
-                              size_t nbufs,
-                              uint64_t seed,
-                              unsigned bits,
-                              size_t **startp,
-                              size_t *np)
+struct layout {
+    const struct loom__shape *s;
+    size_t esz;
+    int inl;
+};
+
+static void layout_init (struct layout *l, const struct loom__shape *s)
 {
-    size_t n = 0, nparts = (size_t)1 << bits;
-    for (size_t i = 0; i < nbufs; i++)
-        n += bufs[i].n;
-    struct tup *raw = malloc ((n ? n : 1) * sizeof (*raw));
-    struct tup *out = malloc ((n ? n : 1) * sizeof (*out));
+    l->s = s;
+    l->inl = s->fixed_size > 0;
+    l->esz = 8 + (l->inl ? (s->fixed_size + 7) & ~(size_t)7 : sizeof (char *));
+}
+
+uint64_t join_local_footprint (const struct loom__shape *s, uint64_t n, uint64_t bytes)
+{
+    struct layout l;
+    layout_init (&l, s);
+    /* The tuples, their entries, and about half an 8-byte hash each (the hashes of
+     * the first pass live only while one side is scattered).
+     */
+    return bytes + n * (l.esz + 4);
+}
+
+static inline void
+entry_rec (const struct layout *l, const char *e, struct loom_record *r)
+{
+    if (l->inl) {
+        r->key = e + 8;
+        r->key_len = l->s->kw;
+        r->value = e + 8 + l->s->kw;
+        r->value_len = l->s->vw;
+        return;
+    }
+    const char *p;
+    memcpy (&p, e + 8, sizeof (p));
+    loom__decode (l->s, p, UINT64_MAX, r);
+}
+
+static inline uint64_t entry_hash (const char *e)
+{
+    uint64_t h;
+    memcpy (&h, e, 8);
+    return h;
+}
+
+/* Entries of all tuples of 'sd', scattered by partition; '*startp' gets nparts + 1
+ * offsets (in entries). Returns the entries, or NULL with errno set.
+ */
+static char *scatter (const struct join_side *sd,
+                      const struct layout *l,
+                      uint64_t seed,
+                      unsigned bits,
+                      size_t **startp)
+{
+    size_t n = 0, nparts = (size_t)1 << bits, fs = l->s->fixed_size;
+    for (size_t i = 0; i < sd->nbufs; i++)
+        n += sd->bufs[i].n;
+    uint64_t *h = malloc ((n ? n : 1) * sizeof (*h));
+    char *out = malloc ((n ? n : 1) * l->esz);
     size_t *start = calloc (nparts + 1, sizeof (*start));
-    if (!raw || !out || !start)
+    size_t *fill = malloc (nparts * sizeof (*fill));
+    if (!h || !out || !start || !fill) {
+        errno = ENOMEM;
         goto error;
-    size_t k = 0;
+    }
     uint64_t mask = nparts - 1;
-    for (size_t i = 0; i < nbufs; i++) {
-        const uint8_t *p = bufs[i].data, *end = p + bufs[i].len;
-        while (p < end) {
-            struct tup *t = &raw[k++];
-            memcpy (&t->klen, p, 4);
-            memcpy (&t->vlen, p + 4, 4);
-            t->key = p + 8;
-            t->val = p + 8 + t->klen;
-            t->hash = loom_hash64 (t->key, t->klen, seed);
-            start[(t->hash & mask) + 1]++;
-            p += 8 + (size_t)t->klen + t->vlen;
+    size_t k = 0;
+    for (size_t i = 0; i < sd->nbufs; i++) {
+        const char *p = sd->bufs[i].data, *end = p + sd->bufs[i].len;
+        if (fs) {
+            size_t kw = l->s->kw;
+            for (; p < end; p += fs, k++) {
+                h[k] = join_hash (p, kw, seed);
+                start[(h[k] & mask) + 1]++;
+            }
+            continue;
         }
+        while (p < end) {
+            struct loom_record r;
+            size_t sz = loom__decode (l->s, p, (uint64_t)(end - p), &r);
+            if (!sz || k >= n) {
+                errno = EPROTO;
+                goto error;
+            }
+            h[k] = join_hash (r.key, r.key_len, seed);
+            start[(h[k] & mask) + 1]++;
+            p += sz;
+            k++;
+        }
+    }
+    if (k != n) {
+        errno = EPROTO;
+        goto error;
     }
     for (size_t i = 0; i < nparts; i++)
         start[i + 1] += start[i];
-    size_t *fill = malloc (nparts * sizeof (*fill));
-    if (!fill)
-        goto error;
     memcpy (fill, start, nparts * sizeof (*fill));
-    for (size_t i = 0; i < n; i++)
-        out[fill[raw[i].hash & mask]++] = raw[i];
+    k = 0;
+    for (size_t i = 0; i < sd->nbufs; i++) {
+        const char *p = sd->bufs[i].data, *end = p + sd->bufs[i].len;
+        while (p < end) {
+            char *e = out + fill[h[k] & mask]++ * l->esz;
+            memcpy (e, &h[k], 8);
+            size_t sz = fs;
+            if (fs) {
+                memcpy (e + 8, p, fs);
+            } else {
+                struct loom_record r;
+                sz = loom__decode (l->s, p, (uint64_t)(end - p), &r);
+                memcpy (e + 8, &p, sizeof (p));
+            }
+            p += sz;
+            k++;
+        }
+    }
+    free (h);
     free (fill);
-    free (raw);
     *startp = start;
-    *np = n;
     return out;
 error:
-    free (raw);
+    free (h);
     free (out);
     free (start);
-    errno = ENOMEM;
+    free (fill);
     return NULL;
 }
 
-static int call_emit (loom_join_emit_f emit,
-                      void *arg,
-                      int swap,
-                      const struct tup *l,
-                      const struct tup *r)
+static int call_emit (const struct join_local_params *p,
+                      const struct loom_record *l,
+                      const struct loom_record *r)
 {
     errno = 0;
-    int rc = swap ? emit (l->key, l->klen, r->val, r->vlen, l->val, l->vlen, arg)
-                  : emit (l->key, l->klen, l->val, l->vlen, r ? r->val : NULL,
-                          r ? r->vlen : 0, arg);
+    int rc = p->swap ? p->emit (l->key, l->key_len, r->value, r->value_len, l->value,
+                                l->value_len, p->arg)
+                     : p->emit (l->key, l->key_len, l->value, l->value_len,
+                                r ? r->value : NULL, r ? r->value_len : 0, p->arg);
     if (rc != 0) {
         if (errno == 0)
             errno = ECANCELED;
@@ -132,46 +216,41 @@ static int call_emit (loom_join_emit_f emit,
     return 0;
 }
 
-static inline int same_key (const struct tup *a, const struct tup *b)
-{
-    return a->hash == b->hash && a->klen == b->klen
-           && memcmp (a->key, b->key, a->klen) == 0;
-}
-
-int join_local (loom_join_kind_t kind,
-                const struct join_buf *left,
-                size_t nleft,
-                const struct join_buf *right,
-                size_t nright,
-                int swap,
-                uint64_t seed,
-                loom_join_emit_f emit,
-                void *arg,
+int join_local (const struct join_local_params *p,
+                const struct join_side *probe,
+                const struct join_side *build,
                 uint64_t *results)
 {
-    /* 'right' is the build side. Partitions of ~4096 build tuples: 128 KiB of
-     * descriptors plus the bucket heads, about an L2 cache.
+    struct layout pl, bl;
+    layout_init (&pl, probe->shape);
+    layout_init (&bl, build->shape);
+    uint64_t nb_all = 0, np_all = 0;
+    for (size_t i = 0; i < build->nbufs; i++)
+        nb_all += build->bufs[i].n;
+    for (size_t i = 0; i < probe->nbufs; i++)
+        np_all += probe->bufs[i].n;
+    /* Nothing can match: only outer and anti joins emit, and need no table. */
+    int need_unmatched = p->kind == LOOM_JOIN_LEFT_OUTER || p->kind == LOOM_JOIN_ANTI;
+    if (np_all == 0 || (nb_all == 0 && !need_unmatched))
+        return 0;
+    /* Partitions of ~4096 build entries: with their chains and buckets about
+     * 128-200 KiB, an L2 cache.
      */
-    uint64_t nr = 0;
-    for (size_t i = 0; i < nright; i++)
-        nr += right[i].n;
     unsigned bits = 0;
-    while (bits < 12 && (nr >> bits) > 4096)
+    while (bits < 14 && (nb_all >> bits) > 4096)
         bits++;
     size_t nparts = (size_t)1 << bits;
-    size_t *ls = NULL, *rs = NULL, nl_all, nr_all;
-    struct tup *L = NULL, *R = NULL;
+    size_t *ps = NULL, *bs = NULL;
+    char *P = NULL, *B = NULL;
     uint32_t *head = NULL, *next = NULL;
     int rc = -1;
-    *results = 0;
-    L = partition (left, nleft, seed, bits, &ls, &nl_all);
-    R = partition (right, nright, seed, bits, &rs, &nr_all);
-    if (!L || !R)
+    if (!(P = scatter (probe, &pl, p->seed, bits, &ps))
+        || !(B = scatter (build, &bl, p->seed, bits, &bs)))
         goto done;
     size_t maxp = 0;
-    for (size_t p = 0; p < nparts; p++)
-        if (rs[p + 1] - rs[p] > maxp)
-            maxp = rs[p + 1] - rs[p];
+    for (size_t i = 0; i < nparts; i++)
+        if (bs[i + 1] - bs[i] > maxp)
+            maxp = bs[i + 1] - bs[i];
     size_t nb = 1;
     while (nb < maxp * 2)
         nb <<= 1;
@@ -181,37 +260,50 @@ int join_local (loom_join_kind_t kind,
         errno = ENOMEM;
         goto done;
     }
-    for (size_t p = 0; p < nparts; p++) {
-        const struct tup *rb = R + rs[p];
-        size_t rn = rs[p + 1] - rs[p];
-        /* Buckets use the hash bits above the partition bits. */
+    int semi = p->kind == LOOM_JOIN_SEMI, anti = p->kind == LOOM_JOIN_ANTI;
+    int outer = p->kind == LOOM_JOIN_LEFT_OUTER;
+    for (size_t part = 0; part < nparts; part++) {
+        const char *be = B + bs[part] * bl.esz;
+        size_t rn = bs[part + 1] - bs[part];
         size_t pb = 1;
         while (pb < rn * 2)
             pb <<= 1;
         memset (head, 0xff, pb * sizeof (*head));
         for (size_t i = 0; i < rn; i++) {
-            size_t b = (size_t)(rb[i].hash >> bits) & (pb - 1);
+            size_t b = (size_t)(entry_hash (be + i * bl.esz) >> bits) & (pb - 1);
             next[i] = head[b];
             head[b] = (uint32_t)i;
         }
-        for (size_t i = ls[p]; i < ls[p + 1]; i++) {
-            const struct tup *l = &L[i];
-            size_t b = (size_t)(l->hash >> bits) & (pb - 1);
-            int matched = 0;
-            for (uint32_t e = rn ? head[b] : UINT32_MAX; e != UINT32_MAX; e = next[e]) {
-                if (!same_key (l, &rb[e]))
+        const char *pe = P + ps[part] * pl.esz;
+        size_t ln = ps[part + 1] - ps[part];
+        for (size_t i = 0; i < ln; i++) {
+            const char *e = pe + i * pl.esz;
+            uint64_t hv = entry_hash (e);
+            size_t b = (size_t)(hv >> bits) & (pb - 1);
+            struct loom_record lr, rr;
+            int matched = 0, decoded = 0;
+            for (uint32_t x = rn ? head[b] : UINT32_MAX; x != UINT32_MAX; x = next[x]) {
+                const char *f = be + (size_t)x * bl.esz;
+                if (entry_hash (f) != hv)
+                    continue;
+                if (!decoded) {
+                    entry_rec (&pl, e, &lr);
+                    decoded = 1;
+                }
+                entry_rec (&bl, f, &rr);
+                if (rr.key_len != lr.key_len || memcmp (rr.key, lr.key, lr.key_len))
                     continue;
                 matched = 1;
-                if (kind == LOOM_JOIN_SEMI || kind == LOOM_JOIN_ANTI)
+                if (semi || anti)
                     break;
-                if (call_emit (emit, arg, swap, l, &rb[e]) < 0)
+                if (call_emit (p, &lr, &rr) < 0)
                     goto done;
                 (*results)++;
             }
-            if ((kind == LOOM_JOIN_SEMI && matched)
-                || ((kind == LOOM_JOIN_ANTI || kind == LOOM_JOIN_LEFT_OUTER)
-                    && !matched)) {
-                if (call_emit (emit, arg, 0, l, NULL) < 0)
+            if ((semi && matched) || ((anti || outer) && !matched)) {
+                if (!decoded)
+                    entry_rec (&pl, e, &lr);
+                if (call_emit (p, &lr, NULL) < 0)
                     goto done;
                 (*results)++;
             }
@@ -219,10 +311,10 @@ int join_local (loom_join_kind_t kind,
     }
     rc = 0;
 done:
-    free (L);
-    free (R);
-    free (ls);
-    free (rs);
+    free (P);
+    free (B);
+    free (ps);
+    free (bs);
     free (head);
     free (next);
     return rc;

@@ -11,11 +11,16 @@
  * probe it with S. Both count the results and checksum the payloads, and the counts
  * must match.
  *
- * Modes: throughput (uniform, repartition), skew (uniform vs Zipf keys, repartition),
- * ratio (|S|/|R| = 1/1000 .. 1: repartition, broadcast, auto).
+ * Modes: throughput (uniform, repartition), skew (uniform vs Zipf keys: repartition,
+ * hybrid, auto), ratio (|S|/|R| = 1/1000 .. 1: repartition, broadcast, auto).
+ * Loom's tuples go in through loom_join_put_fixed_left/right (packed, the fast path).
  */
 #include <getopt.h>
+#include <linux/perf_event.h>
 #include <math.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,33 @@
 
 static int rank, size;
 static loom_comm_t *comm;
+static uint64_t mem_bytes = 1ull << 30;
+
+/* User-space instructions retired by this process, a load-independent measure of
+ * work beside the wall time (-1 when perf events are not allowed here).
+ */
+static int perf_fd = -2;
+
+static double instructions (void)
+{
+    if (perf_fd == -2) {
+        struct perf_event_attr a;
+        memset (&a, 0, sizeof (a));
+        a.size = sizeof (a);
+        a.type = PERF_TYPE_HARDWARE;
+        a.config = PERF_COUNT_HW_INSTRUCTIONS;
+        a.exclude_kernel = 1;
+        a.exclude_hv = 1;
+        perf_fd = (int)syscall (SYS_perf_event_open, &a, 0, -1, -1, 0);
+    }
+    uint64_t v;
+    if (perf_fd < 0 || read (perf_fd, &v, sizeof (v)) != (ssize_t)sizeof (v))
+        return -1;
+    return (double)v;
+}
+
+/* Instructions of the last run_loom (largest rank) and run_base (rank 0). */
+static double last_loom_insn, last_base_insn;
 
 static uint64_t mix (uint64_t x)
 {
@@ -128,21 +160,24 @@ static double run_loom (loom_join_strategy_t strat,
     struct loom_join_params p = LOOM_JOIN_PARAMS_INIT;
     p.strategy = strat;
     p.key_width = p.left_value_width = p.right_value_width = 8;
-    p.mem_bytes = 1ull << 30;
+    p.mem_bytes = mem_bytes;
     p.broadcast_max_bytes = 1ull << 30;
     loom_error_t err = {0};
     MPI_Barrier (MPI_COMM_WORLD);
+    double i0 = instructions ();
     double t0 = loom_clock_sec ();
     loom_join_t *j = loom_join_create (comm, &p, &err);
     struct acc a = {0, 0};
     int rc = j ? 0 : -1;
-    for (uint64_t i = 0; rc == 0 && i < shi - slo; i++)
-        rc = loom_join_put_left (j, &S[2 * i], 8, &S[2 * i + 1], 8, &err);
-    for (uint64_t i = 0; rc == 0 && i < rhi - rlo; i++)
-        rc = loom_join_put_right (j, &R[2 * i], 8, &R[2 * i + 1], 8, &err);
+    if (rc == 0)
+        rc = loom_join_put_fixed_left (j, S, shi - slo, &err);
+    if (rc == 0)
+        rc = loom_join_put_fixed_right (j, R, rhi - rlo, &err);
     if (rc == 0)
         rc = loom_join_run (j, emit, &a, &err);
     double t = loom_clock_sec () - t0;
+    double di = instructions () - i0;
+    MPI_Allreduce (&di, &last_loom_insn, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     if (rc != 0) {
         fprintf (stderr, "loom-bench-join: %s\n", err.text);
         MPI_Abort (MPI_COMM_WORLD, 1);
@@ -173,6 +208,7 @@ static double run_base (uint64_t nr, uint64_t ns, int zipf, struct acc *res)
             MPI_Abort (MPI_COMM_WORLD, 1);
         }
         struct acc a = {0, 0};
+        double i0 = instructions ();
         double t0 = loom_clock_sec ();
         int zero = 0;
         uint64_t zero_v = 0;
@@ -206,6 +242,7 @@ static double run_base (uint64_t nr, uint64_t ns, int zipf, struct acc *res)
                 }
         }
         t = loom_clock_sec () - t0;
+        last_base_insn = instructions () - i0;
         *res = a;
         free (tk);
         free (tv);
@@ -213,6 +250,7 @@ static double run_base (uint64_t nr, uint64_t ns, int zipf, struct acc *res)
         free (S);
     }
     MPI_Bcast (&t, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    MPI_Bcast (&last_base_insn, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     MPI_Bcast (res, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD);
     return t;
 }
@@ -231,52 +269,77 @@ static void check (const struct acc *a, const struct acc *b, const char *what)
 
 static void mode_throughput (uint64_t n, int reps)
 {
-    double tl[MAXREPS], tb[MAXREPS];
+    double tl[MAXREPS], tb[MAXREPS], ratio[MAXREPS], il[MAXREPS], ib[MAXREPS];
     for (int r = 0; r < reps; r++) {
         struct acc a, b;
         loom_join_strategy_t used;
         tl[r] = run_loom (LOOM_JOIN_REPARTITION, n, n, 0, &a, &used);
+        il[r] = last_loom_insn;
         tb[r] = run_base (n, n, 0, &b);
+        ib[r] = last_base_insn;
+        ratio[r] = tb[r] / tl[r];
         check (&a, &b, "throughput");
         if (rank == 0)
             printf (
                 "{\"mode\":\"throughput\",\"np\":%d,\"R\":%llu,\"S\":%llu,\"rep\":%d,"
-                "\"loom_s\":%.3f,\"single_s\":%.3f}\n",
-                size, (unsigned long long)n, (unsigned long long)n, r, tl[r], tb[r]);
+                "\"loom_s\":%.3f,\"single_s\":%.3f,\"speedup\":%.2f,"
+                "\"loom_Ginsn_max_rank\":%.3f,\"single_Ginsn\":%.3f}\n",
+                size, (unsigned long long)n, (unsigned long long)n, r, tl[r], tb[r],
+                ratio[r], il[r] / 1e9, ib[r] / 1e9);
+        fflush (stdout);
     }
-    double ml = median (tl, reps), mb = median (tb, reps);
+    double ml = median (tl, reps), mb = median (tb, reps), mr = median (ratio, reps);
+    double mil = median (il, reps), mib = median (ib, reps);
     if (rank == 0)
         printf ("{\"mode\":\"throughput\",\"summary\":1,\"np\":%d,\"R\":%llu,"
                 "\"loom_s\":%.3f,\"single_s\":%.3f,\"loom_Mtps\":%.2f,"
-                "\"loom_Mtps_per_core\":%.2f,\"single_Mtps\":%.2f,\"speedup\":%.2f}\n",
+                "\"loom_Mtps_per_core\":%.2f,\"single_Mtps\":%.2f,"
+                "\"speedup_median_of_reps\":%.2f,\"speedup_of_medians\":%.2f,"
+                "\"insn_ratio_single_over_max_rank\":%.2f}\n",
                 size, (unsigned long long)n, ml, mb, 2.0 * n / ml / 1e6,
-                2.0 * n / ml / 1e6 / size, 2.0 * n / mb / 1e6, mb / ml);
+                2.0 * n / ml / 1e6 / size, 2.0 * n / mb / 1e6, mr, mb / ml,
+                mil > 0 && mib > 0 ? mib / mil : -1.0);
     fflush (stdout);
 }
 
 static void mode_skew (uint64_t n, int reps)
 {
-    double t[2][MAXREPS];
+    static const loom_join_strategy_t strats[] = {LOOM_JOIN_REPARTITION,
+                                                  LOOM_JOIN_HYBRID, LOOM_JOIN_AUTO};
+    double t[2][3][MAXREPS];
+    loom_join_strategy_t auto_used[2] = {LOOM_JOIN_AUTO, LOOM_JOIN_AUTO};
     for (int r = 0; r < reps; r++)
-        for (int z = 0; z < 2; z++) {
-            struct acc a;
-            loom_join_strategy_t used;
-            t[z][r] = run_loom (LOOM_JOIN_REPARTITION, n, n, z, &a, &used);
-            if (a.n != n && rank == 0)
-                fprintf (stderr, "loom-bench-join: skew: %llu results, want %llu\n",
-                         (unsigned long long)a.n, (unsigned long long)n);
-            if (rank == 0)
-                printf ("{\"mode\":\"skew\",\"np\":%d,\"R\":%llu,\"keys\":\"%s\","
-                        "\"strategy\":\"repartition\",\"rep\":%d,\"s\":%.3f}\n",
-                        size, (unsigned long long)n, z ? "zipf1.0" : "uniform", r,
-                        t[z][r]);
-        }
-    double mu = median (t[0], reps), mz = median (t[1], reps);
+        for (int z = 0; z < 2; z++)
+            for (int s = 0; s < 3; s++) {
+                struct acc a;
+                loom_join_strategy_t used;
+                t[z][s][r] = run_loom (strats[s], n, n, z, &a, &used);
+                if (s == 2)
+                    auto_used[z] = used;
+                if (a.n != n && rank == 0)
+                    fprintf (stderr, "loom-bench-join: skew: %llu results, want %llu\n",
+                             (unsigned long long)a.n, (unsigned long long)n);
+                if (rank == 0)
+                    printf ("{\"mode\":\"skew\",\"np\":%d,\"R\":%llu,\"keys\":\"%s\","
+                            "\"strategy\":\"%s\",\"rep\":%d,\"s\":%.3f}\n",
+                            size, (unsigned long long)n, z ? "zipf1.0" : "uniform",
+                            loom_join_strategy_name (strats[s]), r, t[z][s][r]);
+            }
+    double m[2][3];
+    for (int z = 0; z < 2; z++)
+        for (int s = 0; s < 3; s++)
+            m[z][s] = median (t[z][s], reps);
     if (rank == 0)
-        printf (
-            "{\"mode\":\"skew\",\"summary\":1,\"np\":%d,\"R\":%llu,\"uniform_s\":%.3f,"
-            "\"zipf_s\":%.3f,\"zipf_over_uniform\":%.2f}\n",
-            size, (unsigned long long)n, mu, mz, mz / mu);
+        printf ("{\"mode\":\"skew\",\"summary\":1,\"np\":%d,\"R\":%llu,"
+                "\"uniform_repartition_s\":%.3f,\"uniform_hybrid_s\":%.3f,"
+                "\"uniform_auto_s\":%.3f,\"zipf_repartition_s\":%.3f,"
+                "\"zipf_hybrid_s\":%.3f,\"zipf_auto_s\":%.3f,\"auto_chose\":[\"%s\","
+                "\"%s\"],\"zipf_over_uniform_auto\":%.2f,"
+                "\"zipf_over_uniform_repartition\":%.2f}\n",
+                size, (unsigned long long)n, m[0][0], m[0][1], m[0][2], m[1][0],
+                m[1][1], m[1][2], loom_join_strategy_name (auto_used[0]),
+                loom_join_strategy_name (auto_used[1]), m[1][2] / m[0][2],
+                m[1][0] / m[0][0]);
     fflush (stdout);
 }
 
@@ -327,9 +390,10 @@ int main (int argc, char **argv)
     static const struct option opts[] = {{"log2n", required_argument, NULL, 'n'},
                                          {"reps", required_argument, NULL, 'r'},
                                          {"mode", required_argument, NULL, 'm'},
+                                         {"mem-mib", required_argument, NULL, 'M'},
                                          {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long (argc, argv, "n:r:m:", opts, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, "n:r:m:M:", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             log2n = atoi (optarg);
@@ -340,17 +404,22 @@ int main (int argc, char **argv)
         case 'm':
             mode = optarg;
             break;
+        case 'M':
+            mem_bytes = strtoull (optarg, NULL, 10) << 20;
+            break;
         default:
             if (rank == 0)
                 fprintf (stderr, "usage: loom-bench-join [--log2n N] [--reps R] "
-                                 "[--mode throughput|skew|ratio|all]\n");
+                                 "[--mode throughput|skew|ratio|all] [--mem-mib M]\n");
             MPI_Finalize ();
             return 2;
         }
     }
-    if (log2n < 10 || log2n > 30 || reps < 1 || reps > MAXREPS) {
+    if (log2n < 10 || log2n > 30 || reps < 1 || reps > MAXREPS
+        || mem_bytes < (1u << 20)) {
         if (rank == 0)
-            fprintf (stderr, "loom-bench-join: --log2n 10..30, --reps 1..%d\n",
+            fprintf (stderr,
+                     "loom-bench-join: --log2n 10..30, --reps 1..%d, --mem-mib >= 1\n",
                      MAXREPS);
         MPI_Finalize ();
         return 2;

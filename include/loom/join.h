@@ -4,15 +4,23 @@
  *
  * Each rank puts its share of both sides, then loom_join_run() (collective) exchanges
  * the sizes, picks a strategy and delivers every result tuple exactly once, on some
- * rank, through a callback:
+ * rank, through a callback (or into a shuffle: loom_join_run_shuffle()):
  *   - repartition: both sides are shuffled by the hash of the key (loom_shuffle), so
  *     equal keys meet on one rank;
  *   - broadcast: the small side is gathered and sent with loom_bcast_shared() (one
  *     copy per node) and the big side stays where it is;
- *   - auto: chooses from the global sizes known after the count exchange and logs
- *     the choice and the reason (loom_info).
- * The local join is a radix-partitioned hash join (partitions sized to the cache).
- * Keys compare bytewise (memcmp of equal lengths).
+ *   - hybrid (skew-aware): heavy-hitter keys are found from samples gathered with the
+ *     count exchange; the tuples of a hot key on the side where it is heavy stay
+ *     where they are, the other side's tuples of that key are broadcast to them, and
+ *     everything else is repartitioned;
+ *   - auto: chooses from the global sizes and the hot keys known after the count
+ *     exchange and logs the choice and the reason (loom_info).
+ * The local join is a radix-partitioned hash join (partitions sized to the cache);
+ * past the memory budget it spills grace-hash partitions to local disk. Keys compare
+ * bytewise (memcmp of equal lengths).
+ *
+ * Like comm.h (which it includes), this header needs mpi.h, so it is not part of the
+ * loom/loom.h umbrella: include it directly and link loom::comm.
  */
 #ifndef LOOM_JOIN_H
 #define LOOM_JOIN_H
@@ -40,6 +48,11 @@ typedef enum {
      * side, since each left tuple must be judged on exactly one rank.
      */
     LOOM_JOIN_BROADCAST = 2,
+    /* Skew-aware: hot keys' tuples stay on the side where the key is heavy and meet
+     * the other side's tuples of that key by broadcast; the rest is repartitioned.
+     * With no hot key it is a repartition.
+     */
+    LOOM_JOIN_HYBRID = 3,
 } loom_join_strategy_t;
 
 struct loom_join_params {
@@ -56,9 +69,17 @@ struct loom_join_params {
      * once per node). 0: mem_bytes / 4.
      */
     uint64_t broadcast_max_bytes;
-    /* Budget of the shuffles' buffers per rank (they spill beyond it). */
+    /* Memory budget per rank: a quarter for the shuffles' buffers, the rest for the
+     * tuples this rank joins and the local join's tables; beyond it the shuffles
+     * spill and the local join spills grace-hash partitions to 'tmpdir'. The tuples
+     * put on this rank are held in memory besides (they are the input). At least
+     * 256 KiB.
+     */
     uint64_t mem_bytes;
-    const char *tmpdir; /* spill directory of the shuffles (NULL: default) */
+    /* Spill directory (NULL: $LOOM_TMPDIR, else $TMPDIR, else /tmp). Spill files are
+     * unlinked as soon as they are created: nothing is left behind, whatever happens.
+     */
+    const char *tmpdir;
     double timeout_sec; /* collectives (0: the communicator's) */
 };
 
@@ -95,6 +116,20 @@ LOOM_API loom_join_t *loom_join_create (loom_comm_t *comm,
 /* Free the join and everything it holds. Accepts NULL, preserves errno. */
 LOOM_API void loom_join_destroy (loom_join_t *j);
 
+/* Add 'n' tuples packed as key||value (key_width + value_width bytes each) to the
+ * left (right) side: the fast path, needing fixed widths. 'data' is copied. Returns
+ * 0, or -1 with errno set (EINVAL: widths not fixed, or the join already ran;
+ * ENOMEM).
+ */
+LOOM_API int loom_join_put_fixed_left (loom_join_t *j,
+                                       const void *data,
+                                       size_t n,
+                                       loom_error_t *error);
+LOOM_API int loom_join_put_fixed_right (loom_join_t *j,
+                                        const void *data,
+                                        size_t n,
+                                        loom_error_t *error);
+
 /* Add one tuple of this rank's share of the left (right) side. Key and value are
  * copied. Returns 0, or -1 with errno set (EINVAL: a length differs from a fixed
  * width, or the join already ran; ENOMEM).
@@ -121,6 +156,35 @@ LOOM_API int loom_join_put_right (loom_join_t *j,
 LOOM_API int
 loom_join_run (loom_join_t *j, loom_join_emit_f emit, void *arg, loom_error_t *error);
 
+/* Run the join (as loom_join_run()) and put every result tuple into the shuffle
+ * 'out' (created by the caller on every rank, not finished) as one record: the join
+ * key, and the value loom_join_result_width() describes. The caller then finishes
+ * 'out' and reads the records where its partitioner sent them: a record stream to
+ * the next stage. Collective. Returns 0, or -1 with errno set as loom_join_run() or
+ * loom_shuffle_put().
+ */
+LOOM_API int
+loom_join_run_shuffle (loom_join_t *j, loom_shuffle_t *out, loom_error_t *error);
+
+/* Width of the value of a result record of loom_join_run_shuffle(), or LOOM_VARLEN
+ * when a value width is variable: the left value, then for inner and left outer
+ * joins the right value (zeros when unmatched), then for left outer joins a 4-byte
+ * int32 1 (matched) or 0 (unmatched). Semi and anti joins: the left value. Can't
+ * fail.
+ */
+LOOM_API size_t loom_join_result_width (const struct loom_join_params *p);
+
+/* Encode a result tuple as loom_join_result_width() describes into 'buf' (room for
+ * left_len + right_len + 4 bytes; right NULL for unmatched). Returns the bytes
+ * written. Fixed right widths are zero-filled when unmatched. Can't fail.
+ */
+LOOM_API size_t loom_join_result_encode (const struct loom_join_params *p,
+                                         void *buf,
+                                         const void *left,
+                                         size_t left_len,
+                                         const void *right,
+                                         size_t right_len);
+
 /* What the last run did (after loom_join_run()). Can't fail. */
 struct loom_join_stats {
     loom_join_strategy_t strategy;    /* the strategy used (never AUTO) */
@@ -128,12 +192,22 @@ struct loom_join_stats {
     uint64_t left_total, right_total; /* tuples over all ranks */
     uint64_t left_bytes_total, right_bytes_total; /* encoded bytes over all ranks */
     uint64_t results;                             /* tuples emitted on this rank */
-    char reason[160];                             /* why auto chose it */
+    uint32_t hot_keys;    /* heavy hitters found (auto and hybrid) */
+    double hot_share;     /* estimated share of all tuples they hold */
+    double imbalance;     /* predicted busiest rank / mean under repartition */
+    uint64_t spill_bytes; /* written by this rank's local join (grace hash) */
+    char reason[200];     /* why auto chose it */
 };
 LOOM_API void loom_join_stats (const loom_join_t *j, struct loom_join_stats *st);
 
-/* Name of a strategy ("auto", "repartition", "broadcast"). Can't fail. */
+/* Name of a strategy ("auto", "repartition", "broadcast", "hybrid"). Can't fail. */
 LOOM_API const char *loom_join_strategy_name (loom_join_strategy_t s);
+
+/* Parse names: kind "inner", "left" (or "left-outer"), "semi", "anti"; strategy as
+ * loom_join_strategy_name(). Return 0, or -1 with errno EINVAL. Can't fail otherwise.
+ */
+LOOM_API int loom_join_kind_parse (const char *name, loom_join_kind_t *kind);
+LOOM_API int loom_join_strategy_parse (const char *name, loom_join_strategy_t *s);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,13 @@
  *   - Errors from MPI, HDF5, hwloc and PMIx are turned into errno + text at the
  *     boundary: EIO for I/O and MPI failures, EINVAL for bad arguments, ENOMEM,
  *     ETIMEDOUT for a collective that timed out, EPROTO for corrupt or foreign data.
+ *
+ * The umbrella holds the common layer's headers (loom::common). A header that
+ * includes mpi.h is never in it, so a program without MPI can include loom.h: include
+ * those directly and link their library: loom/comm.h and loom/join.h (loom::comm),
+ * loom/dataset.h (loom::datasets), loom/mapreduce.h (loom::mapreduce),
+ * loom/pregel.h (loom::pregel). So are the other components' headers
+ * (loom/launch.h, loom/sched.h, loom/trace_tools.h).
  */
 #ifndef LOOM_LOOM_H
 #define LOOM_LOOM_H

@@ -46,6 +46,7 @@
 #include <loom/types.h>
 #include <loom/comm.h>
 #include <loom/dataset.h>
+#include <loom/join.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -271,6 +272,71 @@ LOOM_API int loom_mr_run (loom_mr_t *mr,
                           loom_mr_data_t **out,
                           struct loom_mr_stats *stats,
                           loom_error_t *error);
+
+/* A join step: two inputs joined on a key by libcomm's distributed join
+ * (loom/join.h: repartition, broadcast or the skew-aware hybrid, chosen
+ * automatically), written like a step's output.
+ *
+ * Inputs are datasets (the key is column 'on', the value the other columns in
+ * schema order, so key and value widths come from the schemas) or the in-memory
+ * data of earlier steps (records as they are; widths from the step). Output records
+ * have the join key as key and, as value, loom_join_result_encode()'s layout: the
+ * left value, then for inner and left outer joins the right value (zeros when
+ * unmatched), then for left outer joins an int32 "matched" flag. With dataset
+ * output and no 'schema', the schema is derived from the inputs': the key column,
+ * the left value columns, the right value columns (named "right_<name>" when the
+ * left has the name), and "matched:i32" for left outer joins; value columns must
+ * then be fixed-width, except a single bytes column with nothing after it.
+ * Every rank writes one partition (no partitioner): rank r's results.
+ */
+struct loom_mr_join_step {
+    const char *name;                             /* for errors and lineage ("join") */
+    loom_mr_input_kind_t left_input, right_input; /* DATASET or DATA */
+    const char *left_path, *right_path;           /* DATASET */
+    const loom_mr_data_t *left_data, *right_data; /* DATA */
+    /* DATASET: the key column of both inputs (NULL: the first column). Its type and
+     * width must be the same in both (EINVAL otherwise).
+     */
+    const char *on;
+    /* DATA: the records' shapes (LOOM_VARLEN or fixed widths). */
+    size_t key_width, left_value_width, right_value_width;
+    loom_join_kind_t kind;
+    loom_join_strategy_t strategy;
+    uint64_t hash_seed;
+    /* Output, as for a step (NONE keeps it in memory only; TEXT; DATASET). */
+    loom_mr_output_kind_t output;
+    const char *output_path;
+    loom_mr_format_f format; /* TEXT */
+    void *format_arg;
+    const char *schema; /* DATASET: NULL derives it (dataset inputs only) */
+    const struct loom_ds_lineage *lineage;
+};
+
+#define LOOM_MR_JOIN_STEP_INIT                                                         \
+    {                                                                                  \
+        .name = "join", .left_input = LOOM_MR_INPUT_DATASET,                           \
+        .right_input = LOOM_MR_INPUT_DATASET, .left_path = NULL, .right_path = NULL,   \
+        .left_data = NULL, .right_data = NULL, .on = NULL, .key_width = LOOM_VARLEN,   \
+        .left_value_width = LOOM_VARLEN, .right_value_width = LOOM_VARLEN,             \
+        .kind = LOOM_JOIN_INNER, .strategy = LOOM_JOIN_AUTO, .hash_seed = 0,           \
+        .output = LOOM_MR_OUTPUT_NONE, .output_path = NULL, .format = NULL,            \
+        .format_arg = NULL, .schema = NULL, .lineage = NULL,                           \
+    }
+
+/* Run a join step. Collective, like loom_mr_run(): 'out' (may be NULL) receives the
+ * output in memory, 'stats' what it did (input_records: tuples of both sides read
+ * by this rank; output_records: results on this rank; shuffle_bytes: spill of the
+ * local join; map_sec: reading, reduce_sec: joining). Returns 0, or -1 with errno
+ * on every rank and one line in 'error': ENOENT (an input dataset is missing),
+ * EINVAL (bad step; no column 'on'; key columns of different types; a derived
+ * schema impossible), EEXIST (output exists without LOOM_MR_FORCE), EIO, ENOMEM,
+ * ETIMEDOUT. A failed step leaves no output behind.
+ */
+LOOM_API int loom_mr_join (loom_mr_t *mr,
+                           const struct loom_mr_join_step *step,
+                           loom_mr_data_t **out,
+                           struct loom_mr_stats *stats,
+                           loom_error_t *error);
 
 /* Emit a record from map or reduce. The bytes are copied. Returns 0, or -1 with
  * errno EINVAL (length differs from the step's fixed width), ENOMEM, EIO.

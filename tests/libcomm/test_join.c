@@ -11,9 +11,12 @@
  * broadcast limit of 1 byte (auto must repartition); every kind under auto,
  * repartition and broadcast; fixed and variable widths. Bad parameters too.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <loom/join.h>
 
@@ -32,7 +35,8 @@ static uint64_t mix (uint64_t x)
     return x;
 }
 
-enum dist { UNIFORM, ZIPF, DUPS };
+/* HOT: half the tuples have the key 'offset', the rest are uniform. */
+enum dist { UNIFORM, ZIPF, DUPS, HOT };
 
 struct side_gen {
     uint64_t total; /* tuples over all ranks */
@@ -91,6 +95,9 @@ gen (const struct side_gen *g, int s, int r, uint64_t i, uint64_t *k, uint64_t *
         *k = g->offset + mix (lo + 77) % (g->keys * 16);
         break;
     }
+    case HOT:
+        *k = g->offset + ((x >> 7) % 2 ? 0 : x % g->keys);
+        break;
     case UNIFORM:
     case DUPS:
         *k = g->offset + x % g->keys;
@@ -233,6 +240,48 @@ static void gather (struct rows *mine, struct rows *all)
 
 static const char *kind_name[] = {"inner", "left outer", "semi", "anti"};
 
+/* Options of the next run_case(): a small budget and its spill directory, output
+ * through a shuffle (loom_join_run_shuffle) instead of the callback.
+ */
+static uint64_t opt_mem;
+static const char *opt_tmpdir;
+static bool opt_via_shuffle;
+static struct loom_join_stats last_stats;
+
+/* Run the join with its results put into a shuffle, and read them back as rows. */
+static int run_via_shuffle (loom_join_t *j,
+                            const struct loom_join_params *p,
+                            struct rows *mine,
+                            loom_error_t *err)
+{
+    struct loom_shuffle_params sp = LOOM_SHUFFLE_PARAMS_INIT;
+    sp.key_width = 8;
+    sp.value_width = loom_join_result_width (p);
+    sp.timeout_sec = 60;
+    loom_shuffle_t *out = loom_shuffle_create (comm, &sp, err);
+    MT_REQUIRE (out);
+    int rc = loom_join_run_shuffle (j, out, err);
+    MT_REQUIRE (rc == 0 && loom_shuffle_finish (out, err) == 0);
+    struct loom_record rec;
+    while ((rc = loom_shuffle_next (out, &rec, err)) == 1) {
+        uint64_t k, l, r = 0;
+        int32_t m = p->kind == LOOM_JOIN_INNER;
+        MT_EQ (rec.value_len, sp.value_width);
+        memcpy (&k, rec.key, 8);
+        memcpy (&l, rec.value, 8);
+        if (p->kind == LOOM_JOIN_INNER || p->kind == LOOM_JOIN_LEFT_OUTER)
+            memcpy (&r, (const char *)rec.value + 8, 8);
+        if (p->kind == LOOM_JOIN_LEFT_OUTER)
+            memcpy (&m, (const char *)rec.value + 16, 4);
+        if (!m)
+            MT_EQ (r, 0); /* zero-filled when unmatched */
+        rows_add (mine, k, l, m ? r : 0, (uint64_t)m);
+    }
+    MT_EQ (rc, 0);
+    loom_shuffle_destroy (out);
+    return 0;
+}
+
 /* Run one join and compare with the oracle. Returns the strategy used. */
 static loom_join_strategy_t run_case (const struct jcase *c,
                                       loom_join_kind_t kind,
@@ -246,27 +295,53 @@ static loom_join_strategy_t run_case (const struct jcase *c,
     p.broadcast_max_bytes = bcast_max;
     p.hash_seed = 42;
     p.timeout_sec = 60;
+    if (opt_mem)
+        p.mem_bytes = opt_mem;
+    p.tmpdir = opt_tmpdir;
     if (!varlen)
         p.key_width = p.left_value_width = p.right_value_width = 8;
     loom_error_t err = {0};
     loom_join_t *j = loom_join_create (comm, &p, &err);
     MT_REQUIRE (j);
-    for (int s = 0; s < 2; s++)
-        for (uint64_t i = 0; i < share (&c->side[s], rank); i++) {
+    for (int s = 0; s < 2; s++) {
+        /* Fixed widths: the right side goes in packed, through the fast path. */
+        bool packed = !varlen && s == 1;
+        uint64_t n = share (&c->side[s], rank), *buf = NULL;
+        if (packed) {
+            buf = malloc ((n + 1) * 16);
+            MT_REQUIRE (buf);
+        }
+        for (uint64_t i = 0; i < n; i++) {
             uint64_t k, v;
             gen (&c->side[s], s, rank, i, &k, &v);
+            if (packed) {
+                buf[2 * i] = k;
+                buf[2 * i + 1] = v;
+                continue;
+            }
             int rc = s ? loom_join_put_right (j, &k, 8, &v, 8, &err)
                        : loom_join_put_left (j, &k, 8, &v, 8, &err);
             MT_EQ (rc, 0);
         }
+        if (packed) {
+            MT_EQ (loom_join_put_fixed_right (j, buf, n, &err), 0);
+            free (buf);
+        }
+    }
     struct rows mine = {0}, got = {0}, want = {0};
-    int rc = loom_join_run (j, emit, &mine, &err);
+    int rc = 0;
+    if (opt_via_shuffle)
+        run_via_shuffle (j, &p, &mine, &err);
+    else
+        rc = loom_join_run (j, emit, &mine, &err);
     if (rc != 0)
         fprintf (stderr, "[rank %d] %s: %s\n", rank, c->name, err.text);
     MT_EQ (rc, 0);
     struct loom_join_stats st;
     loom_join_stats (j, &st);
-    MT_EQ (st.results, mine.n);
+    last_stats = st;
+    if (!opt_via_shuffle)
+        MT_EQ (st.results, mine.n);
     MT_EQ (st.left_total, c->side[0].total);
     MT_EQ (st.right_total, c->side[1].total);
     if (strat != LOOM_JOIN_AUTO)
@@ -330,6 +405,49 @@ static void test_badparams (void)
     MT_EQ (errno, 1234);
 }
 
+/* Files left in 'dir' (which should hold none). */
+static int count_files (const char *dir)
+{
+    DIR *d = opendir (dir);
+    MT_REQUIRE (d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir (d)))
+        n += strcmp (e->d_name, ".") != 0 && strcmp (e->d_name, "..") != 0;
+    closedir (d);
+    return n;
+}
+
+/* A budget far below the data: the local join spills grace-hash partitions into
+ * a private directory, gives SQLite's results, and leaves no file behind.
+ */
+static void test_spill (void)
+{
+    char dir[] = "/tmp/loom-test-join-XXXXXX";
+    MT_REQUIRE (mkdtemp (dir));
+    static const struct jcase big[] = {
+        {"spill uniform", {{40000, UNIFORM, 30000, 0}, {30000, UNIFORM, 30000, 0}}},
+        {"spill zipf", {{30000, ZIPF, 20000, 0}, {400, ZIPF, 20000, 0}}},
+    };
+    opt_mem = 256u << 10;
+    opt_tmpdir = dir;
+    static const loom_join_strategy_t strats[] = {
+        LOOM_JOIN_REPARTITION, LOOM_JOIN_BROADCAST, LOOM_JOIN_HYBRID};
+    for (size_t c = 0; c < 2; c++)
+        for (int kind = 0; kind <= LOOM_JOIN_ANTI; kind++)
+            for (size_t s = 0; s < 3; s++) {
+                run_case (&big[c], kind, strats[s], kind == 1 && s == 0, 1);
+                uint64_t spilled = last_stats.spill_bytes;
+                MPI_Allreduce (MPI_IN_PLACE, &spilled, 1, MPI_UINT64_T, MPI_SUM,
+                               MPI_COMM_WORLD);
+                MT_CHECK (spilled > 0);
+                MT_EQ (count_files (dir), 0);
+            }
+    opt_mem = 0;
+    opt_tmpdir = NULL;
+    MT_EQ (rmdir (dir), 0);
+}
+
 int main (int argc, char **argv)
 {
     mt_init (&argc, &argv);
@@ -351,15 +469,26 @@ int main (int argc, char **argv)
         {"right empty", {{1000, UNIFORM, 100, 0}, {0, UNIFORM, 100, 0}}},
         {"absent keys", {{3000, UNIFORM, 4000, 0}, {3000, UNIFORM, 4000, 2000}}},
         {"big right", {{500, UNIFORM, 1000, 0}, {5000, UNIFORM, 1000, 0}}},
+        /* Hot keys on the right side (kept there by the hybrid) and on the left. */
+        {"zipf right", {{800, ZIPF, 2000, 0}, {4000, ZIPF, 2000, 0}}},
+        {"hot left", {{3000, HOT, 1000, 0}, {1000, UNIFORM, 1000, 0}}},
+        {"hot right", {{1000, UNIFORM, 1000, 0}, {3000, HOT, 1000, 0}}},
     };
-    static const loom_join_strategy_t strats[] = {LOOM_JOIN_AUTO, LOOM_JOIN_REPARTITION,
-                                                  LOOM_JOIN_BROADCAST};
-    for (size_t c = 0; c < sizeof (cases) / sizeof (cases[0]); c++)
+    static const loom_join_strategy_t strats[] = {
+        LOOM_JOIN_AUTO, LOOM_JOIN_REPARTITION, LOOM_JOIN_BROADCAST, LOOM_JOIN_HYBRID};
+    size_t ncases = sizeof (cases) / sizeof (cases[0]);
+    for (size_t c = 0; c < ncases; c++)
         for (int kind = 0; kind <= LOOM_JOIN_ANTI; kind++)
-            for (size_t s = 0; s < 3; s++)
+            for (size_t s = 0; s < 4; s++) {
                 run_case (&cases[c], kind, strats[s], c % 2 == 1 && s == 1, 0);
+                /* The hybrid finds the hot keys wherever they are. */
+                if (size > 1 && strats[s] == LOOM_JOIN_HYBRID && c >= ncases - 3)
+                    MT_CHECK (last_stats.hot_keys > 0);
+            }
 
-    /* Auto: a tiny right side is broadcast; a 1-byte limit forces repartition. */
+    /* Auto: a tiny right side is broadcast; a 1-byte limit forces repartition, or
+     * the hybrid when one key holds half the left side.
+     */
     const struct jcase tiny = {"tiny right",
                                {{20000, UNIFORM, 5000, 0}, {8, UNIFORM, 5000, 0}}};
     loom_join_strategy_t s =
@@ -369,6 +498,19 @@ int main (int argc, char **argv)
     s = run_case (&tiny, LOOM_JOIN_LEFT_OUTER, LOOM_JOIN_AUTO, false, 1);
     if (size > 1)
         MT_EQ (s, LOOM_JOIN_REPARTITION);
+    for (int kind = 0; kind <= LOOM_JOIN_ANTI; kind++) {
+        s = run_case (&cases[ncases - 2], kind, LOOM_JOIN_AUTO, false, 1);
+        if (size > 1)
+            MT_EQ (s, LOOM_JOIN_HYBRID);
+    }
+
+    /* Results into a shuffle (a record stream), every kind, fixed widths. */
+    opt_via_shuffle = true;
+    for (int kind = 0; kind <= LOOM_JOIN_ANTI; kind++)
+        run_case (&cases[1], kind, LOOM_JOIN_HYBRID, false, 0);
+    opt_via_shuffle = false;
+
+    test_spill ();
 
     free (zipf_cdf);
     loom_comm_destroy (comm);
