@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Dataset input: every rank reads its contiguous block of partitions and turns each
  * row back into a record (first column = key, the other columns = value), the
- * inverse of the dataset output mapping in output.c.
+ * inverse of the dataset output mapping in output.c. A join reads with another
+ * column as the key.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,6 +16,19 @@ int mr__ds_read (loom_comm_t *comm,
                  void *arg,
                  uint64_t *bytes,
                  loom_error_t *error)
+{
+    return mr__ds_read_keyed (comm, path, 0, fn, arg, bytes, error);
+}
+
+int mr__ds_read_keyed (loom_comm_t *comm,
+                       const char *path,
+                       size_t key_col,
+                       int (*fn) (const struct loom_record *rec,
+                                  uint64_t part,
+                                  void *arg),
+                       void *arg,
+                       uint64_t *bytes,
+                       loom_error_t *error)
 {
     loom_ds_t *ds = loom_ds_open (loom_comm_mpi (comm), path, NULL, error);
     if (!ds)
@@ -55,7 +69,7 @@ int mr__ds_read (loom_comm_t *comm,
                     p = data[c] + i * width[c];
                     len = width[c];
                 }
-                if (c == 0) {
+                if (c == key_col) {
                     r.key = p;
                     r.key_len = len;
                 } else if (mr__buf_append (&val, p, len) < 0) {

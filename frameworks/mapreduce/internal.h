@@ -12,6 +12,13 @@
 #include <loom/error.h>
 #include <loom/mapreduce.h>
 
+/* A job (job.c creates it; join_step.c reads it too). */
+struct loom_mr {
+    loom_comm_t *comm;
+    struct loom_mr_params p;
+    char *tmpdir;
+};
+
 /* ---- growable byte buffer ------------------------------------------------------ */
 
 struct mr_buf {
@@ -87,6 +94,16 @@ int mr__ds_read (loom_comm_t *comm,
                  void *arg,
                  uint64_t *bytes,
                  loom_error_t *error);
+/* The same with column 'key_col' as the key (the others, in order, the value). */
+int mr__ds_read_keyed (loom_comm_t *comm,
+                       const char *path,
+                       size_t key_col,
+                       int (*fn) (const struct loom_record *rec,
+                                  uint64_t part,
+                                  void *arg),
+                       void *arg,
+                       uint64_t *bytes,
+                       loom_error_t *error);
 
 /* ---- combining table ---------------------------------------------------------------
  */

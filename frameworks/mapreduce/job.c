@@ -27,12 +27,6 @@ LOOM_TRACE_TYPE (t_combine, "mapreduce", "combine", "records");
 LOOM_TRACE_TYPE (t_reduce, "mapreduce", "reduce", "records", "partition");
 LOOM_TRACE_TYPE (t_write, "mapreduce", "write", "records");
 
-struct loom_mr {
-    loom_comm_t *comm;
-    struct loom_mr_params p;
-    char *tmpdir;
-};
-
 enum ctx_mode { EMIT_COMBINE, EMIT_SHUFFLE, EMIT_SINK, EMIT_SAMPLE };
 
 struct loom_mr_ctx {

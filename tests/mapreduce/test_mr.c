@@ -2,7 +2,8 @@
 /* MPI tests of the MapReduce API (run at np 1-4): chained steps through in-memory
  * data, exactly-once and placement of shuffled records under a budget that forces
  * spilling, sorted partitions, dataset output read back as input, and errors that
- * every rank reports the same way (bad step, wrong widths, a map failing on one rank).
+ * every rank reports the same way (bad step, wrong widths, a map failing on one rank),
+ * and the join step on in-memory data.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -262,6 +263,103 @@ static void test_dataset (loom_comm_t *comm)
     loom_mr_destroy (mr);
 }
 
+/* Word counts of one text file, kept in memory. */
+static loom_mr_data_t *count_words (loom_mr_t *mr, const char *path)
+{
+    const char *paths[] = {path};
+    struct loom_mr_step s = LOOM_MR_STEP_INIT;
+    s.paths = paths;
+    s.npaths = 1;
+    s.map = map_words;
+    s.combine = LOOM_COMBINE_SUM_U64;
+    s.value_width = 8;
+    loom_mr_data_t *d = NULL;
+    loom_error_t err;
+    CHECK (loom_mr_run (mr, &s, &d, NULL, &err) == 0, "count: %s", err.text);
+    return d;
+}
+
+/* The join step on in-memory data of earlier steps: 50 words counted 160 times
+ * joined with 30 of them counted 80 times, every kind; then a dataset output.
+ */
+static void test_join_step (loom_comm_t *comm)
+{
+    char a[300], b[300], out[300];
+    snprintf (a, sizeof (a), "%s/chain.txt", dir);
+    snprintf (b, sizeof (b), "%s/join30.txt", dir);
+    snprintf (out, sizeof (out), "%s/joined", dir);
+    write_input (b, 300, 30); /* 2400 words, k0..k29, 80 each */
+    loom_error_t err;
+    struct loom_mr_params mp = LOOM_MR_PARAMS_INIT;
+    mp.flags = LOOM_MR_FORCE;
+    loom_mr_t *mr = loom_mr_create (comm, &mp, &err);
+    loom_mr_data_t *l = count_words (mr, a), *r = count_words (mr, b);
+    static const uint64_t want_rows[] = {30, 50, 30, 20};
+    for (int kind = 0; kind <= LOOM_JOIN_ANTI; kind++) {
+        struct loom_mr_join_step js = LOOM_MR_JOIN_STEP_INIT;
+        js.left_input = js.right_input = LOOM_MR_INPUT_DATA;
+        js.left_data = l;
+        js.right_data = r;
+        js.left_value_width = js.right_value_width = 8;
+        js.kind = kind;
+        js.strategy = kind == 1 ? LOOM_JOIN_HYBRID : LOOM_JOIN_AUTO;
+        loom_mr_data_t *res = NULL;
+        struct loom_mr_stats st;
+        CHECK (loom_mr_join (mr, &js, &res, &st, &err) == 0, "join kind %d: %s", kind,
+               err.text);
+        CHECK (loom_mr_data_total_records (res) == want_rows[kind],
+               "kind %d: %llu rows", kind,
+               (unsigned long long)loom_mr_data_total_records (res));
+        CHECK (st.total_input_records == 80, "kind %d: %llu tuples in", kind,
+               (unsigned long long)st.total_input_records);
+        uint64_t pos = 0;
+        struct loom_record rec;
+        while (loom_mr_data_next (res, &pos, &rec)) {
+            uint64_t lv, rv = 0;
+            int32_t m = 1;
+            int n = 0; /* the key is "k<n>", not NUL-terminated */
+            for (size_t i = 1; i < rec.key_len; i++)
+                n = n * 10 + (((const char *)rec.key)[i] - '0');
+            memcpy (&lv, rec.value, 8);
+            if (kind <= 1)
+                memcpy (&rv, (const char *)rec.value + 8, 8);
+            if (kind == 1)
+                memcpy (&m, (const char *)rec.value + 16, 4);
+            CHECK (lv == 160, "left value %llu", (unsigned long long)lv);
+            if (kind == 0 || (kind == 1 && m))
+                CHECK (rv == 80 && n < 30, "k%d: right value %llu", n,
+                       (unsigned long long)rv);
+            if (kind == 1 && !m)
+                CHECK (rv == 0 && n >= 30, "k%d: unmatched right %llu", n,
+                       (unsigned long long)rv);
+            if (kind == 2)
+                CHECK (n < 30 && rec.value_len == 8, "semi k%d", n);
+            if (kind == 3)
+                CHECK (n >= 30 && rec.value_len == 8, "anti k%d", n);
+        }
+        loom_mr_data_destroy (res);
+    }
+    /* Dataset output needs a schema for in-memory inputs; then it commits. */
+    struct loom_mr_join_step js = LOOM_MR_JOIN_STEP_INIT;
+    js.left_input = js.right_input = LOOM_MR_INPUT_DATA;
+    js.left_data = l;
+    js.right_data = r;
+    js.left_value_width = js.right_value_width = 8;
+    js.output = LOOM_MR_OUTPUT_DATASET;
+    js.output_path = out;
+    CHECK (loom_mr_join (mr, &js, NULL, NULL, &err) < 0 && errno == EINVAL,
+           "dataset output without schema: errno %d", errno);
+    js.schema = "word:bytes,n:u64,n2:u64";
+    CHECK (loom_mr_join (mr, &js, NULL, NULL, &err) == 0, "dataset out: %s", err.text);
+    loom_ds_t *ds = loom_ds_open (MPI_COMM_WORLD, out, NULL, &err);
+    CHECK (ds && loom_ds_records (ds) == 30, "joined dataset: %s",
+           ds ? "wrong count" : err.text);
+    loom_ds_close (ds);
+    loom_mr_data_destroy (l);
+    loom_mr_data_destroy (r);
+    loom_mr_destroy (mr);
+}
+
 static int map_fail_last (loom_mr_ctx_t *ctx, const struct loom_record *rec, void *arg)
 {
     (void)rec;
@@ -346,6 +444,7 @@ int main (int argc, char **argv)
     test_chain (comm);
     test_spill (comm);
     test_dataset (comm);
+    test_join_step (comm);
     test_errors (comm);
     loom_comm_destroy (comm);
     int all = 0;
