@@ -145,6 +145,7 @@ void loom_pregel_destroy (loom_pregel_t *job)
     int saved = errno;
     loom_shuffle_destroy (job->sh_edge);
     loom_shuffle_destroy (job->sh_far);
+    loom_exchange_destroy (job->bx);
     free (job->checkpoint);
     free (job->values);
     free (job->halted);
@@ -311,17 +312,22 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
         if ((resumed = pregel_checkpoint_read (job, error)) < 0)
             return -1;
     }
-    if (job->fast != FAST_NONE && !job->bcast) {
-        /* Broadcasts need the in-edges (collective, once per graph). */
+    if (job->fast != FAST_NONE && !job->bx) {
+        /* Broadcasts need the in-edges (collective, once per graph) and the plan
+         * of the mirror exchange (once per job).
+         */
         if (pregel_graph_build_pull (g, error) < 0)
             return -1;
         size_t slots = g->n + g->nm;
-        job->bcast = malloc ((slots + 1) * job->ms);
-        job->bflag = calloc (slots + 1, 1);
+        if (!job->bcast)
+            job->bcast = malloc ((slots + 1) * job->ms);
+        if (!job->bflag)
+            job->bflag = calloc (slots + 1, 1);
         int failed = !job->bcast || !job->bflag;
         if (failed)
             loom_errset (error, ENOMEM, "out of memory for broadcasts");
-        if (pregel_agree (g->comm, failed, error) < 0)
+        if (pregel_agree (g->comm, failed, error) < 0
+            || pregel_exchange_plan (job, error) < 0)
             return -1;
     }
     if (!resumed)

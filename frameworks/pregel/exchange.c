@@ -8,6 +8,16 @@
  * key, so there is no lookup and no per-record call on the send side. The receiver
  * folds each record into its local slot.
  *
+ * Dense broadcasts (every vertex with out-edges broadcast, on every rank: PageRank)
+ * skip the shuffle: which of my vertices are mirrored on which rank, and in which
+ * mirror slot there, was fixed when the graph was built (pull.c), so the messages go
+ * bare, in that order, through a loom_exchange plan straight into the receivers'
+ * mirror slots: no keys, no partitioning, no decoding, half the bytes. Whether a
+ * superstep is dense is agreed on by all ranks (one small allreduce), since both the
+ * plan and the shuffle are collective; sparse supersteps (BFS or SSSP frontiers) send
+ * their mirrors' records through the shuffle as below, and the shuffle is skipped
+ * when no rank has a record for it.
+ *
  * Listed path: every message to a ghost slot is such a record; the receiver appends
  * it to the list, and the list's local messages are then grouped by vertex with a
  * counting sort.
@@ -100,8 +110,11 @@ make_shuffle (struct loom_pregel *job, int far, loom_error_t *error)
     return sh;
 }
 
-/* Pack and put the records to other ranks. */
-static int put_edge_records (struct loom_pregel *job, loom_error_t *error)
+/* Pack and put the records to other ranks; with 'mirrors' also the broadcasts of
+ * this superstep to mirrors.
+ */
+static int
+put_edge_records (struct loom_pregel *job, bool mirrors, loom_error_t *error)
 {
     const struct loom_pregel_graph *g = job->g;
     const size_t rec = 8 + job->ms;
@@ -131,7 +144,7 @@ static int put_edge_records (struct loom_pregel *job, loom_error_t *error)
                     FLUSH ();
             }
         }
-        if (job->pull) {
+        if (mirrors) {
             /* Broadcasts once per (vertex, rank with its in-edges). */
             for (int p = 0; p < g->size; p++) {
                 uint64_t hi = ((uint64_t)p << 32) | PREGEL_MIRROR_TAG;
@@ -180,15 +193,106 @@ error:
     return -1;
 }
 
-int pregel_exchange (struct loom_pregel *job, loom_error_t *error)
+int pregel_exchange_plan (struct loom_pregel *job, loom_error_t *error)
 {
-    if (!job->sh_edge) {
-        if (!(job->sh_edge = make_shuffle (job, 0, error)))
-            return -1;
-    } else if (loom_shuffle_reset (job->sh_edge, error) < 0) {
+    const struct loom_pregel_graph *g = job->g;
+    const size_t size = (size_t)g->size;
+    uint64_t *sc = malloc (2 * size * sizeof (uint64_t));
+    int failed = !sc;
+    if (failed)
+        loom_errset (error, ENOMEM, "out of memory for the mirror exchange");
+    if (pregel_agree (g->comm, failed, error) < 0) {
+        free (sc);
         return -1;
     }
-    int failed = put_edge_records (job, error) < 0;
+    uint64_t *rc = sc + size;
+    for (size_t p = 0; p < size; p++) {
+        sc[p] = g->mo_off[p + 1] - g->mo_off[p];
+        rc[p] = g->mi_off[p + 1] - g->mi_off[p];
+    }
+    job->bx = loom_exchange_create (g->comm, job->ms, sc, rc, NULL, error);
+    free (sc);
+    return job->bx ? 0 : -1;
+}
+
+/* Send every broadcast to its mirrors through the fixed plan, and receive the
+ * mirrors' messages into their slots. Collective.
+ */
+static int exchange_dense (struct loom_pregel *job, loom_error_t *error)
+{
+    const struct loom_pregel_graph *g = job->g;
+    const size_t ms = job->ms;
+    for (int p = 0; p < g->size; p++) {
+        if (p == g->rank)
+            continue; /* no mirrors on the own rank */
+        uint8_t *out = loom_exchange_send_buffer (job->bx, p);
+        const uint32_t *lid = g->mo_lid + g->mo_off[p];
+        const size_t k = g->mo_off[p + 1] - g->mo_off[p];
+        if (ms == 8) {
+            const uint64_t *restrict bc = (const uint64_t *)job->bcast;
+            uint64_t *restrict o = (uint64_t *)out;
+            for (size_t i = 0; i < k; i++)
+                o[i] = bc[lid[i]];
+        } else {
+            for (size_t i = 0; i < k; i++)
+                memcpy (out + i * ms, job->bcast + (size_t)lid[i] * ms, ms);
+        }
+    }
+    if (loom_exchange_run (job->bx, job->bcast + g->n * ms, error) < 0)
+        return -1;
+    memset (job->bflag + g->n, 1, g->nm);
+    job->stats.remote_records += g->mo_off[g->size];
+    job->stats.remote_bytes += g->mo_off[g->size] * ms;
+    return 0;
+}
+
+/* Does this rank have records for the shuffle: messages to ghosts (combined path)
+ * or listed messages to ghosts?
+ */
+static bool has_ghost_messages (const struct loom_pregel *job)
+{
+    const struct loom_pregel_graph *g = job->g;
+    if (job->fast != FAST_NONE)
+        return g->ng > 0 && memchr (job->out_has + g->n, 1, g->ng) != NULL;
+    for (size_t i = 0; i < job->list_n; i++)
+        if (job->list_slot[i] >= g->n)
+            return true;
+    return false;
+}
+
+int pregel_exchange (struct loom_pregel *job, loom_error_t *error)
+{
+    const struct loom_pregel_graph *g = job->g;
+    int failed = 0;
+    bool dense = false, shuffle = true, mirrors = job->pull;
+    if (job->fast != FAST_NONE) {
+        /* Agree on the kind of superstep: dense only when every rank is (a rank
+         * whose vertices have no out-edges is), and the shuffle only when some rank
+         * has a record for it.
+         */
+        uint64_t v[3] = {
+            job->nbcast != g->n_with_out,
+            has_ghost_messages (job),
+            job->pull && g->mo_off[g->size] > 0,
+        };
+        if (loom_comm_allreduce_u64 (g->comm, v, 3, LOOM_OP_MAX, error) < 0)
+            return -1; /* a collective failed: the peers see it fail too */
+        dense = v[0] == 0;
+        mirrors = job->pull && !dense;
+        shuffle = v[1] || (!dense && v[2]);
+    }
+    if (dense && exchange_dense (job, error) < 0)
+        failed = 1;
+    if (!shuffle)
+        return failed ? -1 : 0;
+    if (!job->sh_edge) {
+        if (!(job->sh_edge = make_shuffle (job, 0, failed ? NULL : error)))
+            return -1;
+    } else if (loom_shuffle_reset (job->sh_edge, failed ? NULL : error) < 0) {
+        return -1;
+    }
+    if (!failed && put_edge_records (job, mirrors, error) < 0)
+        failed = 1;
     /* finish is collective: call it even after a local failure so peers don't hang,
      * then agree.
      */

@@ -166,6 +166,7 @@ void loom_pregel_graph_destroy (loom_pregel_graph_t *g)
     free (g->in_off);
     free (g->in_src);
     free (g->mo_off);
+    free (g->mi_off);
     free (g->mo_lid);
     free (g->mo_slot);
     loom_comm_destroy (g->comm);
@@ -625,7 +626,7 @@ void loom_pregel_graph_info (const loom_pregel_graph_t *g,
     info->bytes = g->n * (sizeof (uint64_t) * 2) + sizeof (uint64_t)
                   + g->m * (sizeof (uint32_t) + (g->weight ? sizeof (double) : 0))
                   + g->ng * (sizeof (uint64_t) + sizeof (uint32_t))
-                  + ((size_t)g->size + 1) * sizeof (size_t) * 2
+                  + ((size_t)g->size + 1) * sizeof (size_t) * 3
                   + (g->in_off ? (g->n + 1) * sizeof (uint64_t) : 0)
                   + in_edges * sizeof (uint32_t) + mo * 2 * sizeof (uint32_t);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <loom/comm.h>
+#include <loom/exchange.h>
 #include <loom/hash.h>
 #include <loom/pregel.h>
 
@@ -48,6 +49,10 @@ struct loom_pregel_graph {
     size_t *mo_off;    /* size + 1: my vertices mirrored on rank p */
     uint32_t *mo_lid;  /* ... their local indexes, by (p, lid) */
     uint32_t *mo_slot; /* ... and their mirror index on p */
+    /* size + 1: the mirrors of rank q's vertices are [mi_off[q], mi_off[q+1]), in
+     * the order of q's mo_lid: a fixed pattern (see pregel_exchange()).
+     */
+    size_t *mi_off;
 
     uint64_t nv_global, ne_global;
     double min_weight; /* global; +inf when unweighted */
@@ -181,6 +186,10 @@ struct loom_pregel {
     size_t naggs;
 
     loom_shuffle_t *sh_edge; /* key: u32 local index on the owner; value: message */
+    /* Dense broadcasts: every mirror's message, bare, in the graph's fixed mirror
+     * order, straight into the mirror slots of 'bcast' (built with 'bcast').
+     */
+    loom_exchange_t *bx;
     loom_shuffle_t *sh_far;  /* key: u64 id; value: message */
 
     uint64_t superstep;
@@ -222,6 +231,9 @@ void pregel_combine (struct loom_pregel *job, void *acc, const void *in);
 
 /* Reset 'out' to the identity and clear out_has for every slot. */
 void pregel_clear_out (struct loom_pregel *job);
+
+/* Create job->bx from the graph's mirror pattern; collective. */
+int pregel_exchange_plan (struct loom_pregel *job, loom_error_t *error);
 
 /* Exchange this superstep's remote messages; collective. */
 int pregel_exchange (struct loom_pregel *job, loom_error_t *error);

@@ -115,8 +115,9 @@ int pregel_graph_build_pull (struct loom_pregel_graph *g, loom_error_t *error)
     uint64_t *cnt = NULL;
     int failed = !send || !recv || !base || !mybase || local_mirrors (g, &P, &np) < 0;
     g->mo_off = calloc ((size_t)size + 1, sizeof (size_t));
+    g->mi_off = calloc ((size_t)size + 1, sizeof (size_t));
     g->in_off = calloc (g->n + 1, sizeof (uint64_t));
-    if (!g->mo_off || !g->in_off)
+    if (!g->mo_off || !g->mi_off || !g->in_off)
         failed = 1;
     if (!failed) {
         /* Distinct (p, u) pairs are the mirrors of my vertices. */
@@ -149,8 +150,10 @@ int pregel_graph_build_pull (struct loom_pregel_graph *g, loom_error_t *error)
     g->nm = 0;
     for (int q = 0; q < size; q++) {
         base[q] = g->nm;
+        g->mi_off[q] = g->nm;
         g->nm += recv[q];
     }
+    g->mi_off[size] = g->nm;
     if (loom_comm_alltoall_u64 (g->comm, base, mybase, error) < 0)
         goto error;
     failed = (uint64_t)g->n + g->nm >= (1ULL << 31);
@@ -275,6 +278,8 @@ error:
     free (g->mo_lid);
     free (g->mo_slot);
     free (g->mo_off);
+    free (g->mi_off);
+    g->mi_off = NULL;
     g->in_src = NULL;
     g->mo_lid = g->mo_slot = NULL;
     g->mo_off = NULL;
