@@ -217,6 +217,11 @@ int main (int argc, char **argv)
         loom_pregel_stats (job, &st);
         struct loom_pregel_graph_info info;
         loom_pregel_graph_info (g, &info);
+        /* Per-rank phases: the slowest rank's compute, and the spread between ranks
+         * (imbalance shows as waiting in the others' exchange).
+         */
+        double phase[2] = {st.compute_sec, -st.compute_sec}, phase_max[2];
+        MPI_Allreduce (phase, phase_max, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
         /* Memory: graph structure plus the job's per-vertex and per-slot arrays. */
         /* value + halt flag per vertex; outbox and inbox (message + flag) per slot;
          * broadcast message + flag per vertex and mirror.
@@ -268,13 +273,15 @@ int main (int argc, char **argv)
                         "\"job_bytes_per_edge\":%.2f,\"max_rss_mib\":%.0f,"
                         "\"remote_bytes_per_iter\":%.0f,\"rank0_compute_s\":%.4f,"
                         "\"rank0_exchange_s\":%.4f,\"baseline_cpu_iter_s\":%.5f,"
-                        "\"pregel_cpu_iter_s\":%.5f,\"cpu_ratio\":%.3f}\n",
+                        "\"pregel_cpu_iter_s\":%.5f,\"cpu_ratio\":%.3f,"
+                        "\"max_compute_s\":%.4f,\"min_compute_s\":%.4f}\n",
                         size, scale, edges, info.vertices, r, base_time, base_build,
                         per, ratios[r], edges / per / size, edges / base_time, load,
                         input ? "dataset" : "memory", (double)bytes_all[0] / edges,
                         (double)bytes_all[1] / edges, rss_max / 1024.0,
                         (double)st.remote_bytes / iters, st.compute_sec,
-                        st.exchange_sec, base_cpu, per_cpu, cpu_ratios[r]);
+                        st.exchange_sec, base_cpu, per_cpu, cpu_ratios[r], phase_max[0],
+                        -phase_max[1]);
             fflush (stdout);
         }
         loom_pregel_destroy (job);

@@ -113,8 +113,7 @@ make_shuffle (struct loom_pregel *job, int far, loom_error_t *error)
 /* Pack and put the records to other ranks; with 'mirrors' also the broadcasts of
  * this superstep to mirrors.
  */
-static int
-put_edge_records (struct loom_pregel *job, bool mirrors, loom_error_t *error)
+static int put_edge_records (struct loom_pregel *job, bool mirrors, loom_error_t *error)
 {
     const struct loom_pregel_graph *g = job->g;
     const size_t rec = 8 + job->ms;

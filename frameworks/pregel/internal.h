@@ -190,7 +190,7 @@ struct loom_pregel {
      * order, straight into the mirror slots of 'bcast' (built with 'bcast').
      */
     loom_exchange_t *bx;
-    loom_shuffle_t *sh_far;  /* key: u64 id; value: message */
+    loom_shuffle_t *sh_far; /* key: u64 id; value: message */
 
     uint64_t superstep;
     bool halt_requested;
