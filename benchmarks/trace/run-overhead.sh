@@ -22,7 +22,7 @@ PY=/usr/bin/python3
 corpus=$dir/corpus-21M.txt
 graph=$dir/rmat17.h5
 [ -f "$corpus" ] || loom-mr-corpus --bytes 21M --seed 1 --output "$corpus"
-[ -e "$graph" ] || loom gen rmat --scale 17 --output "$graph" -n 2 -q
+[ -e "$graph" ] || loom gen rmat --scale 17 --output "$graph" -n 2 --quiet
 cat "$corpus" >/dev/null # page cache warm for both sides
 
 now () { date +%s.%N; }
@@ -36,10 +36,10 @@ run_job () {
     t0=$(now)
     case $job in
     wordcount)
-        "${envv[@]}" mpirun -q -np 2 loom-wordcount "$corpus" --output "$dir/$job.out" -q >/dev/null ;;
+        "${envv[@]}" mpirun -q -np 2 loom-wordcount "$corpus" --output "$dir/$job.out" --quiet >/dev/null ;;
     pagerank)
         "${envv[@]}" mpirun -q -np 2 loom-pagerank --input "$graph" --output "$dir/$job.out" \
-            --iterations 10 -q >/dev/null ;;
+            --iterations 10 --quiet >/dev/null ;;
     esac
     t1=$(now)
     if [ "$mode" = on ]; then
