@@ -188,6 +188,53 @@ static void merge_roundtrip (void **state)
     loom_trace_close (t);
 }
 
+/* What the launcher and loomd call at job end: the job's rank files that exist (and
+ * extra files), merged into PREFIX.trace; stale files of other ranks left alone.
+ */
+static void merge_ranks_at_job_end (void **state)
+{
+    loom_error_t error;
+    char pre[256]; /* path_in() reuses its buffers */
+    snprintf (pre, sizeof (pre), "%s", path_in ("end"));
+    write_job (pre, 1, 0xcc);
+    char p[320], out[320];
+    /* A file of rank 7 from an earlier, bigger job: not one of this job's 4 ranks. */
+    synth_init (&S, 7, 8, 0xdd);
+    synth_type (&S, "a", "b", NULL, NULL, NULL);
+    snprintf (p, sizeof (p), "%s.rank7", pre);
+    assert_int_equal (synth_write (&S, p), 0);
+    snprintf (out, sizeof (out), "%s.trace", pre);
+    const char *extra[] = {path_in ("no-such-launcher-file")};
+    assert_int_equal (loom_trace_merge_ranks (pre, 4, extra, 1, NULL, &error), 4);
+    loom_trace_t *t = loom_trace_open (out, &error);
+    assert_non_null (t);
+    assert_int_equal (loom_trace_nprocs (t), 4);
+    assert_int_equal (loom_trace_job_id (t), 0xcc);
+    loom_trace_close (t);
+    /* A rank that left no file (it never traced, or died first) is skipped. */
+    snprintf (p, sizeof (p), "%s.rank3", pre);
+    assert_int_equal (unlink (p), 0);
+    assert_int_equal (loom_trace_merge_ranks (pre, 4, NULL, 0, path_in ("e3"), &error),
+                      3);
+    assert_non_null (t = loom_trace_open (path_in ("e3"), &error));
+    assert_int_equal (loom_trace_nprocs (t), 3);
+    loom_trace_close (t);
+    /* No file at all: nothing written, 0. */
+    assert_int_equal (
+        loom_trace_merge_ranks (path_in ("none"), 4, NULL, 0, NULL, &error), 0);
+    assert_int_equal (access (path_in ("none.trace"), F_OK), -1);
+    /* Files of two jobs: refused with one line, no output. */
+    assert_int_equal (
+        loom_trace_merge_ranks (pre, 8, NULL, 0, path_in ("mixed"), &error), -1);
+    assert_int_equal (errno, EPROTO);
+    assert_non_null (strstr (error.text, "rank7"));
+    assert_int_equal (access (path_in ("mixed"), F_OK), -1);
+    assert_int_equal (loom_trace_merge_ranks (NULL, 4, NULL, 0, NULL, &error), -1);
+    assert_int_equal (errno, EINVAL);
+    assert_int_equal (loom_trace_merge_ranks (pre, -1, NULL, 0, NULL, &error), -1);
+    assert_int_equal (errno, EINVAL);
+}
+
 static void export_is_valid_perfetto (void **state)
 {
     write_job (path_in ("e"), 0, 0xcc);
@@ -540,6 +587,7 @@ int main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (open_prefix_spans_and_events),
         cmocka_unit_test (merge_roundtrip),
+        cmocka_unit_test (merge_ranks_at_job_end),
         cmocka_unit_test (export_is_valid_perfetto),
         cmocka_unit_test (summary_names_straggler),
         cmocka_unit_test (killed_and_signaled_processes),
