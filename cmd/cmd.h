@@ -42,6 +42,7 @@ extern const struct cmd cmd_shares;
 extern const struct cmd cmd_nodes;
 extern const struct cmd cmd_top;
 extern const struct cmd cmd_ds;
+extern const struct cmd cmd_replay;
 
 /* Iterate over options like getopt_long, built from cmd->options. Returns the option's
  * key and sets *arg, or -1 at the end of options (optind then indexes the first

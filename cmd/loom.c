@@ -26,6 +26,7 @@ static const struct cmd *const commands[] = {
     &cmd_nodes,
     &cmd_top,
     &cmd_ds,
+    &cmd_replay,
     &cmd_version,
     NULL,
 };

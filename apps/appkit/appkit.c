@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <loom/capture.h>
 #include <loom/log.h>
 
 #include "appkit.h"
@@ -16,6 +17,8 @@ int app_init (struct app *app, const char *name, int *argc, char ***argv)
 {
     memset (app, 0, sizeof (*app));
     app->name = name;
+    /* --capture[=TASKS] is the frameworks' (docs/replay.md): every app takes it. */
+    loom_capture_take_option (argc, *argv);
     app->argc = *argc;
     app->argv = *argv;
     MPI_Init (argc, argv);

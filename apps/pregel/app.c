@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <loom/capture.h>
 #include <loom/dataset.h>
 #include <loom/error.h>
 
@@ -17,6 +18,8 @@ void app_init (struct app *a, const char *name, int *argc, char ***argv)
 {
     memset (a, 0, sizeof (*a));
     a->name = name;
+    /* --capture[=TASKS] is the frameworks' (docs/replay.md): every app takes it. */
+    loom_capture_take_option (argc, *argv);
     a->argc = *argc;
     a->argv = *argv;
     struct loom_pregel_graph_params gp = LOOM_PREGEL_GRAPH_PARAMS_INIT;

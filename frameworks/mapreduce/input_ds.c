@@ -10,6 +10,17 @@
 
 #include "internal.h"
 
+static int
+read_range (loom_comm_t *comm,
+            const char *path,
+            size_t key_col,
+            uint32_t first,
+            uint32_t count,
+            int (*fn) (const struct loom_record *rec, uint64_t part, void *arg),
+            void *arg,
+            uint64_t *bytes,
+            loom_error_t *error);
+
 int mr__ds_read (loom_comm_t *comm,
                  const char *path,
                  int (*fn) (const struct loom_record *rec, uint64_t part, void *arg),
@@ -17,7 +28,7 @@ int mr__ds_read (loom_comm_t *comm,
                  uint64_t *bytes,
                  loom_error_t *error)
 {
-    return mr__ds_read_keyed (comm, path, 0, fn, arg, bytes, error);
+    return read_range (comm, path, 0, 0, UINT32_MAX, fn, arg, bytes, error);
 }
 
 int mr__ds_read_keyed (loom_comm_t *comm,
@@ -30,14 +41,45 @@ int mr__ds_read_keyed (loom_comm_t *comm,
                        uint64_t *bytes,
                        loom_error_t *error)
 {
+    return read_range (comm, path, key_col, 0, UINT32_MAX, fn, arg, bytes, error);
+}
+
+int mr__ds_read_parts (loom_comm_t *comm,
+                       const char *path,
+                       uint32_t first,
+                       uint32_t count,
+                       int (*fn) (const struct loom_record *rec,
+                                  uint64_t part,
+                                  void *arg),
+                       void *arg,
+                       uint64_t *bytes,
+                       loom_error_t *error)
+{
+    return read_range (comm, path, 0, first, count, fn, arg, bytes, error);
+}
+
+/* Partitions [first, first + count) (count UINT32_MAX: this rank's own) with column
+ * 'key_col' as the key.
+ */
+static int
+read_range (loom_comm_t *comm,
+            const char *path,
+            size_t key_col,
+            uint32_t first,
+            uint32_t count,
+            int (*fn) (const struct loom_record *rec, uint64_t part, void *arg),
+            void *arg,
+            uint64_t *bytes,
+            loom_error_t *error)
+{
     loom_ds_t *ds = loom_ds_open (loom_comm_mpi (comm), path, NULL, error);
     if (!ds)
         return -1;
     const loom_ds_schema_t *s = loom_ds_schema (ds);
     size_t ncols = loom_ds_schema_ncols (s);
     struct mr_buf val = {0};
-    uint32_t first, count;
-    loom_ds_assign (ds, &first, &count);
+    if (count == UINT32_MAX)
+        loom_ds_assign (ds, &first, &count);
     int rc = 0;
     for (uint32_t part = first; part < first + count && rc == 0; part++) {
         loom_ds_part_t *pr = loom_ds_part_read (ds, part, error);

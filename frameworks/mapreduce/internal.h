@@ -10,14 +10,8 @@
 #include <loom/comm.h>
 #include <loom/dataset.h>
 #include <loom/error.h>
+#include <loom/hash.h>
 #include <loom/mapreduce.h>
-
-/* A job (job.c creates it; join_step.c reads it too). */
-struct loom_mr {
-    loom_comm_t *comm;
-    struct loom_mr_params p;
-    char *tmpdir;
-};
 
 /* ---- growable byte buffer ------------------------------------------------------ */
 
@@ -277,5 +271,135 @@ static inline int mr__part_owner (uint32_t part, uint32_t nparts, int nranks)
         r++;
     return r;
 }
+
+/* ---- the job and the emit context ------------------------------------------------ */
+
+/* A job (job.c creates it; join_step.c reads it too). */
+struct loom_mr {
+    loom_comm_t *comm;
+    struct loom_mr_params p;
+    char *tmpdir;
+    uint32_t steps; /* loom_mr_run() calls so far: the next step's index */
+};
+
+/* EMIT_REPLAY: a replayed task's output only goes into the digest (and the replay's
+ * text output); nothing is shuffled or written.
+ */
+enum ctx_mode { EMIT_COMBINE, EMIT_SHUFFLE, EMIT_SINK, EMIT_SAMPLE, EMIT_REPLAY };
+
+/* The digest of what a task emitted, compared between a capture and its replay:
+ * xxh64 over [u32 key_len][u32 value_len][key][value] of every record, in order.
+ */
+struct mr_digest {
+    loom_hash_state_t *h; /* NULL: not digesting */
+    uint64_t records;
+};
+int mr__digest_start (struct mr_digest *d);
+void mr__digest_add (
+    struct mr_digest *d, const void *key, size_t klen, const void *value, size_t vlen);
+void mr__digest_end (struct mr_digest *d, uint64_t *records, uint64_t *xxh64);
+
+struct loom_mr_ctx {
+    loom_mr_t *mr;
+    const struct loom_mr_step *step;
+    enum ctx_mode mode;
+    struct mr_ctable *ct;
+    uint64_t ct_limit;
+    loom_shuffle_t *sh;
+    struct mr_sink *sink;
+    struct mr_buf samples; /* EMIT_SAMPLE: u32 len + key, back to back */
+    size_t nsamples;
+    loom_error_t err;
+    int errnum;
+    uint64_t emitted, shuffled, shuffled_bytes;
+    /* progress */
+    uint64_t records, bytes, range;
+    double start, last_report;
+    const char *phase;
+    /* capture and replay (capture.c, replay.c) */
+    uint32_t step_index;
+    struct mr_digest digest;
+    FILE *replay_out; /* EMIT_REPLAY: the records as text, or NULL */
+};
+
+/* Call map on one input record (text line, dataset row or record). */
+int mr__map_one (loom_mr_ctx_t *ctx, const struct loom_record *rec);
+/* mr_line_f and dataset row callbacks that call mr__map_one (arg: the ctx). */
+int mr__on_line (const char *line, size_t len, uint64_t done, void *arg);
+int mr__on_row (const struct loom_record *rec, uint64_t part, void *arg);
+
+/* Reduce one group (mr_group_f; arg: a struct mr_reduce_arg). */
+struct mr_reduce_arg {
+    loom_mr_ctx_t *ctx;
+    uint64_t groups;
+    char *acc;
+};
+int mr__on_group (const void *key, size_t klen, loom_mr_values_t *values, void *arg);
+
+/* ---- capture (capture.c) and replay (replay.c) ------------------------------------
+ */
+
+/* This rank's input slice, as the map task of a step reads it. */
+struct mr_map_input {
+    const struct mr_files *files; /* TEXT */
+    uint64_t lo, hi;              /* TEXT: byte range of the concatenated files */
+    uint32_t first, count;        /* DATASET: partitions */
+};
+
+/* Before this rank's map task runs: arm the crash capture (unless capture is off)
+ * and, when the user selected the task, write its manifest now. Never fails the
+ * step: a capture that cannot be prepared is logged and skipped.
+ */
+void mr__cap_map_begin (loom_mr_ctx_t *ctx, const struct mr_map_input *in);
+/* Before reduce of local partition 'i' (global 'part') of 'g'. */
+void mr__cap_reduce_begin (
+    loom_mr_ctx_t *ctx, struct mr_group *g, uint32_t i, uint32_t part, uint32_t nparts);
+/* After the task: disarm, and for a selected task record its output digest. */
+void mr__cap_end (loom_mr_ctx_t *ctx, int failed);
+
+/* Async-signal-safe: write partition 'part' of 'g' as records
+ * ([u32 klen][u32 vlen][key][value]...) in the order a stable sort by key turns
+ * into the order reduce sees (spill runs first, then memory). Returns 0 or -1.
+ */
+int mr__group_dump (const struct mr_group *g, uint32_t part, int fd);
+
+/* Async-signal-safe xxh64 of the bytes map reads for the text range [lo, hi):
+ * from the byte before lo (line starts are decided by it) to the end of the last
+ * line starting before hi. Returns 0, or -1 when a file cannot be read.
+ */
+int mr__text_range_digest (const struct mr_files *files,
+                           uint64_t lo,
+                           uint64_t hi,
+                           uint64_t *digest);
+
+/* Replay mode ($LOOM_REPLAY): run step 'st' if it is the captured task's step, then
+ * end the process (MPI_Finalize and exit: replay owns it). Steps before it return
+ * 1 at once with empty data in *out; steps after it are never reached.
+ */
+int mr__replay_step (loom_mr_t *mr,
+                     const struct loom_mr_step *st,
+                     uint32_t step_index,
+                     loom_mr_data_t **out,
+                     loom_error_t *error);
+
+/* Print one emitted record of a replay as text: key, a tab, the value, a newline;
+ * bytes outside printable ASCII as \xNN.
+ */
+void mr__replay_print (
+    FILE *f, const void *key, size_t klen, const void *value, size_t vlen);
+
+/* Dataset input of partitions [first, first + count) (count UINT32_MAX: this rank's
+ * own, as loom_ds_assign() gives them).
+ */
+int mr__ds_read_parts (loom_comm_t *comm,
+                       const char *path,
+                       uint32_t first,
+                       uint32_t count,
+                       int (*fn) (const struct loom_record *rec,
+                                  uint64_t part,
+                                  void *arg),
+                       void *arg,
+                       uint64_t *bytes,
+                       loom_error_t *error);
 
 #endif

@@ -9,8 +9,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <loom/capture.h>
 #include <loom/clock.h>
 #include <loom/hash.h>
 #include <loom/trace.h>
@@ -26,27 +28,6 @@ LOOM_TRACE_TYPE (t_shuffle, "mapreduce", "shuffle", "bytes", "records");
 LOOM_TRACE_TYPE (t_combine, "mapreduce", "combine", "records");
 LOOM_TRACE_TYPE (t_reduce, "mapreduce", "reduce", "records", "partition");
 LOOM_TRACE_TYPE (t_write, "mapreduce", "write", "records");
-
-enum ctx_mode { EMIT_COMBINE, EMIT_SHUFFLE, EMIT_SINK, EMIT_SAMPLE };
-
-struct loom_mr_ctx {
-    loom_mr_t *mr;
-    const struct loom_mr_step *step;
-    enum ctx_mode mode;
-    struct mr_ctable *ct;
-    uint64_t ct_limit;
-    loom_shuffle_t *sh;
-    struct mr_sink *sink;
-    struct mr_buf samples; /* EMIT_SAMPLE: u32 len + key, back to back */
-    size_t nsamples;
-    loom_error_t err;
-    int errnum;
-    uint64_t emitted, shuffled, shuffled_bytes;
-    /* progress */
-    uint64_t records, bytes, range;
-    double start, last_report;
-    const char *phase;
-};
 
 loom_mr_t *loom_mr_create (loom_comm_t *comm,
                            const struct loom_mr_params *params,
@@ -161,6 +142,8 @@ int loom_mr_emit (loom_mr_ctx_t *ctx,
                              st->name, key_len, value_len, st->key_width,
                              st->value_width);
     ctx->emitted++;
+    if (ctx->digest.h)
+        mr__digest_add (&ctx->digest, key, key_len, value, value_len);
     switch (ctx->mode) {
     case EMIT_COMBINE:
         int added = mr__ctable_add (ctx->ct, key, key_len, value);
@@ -183,6 +166,10 @@ int loom_mr_emit (loom_mr_ctx_t *ctx,
     case EMIT_SINK:
         if (mr__sink_add (ctx->sink, key, key_len, value, value_len, &e) < 0)
             return ctx_fail (ctx, errno, &e);
+        return 0;
+    case EMIT_REPLAY:
+        if (ctx->replay_out)
+            mr__replay_print (ctx->replay_out, key, key_len, value, value_len);
         return 0;
     case EMIT_SAMPLE: {
         uint32_t len = (uint32_t)key_len;
@@ -221,31 +208,40 @@ static void report (loom_mr_ctx_t *ctx, bool done)
     mr->p.progress (&p, mr->p.progress_arg);
 }
 
-static int map_one (loom_mr_ctx_t *ctx, const struct loom_record *rec)
+int mr__map_one (loom_mr_ctx_t *ctx, const struct loom_record *rec)
 {
     ctx->records++;
     if ((ctx->records & 0xffff) == 0)
         report (ctx, false);
-    if (ctx->step->map)
-        return ctx->step->map (ctx, rec, ctx->step->map_arg) < 0 ? -1 : 0;
+    if (ctx->step->map) {
+        /* What a crash report names: the key, or the line of text input. */
+        if (rec->key_len || !rec->value)
+            loom_capture_key (rec->key, rec->key_len);
+        else
+            loom_capture_key (rec->value, rec->value_len);
+        loom_capture_user (1);
+        int rc = ctx->step->map (ctx, rec, ctx->step->map_arg);
+        loom_capture_user (0);
+        return rc < 0 ? -1 : 0;
+    }
     return loom_mr_emit (ctx, rec->key, rec->key_len, rec->value, rec->value_len);
 }
 
-static int on_line (const char *line, size_t len, uint64_t done, void *arg)
+int mr__on_line (const char *line, size_t len, uint64_t done, void *arg)
 {
     loom_mr_ctx_t *ctx = arg;
     struct loom_record r = {line, 0, line, len};
     ctx->bytes = done + len + 1;
     r.key = NULL;
-    return map_one (ctx, &r);
+    return mr__map_one (ctx, &r);
 }
 
-static int on_row (const struct loom_record *rec, uint64_t part, void *arg)
+int mr__on_row (const struct loom_record *rec, uint64_t part, void *arg)
 {
     loom_mr_ctx_t *ctx = arg;
     (void)part;
     ctx->bytes += rec->key_len + rec->value_len;
-    return map_one (ctx, rec);
+    return mr__map_one (ctx, rec);
 }
 
 /* Call map on this rank's input ('stride' > 0: only a sample of it). Local. */
@@ -257,12 +253,17 @@ static int map_input (loom_mr_ctx_t *ctx,
     const struct loom_mr_step *st = ctx->step;
     loom_comm_t *comm = ctx->mr->comm;
     int rank = loom_comm_rank (comm), size = loom_comm_size (comm);
+    struct mr_map_input in = {.files = files, .count = UINT32_MAX};
     int rc = 0;
     if (st->input == LOOM_MR_INPUT_TEXT) {
-        uint64_t lo = files->total * (uint64_t)rank / (uint64_t)size;
-        uint64_t hi = files->total * (uint64_t)(rank + 1) / (uint64_t)size;
-        ctx->range = hi - lo;
-        rc = mr__text_read (files, lo, hi, stride, on_line, ctx, error);
+        in.lo = files->total * (uint64_t)rank / (uint64_t)size;
+        in.hi = files->total * (uint64_t)(rank + 1) / (uint64_t)size;
+        ctx->range = in.hi - in.lo;
+    }
+    if (!stride) /* the map task itself, not the sampling pass */
+        mr__cap_map_begin (ctx, &in);
+    if (st->input == LOOM_MR_INPUT_TEXT) {
+        rc = mr__text_read (files, in.lo, in.hi, stride, mr__on_line, ctx, error);
     } else if (st->input == LOOM_MR_INPUT_DATA) {
         uint64_t pos = 0, i = 0;
         struct loom_record r;
@@ -271,12 +272,14 @@ static int map_input (loom_mr_ctx_t *ctx,
             if (stride && (i++ % stride) != 0)
                 continue;
             ctx->bytes = pos;
-            rc = map_one (ctx, &r);
+            rc = mr__map_one (ctx, &r);
         }
     } else {
         uint64_t bytes = 0;
-        rc = mr__ds_read (comm, st->paths[0], on_row, ctx, &bytes, error);
+        rc = mr__ds_read (comm, st->paths[0], mr__on_row, ctx, &bytes, error);
     }
+    if (!stride)
+        mr__cap_end (ctx, rc < 0);
     if (rc < 0 && ctx->errnum) {
         memcpy (error->text, ctx->err.text, sizeof (error->text));
         errno = ctx->errnum;
@@ -376,20 +379,19 @@ static int on_batch (const struct loom_batch *b, void *arg)
     return 0;
 }
 
-struct reduce_arg {
-    loom_mr_ctx_t *ctx;
-    uint64_t groups;
-    char *acc;
-};
-
-static int on_group (const void *key, size_t klen, loom_mr_values_t *values, void *arg)
+int mr__on_group (const void *key, size_t klen, loom_mr_values_t *values, void *arg)
 {
-    struct reduce_arg *ra = arg;
+    struct mr_reduce_arg *ra = arg;
     loom_mr_ctx_t *ctx = ra->ctx;
     const struct loom_mr_step *st = ctx->step;
     ra->groups++;
-    if (st->reduce)
-        return st->reduce (ctx, key, klen, values, st->reduce_arg) < 0 ? -1 : 0;
+    if (st->reduce) {
+        loom_capture_key (key, klen);
+        loom_capture_user (1);
+        int rc = st->reduce (ctx, key, klen, values, st->reduce_arg);
+        loom_capture_user (0);
+        return rc < 0 ? -1 : 0;
+    }
     const void *v;
     size_t vl;
     int k;
@@ -482,7 +484,22 @@ int loom_mr_run (loom_mr_t *mr,
     struct loom_mr_step st = *step;
     if (!st.name)
         st.name = "step";
+    uint32_t step_index = mr->steps++;
+    if (loom_replay_dir ())
+        return mr__replay_step (mr, &st, step_index, out, error) < 0 ? -1 : 0;
     loom_comm_t *comm = mr->comm;
+    if (loom_capture_mode () != LOOM_CAPTURE_OFF && !*loom_capture_job ()) {
+        /* No launcher identity to name the job by: every rank takes rank 0's. */
+        uint64_t id = 0;
+        if (loom_comm_rank (comm) == 0) {
+            struct timespec ts;
+            clock_gettime (CLOCK_REALTIME, &ts);
+            id = loom_hash64 (&ts, sizeof (ts), (uint64_t)getpid ()) | 1;
+        }
+        if (mr__bcast (comm, &id, sizeof (id), 0, error) < 0)
+            return -1;
+        loom_capture_set_job (id);
+    }
     int rank = loom_comm_rank (comm), size = loom_comm_size (comm);
     bool shuffle = st.reduce || st.shuffle || st.combine != LOOM_COMBINE_NONE
                    || st.partition == LOOM_PARTITION_RANGE;
@@ -503,11 +520,11 @@ int loom_mr_run (loom_mr_t *mr,
     struct mr_sink *sink = NULL;
     struct mr_group *group = NULL;
     loom_splitters_t *spl = NULL;
-    loom_mr_ctx_t ctx = {.mr = mr, .step = &st};
+    loom_mr_ctx_t ctx = {.mr = mr, .step = &st, .step_index = step_index};
     struct recv_arg ra = {.route = {st.hash_seed, nparts},
                           .range = st.partition == LOOM_PARTITION_RANGE,
                           .first_part = first};
-    struct reduce_arg red = {.ctx = &ctx};
+    struct mr_reduce_arg red = {.ctx = &ctx};
     int err = 0, rc = -1;
     double t0 = loom_clock_sec (), t;
     ctx.start = t0;
@@ -686,10 +703,12 @@ int loom_mr_run (loom_mr_t *mr,
             loom_trace_end (rs, 0, part);
             continue;
         }
+        mr__cap_reduce_begin (&ctx, group, i, part, nparts);
         if (mr__sink_begin (sink, part, error) < 0
-            || mr__group_each (group, i, on_group, &red, error) < 0
+            || mr__group_each (group, i, mr__on_group, &red, error) < 0
             || mr__sink_end (sink, error) < 0)
             err = errno ? errno : EIO;
+        mr__cap_end (&ctx, err != 0 || ctx.errnum != 0);
         if (ctx.errnum) {
             err = ctx.errnum;
             memcpy (error->text, ctx.err.text, sizeof (error->text));

@@ -14,7 +14,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <loom/capture.h>
 #include <loom/clock.h>
 #include <loom/error.h>
 #include <loom/trace.h>
@@ -109,7 +112,8 @@ loom_pregel_t *loom_pregel_create (loom_pregel_graph_t *g,
     size_t n = g->n, slots = g->n + g->ng;
     job->values = calloc (n + 1, job->vs);
     job->halted = calloc (n + 1, 1);
-    if (!job->values || !job->halted)
+    job->cap_value = calloc (1, job->vs);
+    if (!job->values || !job->halted || !job->cap_value)
         goto nomem;
     if (job->fast != FAST_NONE) {
         job->out = malloc ((slots + 1) * job->ms);
@@ -149,6 +153,7 @@ void loom_pregel_destroy (loom_pregel_t *job)
     free (job->checkpoint);
     free (job->values);
     free (job->halted);
+    free (job->cap_value);
     free (job->out);
     free (job->in);
     free (job->out_has);
@@ -229,34 +234,58 @@ static void maybe_crash (struct loom_pregel *job)
         raise (SIGKILL);
 }
 
-static void compute_all (struct loom_pregel *job)
+/* compute() for every active vertex from local index 'from'. With 'save', the
+ * vertex's value is copied first (for a crash capture); always inlined so the loop
+ * without it carries no test.
+ */
+static inline __attribute__ ((always_inline)) void
+compute_loop (struct loom_pregel *job, size_t from, bool save)
 {
-    const size_t n = job->g->n, ms = job->ms;
+    const size_t n = job->g->n, ms = job->ms, vs = job->vs;
     const loom_pregel_compute_f compute = job->prog.compute;
     void *arg = job->prog.arg;
     uint8_t *halted = job->halted;
     if (job->fast != FAST_NONE) {
         const uint8_t *in_has = job->in_has, *in = job->in;
-        for (size_t v = 0; v < n; v++) {
+        for (size_t v = from; v < n; v++) {
             if (halted[v] && !in_has[v])
                 continue;
             halted[v] = 0;
             job->vtx.lid = v;
+            if (save)
+                memcpy (job->cap_value, job->values + v * vs, vs);
             compute (&job->ctx, &job->vtx, in_has[v] ? in + v * ms : NULL, in_has[v],
                      arg);
         }
     } else {
         const uint64_t *off = job->in_off;
-        for (size_t v = 0; v < n; v++) {
+        for (size_t v = from; v < n; v++) {
             size_t k = (size_t)(off[v + 1] - off[v]);
             if (halted[v] && k == 0)
                 continue;
             halted[v] = 0;
             job->vtx.lid = v;
+            if (save)
+                memcpy (job->cap_value, job->values + v * vs, vs);
             compute (&job->ctx, &job->vtx, k ? job->in_list + off[v] * ms : NULL, k,
                      arg);
         }
     }
+}
+
+void pregel_compute_from (struct loom_pregel *job, size_t from)
+{
+    if (job->cap_on)
+        compute_loop (job, from, true);
+    else
+        compute_loop (job, from, false);
+}
+
+static void compute_all (struct loom_pregel *job)
+{
+    pregel_cap_begin (job);
+    pregel_compute_from (job, 0);
+    pregel_cap_end (job);
 }
 
 /* Counters reduced each superstep. */
@@ -308,6 +337,20 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
     struct loom_pregel_graph *g = job->g;
     const struct loom_pregel_params *pp = &job->params;
     int resumed = 0;
+    if (g->replay)
+        return pregel_replay_run (job, error);
+    if (loom_capture_mode () != LOOM_CAPTURE_OFF && !*loom_capture_job ()) {
+        /* No launcher identity to name the job by: every rank takes rank 0's. */
+        uint64_t id = 0;
+        if (g->rank == 0) {
+            struct timespec ts;
+            clock_gettime (CLOCK_REALTIME, &ts);
+            id = loom_hash64 (&ts, sizeof (ts), (uint64_t)getpid ()) | 1;
+        }
+        if (loom_comm_allreduce_u64 (g->comm, &id, 1, LOOM_OP_MAX, error) < 0)
+            return -1;
+        loom_capture_set_job (id);
+    }
     if (pp->resume) {
         if ((resumed = pregel_checkpoint_read (job, error)) < 0)
             return -1;

@@ -55,6 +55,7 @@ struct loom_pregel_graph {
     size_t *mi_off;
 
     uint64_t nv_global, ne_global;
+    bool replay;       /* rebuilt from a capture: one rank's partition, no peers */
     double min_weight; /* global; +inf when unweighted */
     double load_sec;
 };
@@ -200,6 +201,12 @@ struct loom_pregel {
     struct loom_pregel_ctx ctx;
     struct loom_pregel_vertex vtx;
 
+    /* Capture (capture.c): the value of the vertex being computed, as it was before
+     * compute() (a crash capture must not record what compute half-wrote).
+     */
+    uint8_t *cap_value;
+    bool cap_on;
+
     /* Counters of this superstep (local), and totals (global). */
     uint64_t sent_local;
     uint64_t dropped;
@@ -271,6 +278,30 @@ void pregel_push_broadcasts (struct loom_pregel *job);
 void pregel_gather (struct loom_pregel *job);
 /* Record tag of a mirror record's key (bit 31 of the low word). */
 #define PREGEL_MIRROR_TAG (1ULL << 31)
+
+/* Capture and replay of one rank's compute() calls in one superstep, task
+ * "compute-ss<S>-r<R>" (capture.c, replay.c; docs/replay.md).
+ */
+/* compute() for every active vertex from local index 'from' on (engine.c). */
+void pregel_compute_from (struct loom_pregel *job, size_t from);
+/* Before compute_all(): arm the crash capture; write the inputs now if selected. */
+void pregel_cap_begin (struct loom_pregel *job);
+/* After compute_all(): disarm; for a selected task record its output digest. */
+void pregel_cap_end (struct loom_pregel *job);
+/* xxh64 over what compute() of vertices [from, n) left: values, halt flags, messages
+ * (slots or list, broadcasts, far messages). 'sent' receives the messages sent.
+ */
+uint64_t pregel_cap_digest (const struct loom_pregel *job, size_t from);
+/* Write the superstep's inputs as files into 'dir' (async-signal-safe). The value
+ * of vertex 'saved_lid' (if < n) is taken from job->cap_value.
+ */
+int pregel_cap_write_inputs (const struct loom_pregel *job,
+                             const char *dir,
+                             size_t saved_lid);
+/* Replay mode: the captured partition as a graph (loom_pregel_graph_load). */
+struct loom_pregel_graph *pregel_replay_graph (loom_error_t *error);
+/* Replay mode: run the captured superstep's compute() calls and end the process. */
+int pregel_replay_run (struct loom_pregel *job, loom_error_t *error);
 
 /* Checkpoints. */
 int pregel_checkpoint_write (struct loom_pregel *job, loom_error_t *error);

@@ -14,6 +14,8 @@
 #include <loom/dataset.h>
 #include <loom/error.h>
 
+#include <loom/capture.h>
+
 #include "internal.h"
 
 /* Check the schema; returns 1 (weighted), 0 (unweighted), or -1 with 'error' set. */
@@ -106,6 +108,8 @@ loom_pregel_graph_load (MPI_Comm comm,
         loom_errset (error, EINVAL, "no dataset path");
         return NULL;
     }
+    if (loom_replay_dir ()) /* the captured partition stands for the dataset */
+        return pregel_replay_graph (error);
     if (p.partition != LOOM_PREGEL_PART_HASH && p.partition != LOOM_PREGEL_PART_RANGE) {
         loom_errset (error, EINVAL, "unknown partitioning %d", (int)p.partition);
         return NULL;
