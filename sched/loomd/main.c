@@ -421,8 +421,8 @@ int main (int argc, char **argv)
         case 'c':
             limit = (unsigned)strtoul (optarg, &end, 10);
             if (*end || !*optarg) {
-                fprintf (stderr, "loomd: bad --cores '%s'\n", optarg);
-                return 1;
+                snprintf (msg, sizeof (msg), "bad --cores '%s'\n", optarg);
+                goto fail;
             }
             break;
         case 'm':
@@ -434,9 +434,9 @@ int main (int argc, char **argv)
         case 'H':
             hb_timeout = strtod (optarg, &end);
             if (*end || !(hb_timeout > 0)) {
-                fprintf (stderr, "loomd: bad --heartbeat-timeout '%s' (seconds, > 0)\n",
-                         optarg);
-                return 1;
+                snprintf (msg, sizeof (msg),
+                          "bad --heartbeat-timeout '%s' (seconds, > 0)\n", optarg);
+                goto fail;
             }
             break;
         case 'N':
@@ -457,8 +457,9 @@ int main (int argc, char **argv)
         case 'R':
             reconnect = strtod (optarg, &end);
             if (*end || !(reconnect >= 0)) {
-                fprintf (stderr, "loomd: bad --reconnect '%s' (seconds)\n", optarg);
-                return 1;
+                snprintf (msg, sizeof (msg), "bad --reconnect '%s' (seconds)\n",
+                          optarg);
+                goto fail;
             }
             break;
         case 'g':
@@ -658,7 +659,9 @@ int main (int argc, char **argv)
 fail_err:
     snprintf (msg, sizeof (msg), "%s\n", error.text);
 fail:
-    fprintf (stderr, "loomd: %s", msg);
+    /* Started by loom sched start: it prints the reason, once. */
+    if (readyfd < 0)
+        fprintf (stderr, "loomd: %s", msg);
     if (readyfd >= 0) {
         char m2[640];
         snprintf (m2, sizeof (m2), "error %s", msg);

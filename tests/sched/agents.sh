@@ -75,6 +75,12 @@ check_outputs () {
     done
 }
 
+expect_error "bad timeout" "^loom: sched: bad --heartbeat-timeout '0'" \
+    loom sched start --listen 127.0.0.1:0 --heartbeat-timeout 0
+expect_error "no node at all" "^loom: sched: --no-local needs --listen" \
+    loom sched start --no-local
+expect_error "agent option to start" "^loom: sched: --secret-file applies to 'agent' only" \
+    loom sched start --secret-file /dev/null
 expect_ok "start head" loom sched start --cores 1 --node-name head --kill-grace 1 \
     --listen 127.0.0.1:0 --heartbeat-timeout $HB
 expect_out "agent hint" "agents join with: loom sched agent 127\.0\.0\.1:[0-9]+ "
