@@ -18,6 +18,8 @@ void loom_comm_destroy (loom_comm_t *c)
     if (!c)
         return;
     int saved = errno;
+    if (c->node != MPI_COMM_NULL)
+        loom__shwin_free_all (c);
     comm_free (&c->lane);
     comm_free (&c->leaders);
     comm_free (&c->node);

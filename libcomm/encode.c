@@ -102,7 +102,8 @@ int loom__buf_reserve (struct loom__buf *b, uint64_t need)
     uint64_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + need)
         cap *= 2;
-    char *d = realloc (b->data, cap);
+    cap = loom__mem_round (cap);
+    char *d = loom__mem_grow (b->data, b->len, b->cap, cap);
     if (!d) {
         errno = ENOMEM;
         return -1;
@@ -114,7 +115,7 @@ int loom__buf_reserve (struct loom__buf *b, uint64_t need)
 
 void loom__buf_free (struct loom__buf *b)
 {
-    free (b->data);
+    loom__mem_free (b->data, b->cap);
     b->data = NULL;
     b->len = b->cap = b->nrec = 0;
 }

@@ -20,7 +20,12 @@ struct loom_comm {
     bool uniform;
     double timeout_sec;
     uint32_t shuffles; /* shuffles created so far (trace flow ids) */
+    /* Node-shared windows kept for loom_bcast_shared() (bcast_shared.c). */
+    struct loom__shwin *shwins;
 };
+
+/* Free the windows of loom_bcast_shared(). Collective over the node. */
+void loom__shwin_free_all (loom_comm_t *c);
 
 /* The timeout to apply: 'own' when > 0, else the communicator's. */
 static inline double loom__timeout (const loom_comm_t *c, double own)

@@ -10,6 +10,7 @@
 #include <loom/hash.h>
 #include <loom/trace.h>
 
+#include "hash_inline.h"
 #include "shuffle_impl.h"
 
 LOOM_TRACE_TYPE (t_exchange, "comm", "shuffle.exchange", "bytes", "records", "spill");
@@ -355,7 +356,7 @@ static int put_routed (loom_shuffle_t *sh,
     uint64_t hash = 0;
     int dest;
     if (sh->p.partition == LOOM_PARTITION_HASH) {
-        hash = loom_hash64 (key, klen, sh->p.hash_seed);
+        hash = loom__hash64_inline (key, klen, sh->p.hash_seed);
         dest = (int)loom_hash_to_partition (hash, (uint32_t)sh->size);
     } else {
         dest = loom__partition (sh, key, klen, val, vlen, error);
@@ -429,6 +430,51 @@ int loom_shuffle_put_batch (loom_shuffle_t *sh,
     return 0;
 }
 
+/* Records per block of the fixed-width hash path: hashed in one pass, copied in a
+ * second, so the hashes of independent records overlap in the pipeline.
+ */
+#define FIXED_BLOCK 256
+
+/* The hot loop of Pregel, the join and the uniform shuffle: hash partitioning of
+ * packed fixed-width records straight into the destinations' buffers of the filling
+ * frame (each record is copied once here; records for this rank then reach the
+ * receive side without another copy). Everything but the copy is on the rare path
+ * through put_record().
+ */
+static int
+put_fixed_hashed (loom_shuffle_t *sh, const char *p, size_t n, loom_error_t *error)
+{
+    const size_t kw = sh->shape.kw, rs = sh->shape.fixed_size;
+    const uint64_t seed = sh->p.hash_seed;
+    const uint32_t nr = (uint32_t)sh->size;
+    uint32_t dest[FIXED_BLOCK];
+    while (n > 0) {
+        size_t m = n < FIXED_BLOCK ? n : FIXED_BLOCK;
+        for (size_t j = 0; j < m; j++)
+            dest[j] =
+                loom_hash_to_partition (loom__hash64_inline (p + j * rs, kw, seed), nr);
+        for (size_t j = 0; j < m; j++, p += rs) {
+            struct loom__buf *b = &sh->fill.dest[dest[j]];
+            uint64_t end = b->len + rs;
+            if (end <= b->cap && end <= sh->dest_cap
+                && sh->fill.bytes + rs <= sh->frame_cap
+                && sh->since_poll + rs < POLL_EVERY) {
+                memcpy (b->data + b->len, p, rs);
+                b->len = end;
+                b->nrec++;
+                sh->fill.bytes += rs;
+                sh->since_poll += rs;
+                sh->st.records_put++;
+                continue;
+            }
+            if (put_record (sh, (int)dest[j], 0, p, kw, p + kw, rs - kw, error) < 0)
+                return -1;
+        }
+        n -= m;
+    }
+    return 0;
+}
+
 int loom_shuffle_put_fixed (loom_shuffle_t *sh,
                             const void *data,
                             size_t n,
@@ -445,31 +491,12 @@ int loom_shuffle_put_fixed (loom_shuffle_t *sh,
         return loom_errset (error, EINVAL, "shuffle: data is NULL");
     const char *p = data;
     size_t kw = sh->shape.kw, rs = sh->shape.fixed_size;
-    bool hashpart = sh->p.partition == LOOM_PARTITION_HASH;
-    bool plain = !sh->fill.tab;
-    uint32_t nr = (uint32_t)sh->size;
+    if (sh->p.partition == LOOM_PARTITION_HASH && !sh->fill.tab) {
+        if (put_fixed_hashed (sh, p, n, error) < 0)
+            return fail (sh);
+        return 0;
+    }
     for (size_t i = 0; i < n; i++, p += rs) {
-        /* The hot loop of Pregel: hash, then a bounds check and a copy into the
-         * destination's buffer; everything else is on the rare path.
-         */
-        if (hashpart && plain) {
-            int d = (int)loom_hash_partition (p, kw, sh->p.hash_seed, nr);
-            struct loom__buf *b = &sh->fill.dest[d];
-            if (b->len + rs <= b->cap && b->len + rs <= sh->dest_cap
-                && sh->fill.bytes + rs <= sh->frame_cap
-                && sh->since_poll + rs < POLL_EVERY) {
-                memcpy (b->data + b->len, p, rs);
-                b->len += rs;
-                b->nrec++;
-                sh->fill.bytes += rs;
-                sh->since_poll += rs;
-                sh->st.records_put++;
-                continue;
-            }
-            if (put_record (sh, d, 0, p, kw, p + kw, rs - kw, error) < 0)
-                return fail (sh);
-            continue;
-        }
         if (put_routed (sh, p, kw, p + kw, rs - kw, error) < 0)
             return fail (sh);
     }

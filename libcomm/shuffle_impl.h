@@ -59,8 +59,29 @@ struct loom__buf {
     uint64_t nrec;
 };
 
+/* Room for 'need' more bytes (capacity doubles, through loom__mem_grow()). Returns
+ * 0, or -1 with errno ENOMEM.
+ */
 int loom__buf_reserve (struct loom__buf *b, uint64_t need);
 void loom__buf_free (struct loom__buf *b);
+
+/* ---- large-buffer memory (mem.c) ---- */
+
+/* Buffers of at least this capacity are mapped on their own (2 MiB aligned, huge
+ * pages advised); smaller ones come from malloc. The kind follows from the capacity,
+ * so memory from these functions is freed with the capacity it was allocated with.
+ */
+#define LOOM__MEM_BIG (4u << 20)
+/* The capacity actually allocated for 'cap' (big ones round up to 2 MiB). */
+uint64_t loom__mem_round (uint64_t cap);
+/* NULL on failure (errno ENOMEM). 'cap' is rounded with loom__mem_round(). */
+void *loom__mem_alloc (uint64_t cap);
+/* Grow 'p' (capacity old_cap, 'len' bytes in use) to new_cap, a loom__mem_round()
+ * value; keeps the bytes. NULL on failure, 'p' then unchanged.
+ */
+void *loom__mem_grow (void *p, uint64_t len, uint64_t old_cap, uint64_t new_cap);
+/* Accepts NULL. */
+void loom__mem_free (void *p, uint64_t cap);
 
 /* ---- spill files (spill.c) ---- */
 
@@ -150,6 +171,7 @@ struct loom__segment {
     uint32_t round;
     uint64_t bytes, nrec;
     char *data;   /* in memory, or NULL when spilled */
+    uint64_t cap; /* allocated capacity of 'data' (loom__mem_free) */
     uint64_t off; /* offset in the receive spill file when spilled */
 };
 

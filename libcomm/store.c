@@ -163,6 +163,7 @@ int loom__store_segment (loom_shuffle_t *sh,
     s->bytes = b->len;
     s->nrec = b->nrec;
     s->off = 0;
+    s->cap = 0;
     if (sh->store_mem + sh->queue_mem + b->len > sh->pool_cap) {
         /* Over budget: this segment goes to disk; the buffer stays for reuse. */
         if (loom__spill_append (&sh->recv_spill, b->data, b->len, &s->off, error) < 0)
@@ -170,13 +171,25 @@ int loom__store_segment (loom_shuffle_t *sh,
         sh->st.spill_recv_bytes += b->len;
         loom_trace_instant (&t_spill_recv, b->len, sh->round);
         s->data = NULL;
+    } else if (b->len < b->cap / 4) {
+        /* Mostly empty (a last round): copy the few bytes rather than hold the whole
+         * buffer (with huge pages, at least 2 MiB of it) for them.
+         */
+        s->cap = loom__mem_round (b->len);
+        s->data = loom__mem_alloc (s->cap);
+        if (!s->data)
+            return loom_errset (error, ENOMEM, "shuffle: out of memory");
+        memcpy (s->data, b->data, b->len);
+        sh->store_mem += b->len;
     } else {
         /* Take the buffer: no copy. Its replacement gets the same capacity at once,
-         * so the next round does not regrow it by doubling (each step a copy).
+         * so the next round does not regrow it by doubling (each step a copy); mapped
+         * memory is not touched, so this costs nothing until it is used.
          */
         s->data = b->data;
+        s->cap = b->cap;
         sh->store_mem += b->len;
-        b->data = malloc (b->cap);
+        b->data = loom__mem_alloc (b->cap);
         if (!b->data)
             b->cap = 0;
     }
@@ -221,7 +234,7 @@ static void seg_drop (loom_shuffle_t *sh, size_t i)
     struct loom__segment *s = &sh->segs[i];
     if (s->data) {
         sh->store_mem -= s->bytes;
-        free (s->data);
+        loom__mem_free (s->data, s->cap);
         s->data = NULL;
     }
 }
@@ -346,6 +359,18 @@ int loom_shuffle_next (loom_shuffle_t *sh, struct loom_record *rec, loom_error_t
                             "shuffle: loom_shuffle_next with a receive callback set");
     for (;;) {
         if (sh->it_data && sh->it_pos < sh->it_bytes) {
+            size_t fs = sh->shape.fixed_size;
+            if (fs && sh->it_bytes - sh->it_pos >= fs) {
+                /* Fixed widths: no header to decode. */
+                const char *q = sh->it_data + sh->it_pos;
+                rec->key = q;
+                rec->key_len = sh->shape.kw;
+                rec->value = q + sh->shape.kw;
+                rec->value_len = sh->shape.vw;
+                sh->it_pos += fs;
+                sh->st.records_delivered++;
+                return 1;
+            }
             size_t n = loom__decode (&sh->shape, sh->it_data + sh->it_pos,
                                      sh->it_bytes - sh->it_pos, rec);
             if (n == 0)
@@ -369,7 +394,7 @@ int loom_shuffle_next (loom_shuffle_t *sh, struct loom_record *rec, loom_error_t
 void loom__store_reset (loom_shuffle_t *sh)
 {
     for (size_t i = 0; i < sh->nsegs; i++)
-        free (sh->segs[i].data);
+        loom__mem_free (sh->segs[i].data, sh->segs[i].cap);
     sh->nsegs = 0;
     sh->store_mem = 0;
     sh->nruns = 0;

@@ -70,7 +70,8 @@ LOOM_API loom_comm_t *loom_comm_create (MPI_Comm mpi_comm,
                                         const struct loom_comm_params *params,
                                         loom_error_t *error);
 
-/* Free the communicator and its MPI communicators. Collective (MPI_Comm_free).
+/* Free the communicator, its MPI communicators and the node-shared windows it keeps
+ * for loom_bcast_shared(). Collective (MPI_Comm_free, MPI_Win_free).
  * Objects made from it (shuffles, shared buffers) must be destroyed first.
  * Accepts NULL, preserves errno.
  */
@@ -523,9 +524,12 @@ typedef struct loom_shared loom_shared_t;
 
 /* Broadcast 'len' bytes at 'buf' (significant on 'root' only; other ranks pass NULL
  * and any len) into one copy per node, in a node-shared window
- * (MPI_Win_allocate_shared) that every rank of the node reads in place. Collective.
- * Returns a handle, or NULL with errno set (EINVAL: bad root; ETIMEDOUT; EIO;
- * ENOMEM).
+ * (MPI_Win_allocate_shared) that every rank of the node reads in place. The window
+ * is kept by 'comm' and reused by later calls once this result is destroyed (a
+ * larger broadcast replaces it with a larger one; pages beyond a smaller one's
+ * length are given back), so repeated broadcasts allocate nothing; windows are
+ * freed by loom_comm_destroy(). Collective. Returns a handle, or NULL with errno set
+ * (EINVAL: bad root; ETIMEDOUT; EIO; ENOMEM).
  */
 LOOM_API loom_shared_t *loom_bcast_shared (loom_comm_t *comm,
                                            const void *buf,
@@ -540,8 +544,10 @@ LOOM_API loom_shared_t *loom_bcast_shared (loom_comm_t *comm,
 LOOM_API const void *loom_shared_data (const loom_shared_t *s);
 LOOM_API uint64_t loom_shared_size (const loom_shared_t *s);
 
-/* Free the shared copy. Collective over the node (every rank of the node must call
- * it). Accepts NULL, preserves errno.
+/* Release the shared copy: its window goes back to the communicator for a later
+ * loom_bcast_shared(). Every rank of the node must call it (no communication; the
+ * next loom_bcast_shared() waits for every rank before reusing the window). Accepts
+ * NULL, preserves errno.
  */
 LOOM_API void loom_shared_destroy (loom_shared_t *s);
 

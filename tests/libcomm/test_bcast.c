@@ -99,6 +99,54 @@ static void check_shared (loom_comm_t *c)
     }
 }
 
+/* Broadcast 'len' bytes of pattern (len, root) from 'root' (src: its buffer). */
+static loom_shared_t *
+shared_pattern (loom_comm_t *c, unsigned char *src, uint64_t len, int root)
+{
+    loom_error_t err = {{0}};
+    if (rank == root) {
+        for (uint64_t i = 0; i < len; i++)
+            src[i] = pattern (i, len, root);
+    }
+    loom_shared_t *s = loom_bcast_shared (c, src, len, root, NULL, &err);
+    if (!s)
+        fprintf (stderr, "[rank %d] bcast_shared: %s\n", rank, err.text);
+    MT_REQUIRE (s != NULL);
+    MT_EQ (loom_shared_size (s), len);
+    return s;
+}
+
+/* The communicator keeps windows for reuse: results alive at once keep their own
+ * data; a released window is reused (same address) by the next broadcast that fits,
+ * without disturbing a result still alive; a larger broadcast after that gets a
+ * larger window.
+ */
+static void check_shared_reuse (loom_comm_t *c)
+{
+    int root = size - 1;
+    uint64_t la = 3u << 20, lb = 5000, lc = 1u << 20, ld = 6u << 20;
+    unsigned char *src = rank == root ? malloc (ld) : NULL;
+    loom_shared_t *a = shared_pattern (c, src, la, root);
+    loom_shared_t *b = shared_pattern (c, src, lb, root);
+    MT_CHECK (loom_shared_data (a) != loom_shared_data (b));
+    MT_EQ (mismatches (loom_shared_data (a), la, root), 0);
+    MT_EQ (mismatches (loom_shared_data (b), lb, root), 0);
+    const void *where = loom_shared_data (a);
+    loom_shared_destroy (a);
+    loom_shared_t *d = shared_pattern (c, src, lc, root);
+    MT_CHECK (loom_shared_data (d) == where);
+    MT_EQ (mismatches (loom_shared_data (d), lc, root), 0);
+    MT_EQ (mismatches (loom_shared_data (b), lb, root), 0);
+    loom_shared_destroy (d);
+    loom_shared_destroy (b);
+    for (int k = 0; k < 2; k++) {
+        loom_shared_t *e = shared_pattern (c, src, ld, root);
+        MT_EQ (mismatches (loom_shared_data (e), ld, root), 0);
+        loom_shared_destroy (e);
+    }
+    free (src);
+}
+
 static void bad_input (loom_comm_t *c)
 {
     loom_error_t err = {{0}};
@@ -138,6 +186,7 @@ int main (int argc, char **argv)
     MT_REQUIRE (c != NULL);
     check_bcast (c);
     check_shared (c);
+    check_shared_reuse (c);
     bad_input (c);
     loom_comm_destroy (c);
     /* Pretend nodes of one and of two ranks: the leaders broadcast between them. */
@@ -147,6 +196,7 @@ int main (int argc, char **argv)
         c = loom_comm_create (MPI_COMM_WORLD, &cp, NULL);
         MT_REQUIRE (c != NULL);
         check_shared (c);
+        check_shared_reuse (c);
         loom_comm_destroy (c);
     }
     return mt_finish ("test_bcast");
