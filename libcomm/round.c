@@ -169,6 +169,7 @@ static int start_round (loom_shuffle_t *sh, loom_error_t *error)
         struct loom__frame t = sh->fill;
         sh->fill = sh->flight;
         sh->flight = t;
+        loom__put_targets (sh);
     }
     bool last = sh->finishing && !sh->qhead && sh->fill.bytes == 0;
     uint64_t off_node_max = 0;
@@ -291,16 +292,32 @@ static int post_data (loom_shuffle_t *sh, loom_error_t *error)
         uint64_t bytes = sh->cnt_recv[LOOM__CNT * src];
         if ((src == sh->rank && shortcut) || bytes == 0)
             continue;
-        struct loom__buf *b = &sh->rbuf[src];
-        b->len = 0;
-        if (loom__buf_reserve (b, bytes) < 0)
-            return loom_errset (error, ENOMEM, "shuffle: out of memory");
-        b->len = bytes;
-        b->nrec = sh->cnt_recv[LOOM__CNT * src + 1];
+        char *to;
+        if (sh->direct && sh->store_mem + sh->queue_mem + bytes <= sh->pool_cap) {
+            /* Straight into the source's accumulation buffer, under the budget. */
+            struct loom__buf *a = &sh->acc[src];
+            if (a->len + bytes > a->cap && a->len
+                && loom__store_acc (sh, src, error) < 0)
+                return -1;
+            uint64_t want = a->cap ? bytes : bytes > sh->acc_cap ? bytes : sh->acc_cap;
+            if (loom__buf_reserve (a, want) < 0)
+                return loom_errset (error, ENOMEM, "shuffle: out of memory");
+            to = a->data + a->len;
+            sh->pending[src] = bytes;
+            sh->store_mem += bytes;
+        } else {
+            struct loom__buf *b = &sh->rbuf[src];
+            b->len = 0;
+            if (loom__buf_reserve (b, bytes) < 0)
+                return loom_errset (error, ENOMEM, "shuffle: out of memory");
+            b->len = bytes;
+            b->nrec = sh->cnt_recv[LOOM__CNT * src + 1];
+            to = b->data;
+        }
         for (uint64_t off = 0, k = 0; off < bytes; off += chunk, k++) {
             uint64_t len = bytes - off < chunk ? bytes - off : chunk;
             int rc =
-                MPI_Irecv (b->data + off, (int)len, MPI_BYTE, src,
+                MPI_Irecv (to + off, (int)len, MPI_BYTE, src,
                            (int)(k & LOOM__TAG_CHUNK_MASK), sh->mpi, &sh->reqs[n++]);
             if (rc != MPI_SUCCESS) {
                 sh->nreqs = n - 1;
@@ -351,6 +368,13 @@ static int complete_round (loom_shuffle_t *sh, loom_error_t *error)
         sh->st.bytes_received += bytes;
         if (bytes == 0)
             continue;
+        if (sh->pending[src]) {
+            /* Landed in the accumulation buffer (memory already counted). */
+            sh->acc[src].len += sh->pending[src];
+            sh->acc[src].nrec += nrec;
+            sh->pending[src] = 0;
+            continue;
+        }
         struct loom__buf *b =
             (src == sh->rank && shortcut) ? fbuf (&sh->flight, src) : &sh->rbuf[src];
         if (loom__store_segment (sh, src, b, error) < 0)

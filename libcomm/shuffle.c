@@ -159,6 +159,15 @@ void loom_shuffle_destroy (loom_shuffle_t *sh)
     free (sh->run_off);
     free (sh->run_len);
     free (sh->it_buf);
+    loom__buf_free (&sh->self);
+    if (sh->acc) {
+        for (int r = 0; r < sh->size; r++)
+            loom__buf_free (&sh->acc[r]);
+    }
+    free (sh->acc);
+    free (sh->pending);
+    free (sh->put_to);
+    free (sh->put_lim);
     /* After a timeout requests may still reference the communicator; freeing it is
      * still allowed (MPI frees it once they complete), so always free.
      */
@@ -227,11 +236,26 @@ loom_shuffle_t *loom_shuffle_create (loom_comm_t *comm,
     sh->cnt_send = calloc (LOOM__CNT * n, sizeof (uint64_t));
     sh->cnt_recv = calloc (LOOM__CNT * n, sizeof (uint64_t));
     sh->rbuf = calloc (n, sizeof (*sh->rbuf));
+    sh->acc = calloc (n, sizeof (*sh->acc));
+    sh->pending = calloc (n, sizeof (uint64_t));
+    sh->put_to = calloc (n, sizeof (*sh->put_to));
+    sh->put_lim = calloc (n, sizeof (uint64_t));
     sh->reqs_cap = 4;
     sh->reqs = malloc (sizeof (MPI_Request) * (size_t)sh->reqs_cap);
     if (!sh->reqs || !sh->sent_to || !sh->recv_from || !sh->cnt_send || !sh->cnt_recv
-        || !sh->rbuf)
+        || !sh->rbuf || !sh->acc || !sh->pending || !sh->put_to || !sh->put_lim)
         goto nomem;
+    /* Direct store unless records are combined or go through MPI to this rank too
+     * (a receive callback turns it off again: set_recv). Accumulation buffers: a
+     * power of two, together at most half of the store's budget, at most 64 MiB.
+     */
+    sh->direct = sh->comb.kind == LOOM_COMBINE_NONE
+                 && !(params->flags & LOOM_SHUFFLE_NO_SELF_SHORTCUT);
+    sh->acc_cap = 16u << 10;
+    while (sh->acc_cap < (64u << 20)
+           && sh->acc_cap * 2 * 2 * (uint64_t)sh->size <= sh->pool_cap)
+        sh->acc_cap *= 2;
+    loom__put_targets (sh);
     sh->rtab.seed = params->hash_seed;
     loom__spill_init (&sh->send_spill, sh->tmpdir, &sh->st.spill_bytes_written,
                       &sh->st.spill_bytes_read);
@@ -260,6 +284,9 @@ int loom_shuffle_set_recv (loom_shuffle_t *sh, loom_recv_f fn, void *arg)
     sh->recv_arg = arg;
     sh->stream = fn && sh->comb.kind == LOOM_COMBINE_NONE
                  && !(sh->p.flags & LOOM_SHUFFLE_DETERMINISTIC);
+    sh->direct = !sh->stream && sh->comb.kind == LOOM_COMBINE_NONE
+                 && !(sh->p.flags & LOOM_SHUFFLE_NO_SELF_SHORTCUT);
+    loom__put_targets (sh);
     return 0;
 }
 
@@ -267,6 +294,18 @@ static inline struct loom__buf *
 frame_buf (loom_shuffle_t *sh, struct loom__frame *f, int d)
 {
     return f->tab ? &f->tab[d].arena : &f->dest[d];
+}
+
+void loom__put_targets (loom_shuffle_t *sh)
+{
+    for (int d = 0; d < sh->size; d++) {
+        sh->put_to[d] = frame_buf (sh, &sh->fill, d);
+        sh->put_lim[d] = sh->dest_cap;
+    }
+    if (sh->direct) {
+        sh->put_to[sh->rank] = &sh->self;
+        sh->put_lim[sh->rank] = UINT64_MAX;
+    }
 }
 
 /* Append one record for 'dest' to the filling frame; 'hash' is the record's key hash
@@ -289,12 +328,21 @@ static int put_record (loom_shuffle_t *sh,
                             (unsigned long long)need,
                             (unsigned long long)sh->p.mem_bytes);
     struct loom__frame *f = &sh->fill;
-    struct loom__buf *b = frame_buf (sh, f, dest);
+    bool self = sh->direct && dest == sh->rank;
+    struct loom__buf *b = self ? &sh->self : frame_buf (sh, f, dest);
     if (f->bytes > 0
-        && (f->bytes + need > sh->frame_cap || b->len + need > sh->dest_cap)) {
+        && (f->bytes + need > sh->frame_cap
+            || (!self && b->len + need > sh->dest_cap))) {
         if (loom__frame_ready (sh, error) < 0)
             return -1;
-        b = frame_buf (sh, f, dest);
+        b = self ? &sh->self : frame_buf (sh, f, dest);
+    }
+    if (self && b->len + need > b->cap) {
+        /* This rank's records skip the rounds: a full buffer goes to the store. */
+        if (b->len && loom__store_self (sh, error) < 0)
+            return -1;
+        if (loom__buf_reserve (b, need > sh->acc_cap ? need : sh->acc_cap) < 0)
+            return loom_errset (error, ENOMEM, "shuffle: out of memory");
     }
     uint64_t before = b->len;
     if (f->tab) {
@@ -435,6 +483,32 @@ int loom_shuffle_put_batch (loom_shuffle_t *sh,
  */
 #define FIXED_BLOCK 256
 
+/* Copy one fixed-width record: the common small widths with a constant size, which
+ * the compiler turns into a few moves instead of a call.
+ */
+static inline void copy_record (char *dst, const char *src, size_t rs)
+{
+    switch (rs) {
+    case 8:
+        memcpy (dst, src, 8);
+        return;
+    case 12:
+        memcpy (dst, src, 12);
+        return;
+    case 16:
+        memcpy (dst, src, 16);
+        return;
+    case 24:
+        memcpy (dst, src, 24);
+        return;
+    case 32:
+        memcpy (dst, src, 32);
+        return;
+    default:
+        memcpy (dst, src, rs);
+    }
+}
+
 /* The hot loop of Pregel, the join and the uniform shuffle: hash partitioning of
  * packed fixed-width records straight into the destinations' buffers of the filling
  * frame (each record is copied once here; records for this rank then reach the
@@ -454,12 +528,12 @@ put_fixed_hashed (loom_shuffle_t *sh, const char *p, size_t n, loom_error_t *err
             dest[j] =
                 loom_hash_to_partition (loom__hash64_inline (p + j * rs, kw, seed), nr);
         for (size_t j = 0; j < m; j++, p += rs) {
-            struct loom__buf *b = &sh->fill.dest[dest[j]];
+            struct loom__buf *b = sh->put_to[dest[j]];
             uint64_t end = b->len + rs;
-            if (end <= b->cap && end <= sh->dest_cap
+            if (end <= b->cap && end <= sh->put_lim[dest[j]]
                 && sh->fill.bytes + rs <= sh->frame_cap
                 && sh->since_poll + rs < POLL_EVERY) {
-                memcpy (b->data + b->len, p, rs);
+                copy_record (b->data + b->len, p, rs);
                 b->len = end;
                 b->nrec++;
                 sh->fill.bytes += rs;

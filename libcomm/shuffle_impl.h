@@ -12,6 +12,14 @@
  * (in memory within the budget, else on disk), and sent later in order. Received
  * segments (one per source and round) go to the store, which spills beyond its budget,
  * or straight to the receive callback.
+ *
+ * Direct store (no streaming callback, no combiner, the default): records for the own
+ * rank never enter a frame but are appended to one buffer ('self'), and each round's
+ * data from a source is received straight into that source's accumulation buffer
+ * (acc[src]); full buffers become segments of the store without a copy. So records
+ * for the own rank are copied once, the frames only carry data for other ranks (and
+ * can be small enough to stay in the cache), and the store is a few large buffers
+ * (huge pages, mem.c) whatever the round size.
  */
 #ifndef LOOM_LIBCOMM_SHUFFLE_IMPL_H
 #define LOOM_LIBCOMM_SHUFFLE_IMPL_H
@@ -173,6 +181,7 @@ struct loom__segment {
     char *data;   /* in memory, or NULL when spilled */
     uint64_t cap; /* allocated capacity of 'data' (loom__mem_free) */
     uint64_t off; /* offset in the receive spill file when spilled */
+    uint64_t seq; /* order of storing: a source's segments are stored in order */
 };
 
 enum round_state { ROUND_IDLE, ROUND_COUNTS, ROUND_DATA };
@@ -195,6 +204,11 @@ struct loom_shuffle {
 
     /* send side */
     struct loom__frame fill, flight; /* filling, and in flight (or spare) */
+    /* Where put() appends for each destination, and up to how many bytes before
+     * the slow path: fill.dest[d] up to dest_cap, or 'self' (direct store).
+     */
+    struct loom__buf **put_to;
+    uint64_t *put_lim;
     struct loom__queued *qhead, *qtail;
     struct loom__spill send_spill;
     uint64_t since_poll;
@@ -213,12 +227,25 @@ struct loom_shuffle {
     uint32_t round;
     double deadline;
 
+    /* Direct store (records are stored, not streamed to a callback, and not
+     * combined): records for this rank skip the frames and go to 'self', received
+     * data lands in acc[source]; each becomes a segment of the store when full
+     * (acc_cap) or at the end, so the store is made of few large buffers whatever the
+     * round size, and records for this rank are copied once.
+     */
+    bool direct;
+    struct loom__buf self;
+    struct loom__buf *acc; /* [size] */
+    uint64_t *pending;     /* [size] bytes posted into acc[src] in the round */
+    uint64_t acc_cap;
+
     /* receive side */
     loom_recv_f recv_fn;
     void *recv_arg;
     bool stream; /* deliver to recv_fn as rounds complete */
     struct loom__segment *segs;
     size_t nsegs, segs_cap;
+    uint64_t seg_seq;
     uint64_t store_mem; /* bytes of segments held in memory */
     struct loom__spill recv_spill;
     uint64_t *recv_from;    /* [size] records received from each rank */
@@ -266,8 +293,15 @@ int loom__store_segment (loom_shuffle_t *sh,
                          int src,
                          struct loom__buf *b,
                          loom_error_t *error);
+/* Direct store: hand the records in 'self' (this rank's) or acc[src] to the store,
+ * leaving the buffer empty with the same capacity.
+ */
+int loom__store_self (loom_shuffle_t *sh, loom_error_t *error);
+int loom__store_acc (loom_shuffle_t *sh, int src, loom_error_t *error);
 int loom__store_finish (loom_shuffle_t *sh, loom_error_t *error);
 void loom__store_reset (loom_shuffle_t *sh);
+/* Point put_to[] at the filling frame (after it changed). */
+void loom__put_targets (loom_shuffle_t *sh);
 
 /* partition.c */
 int loom__partition (loom_shuffle_t *sh,

@@ -132,6 +132,65 @@ static int combine_data (loom_shuffle_t *sh,
     return 0;
 }
 
+/* Add the records in 'b' (from 'src') to the store as one segment: taken without a
+ * copy (the buffer gets a fresh one of the same capacity), or written to the receive
+ * spill file when the budget is exhausted (the buffer is kept). 'counted': its bytes
+ * are already in store_mem (received into memory reserved under the budget).
+ * 'reused': the buffer served earlier rounds, so all of its capacity may be
+ * resident (the accumulation buffers are fresh: only what was written is).
+ */
+static int store_buf (loom_shuffle_t *sh,
+                      int src,
+                      struct loom__buf *b,
+                      bool counted,
+                      bool reused,
+                      loom_error_t *error)
+{
+    if (segs_reserve (sh) < 0)
+        return loom_errset (error, ENOMEM, "shuffle: out of memory");
+    struct loom__segment *s = &sh->segs[sh->nsegs];
+    s->src = src;
+    s->round = sh->round;
+    s->seq = sh->seg_seq++;
+    s->bytes = b->len;
+    s->nrec = b->nrec;
+    s->off = 0;
+    s->cap = 0;
+    if (!counted && sh->store_mem + sh->queue_mem + b->len > sh->pool_cap) {
+        /* Over budget: this segment goes to disk; the buffer stays for reuse. */
+        if (loom__spill_append (&sh->recv_spill, b->data, b->len, &s->off, error) < 0)
+            return -1;
+        sh->st.spill_recv_bytes += b->len;
+        loom_trace_instant (&t_spill_recv, b->len, sh->round);
+        s->data = NULL;
+    } else if (reused && b->len < b->cap / 4) {
+        /* Mostly empty (a last round): copy the few bytes rather than hold the whole
+         * resident buffer for them.
+         */
+        s->cap = loom__mem_round (b->len);
+        s->data = loom__mem_alloc (s->cap);
+        if (!s->data)
+            return loom_errset (error, ENOMEM, "shuffle: out of memory");
+        memcpy (s->data, b->data, b->len);
+    } else {
+        /* Take the buffer: no copy. Its replacement gets the same capacity at once,
+         * so the next round does not regrow it by doubling (each step a copy); mapped
+         * memory is not touched, so this costs nothing until it is used.
+         */
+        s->data = b->data;
+        s->cap = b->cap;
+        b->data = loom__mem_alloc (b->cap);
+        if (!b->data)
+            b->cap = 0;
+    }
+    if (s->data && !counted)
+        sh->store_mem += b->len;
+    b->len = 0;
+    b->nrec = 0;
+    sh->nsegs++;
+    return 0;
+}
+
 int loom__store_segment (loom_shuffle_t *sh,
                          int src,
                          struct loom__buf *b,
@@ -155,48 +214,33 @@ int loom__store_segment (loom_shuffle_t *sh,
         b->len = 0;
         return rc;
     }
-    if (segs_reserve (sh) < 0)
-        return loom_errset (error, ENOMEM, "shuffle: out of memory");
-    struct loom__segment *s = &sh->segs[sh->nsegs];
-    s->src = src;
-    s->round = sh->round;
-    s->bytes = b->len;
-    s->nrec = b->nrec;
-    s->off = 0;
-    s->cap = 0;
-    if (sh->store_mem + sh->queue_mem + b->len > sh->pool_cap) {
-        /* Over budget: this segment goes to disk; the buffer stays for reuse. */
-        if (loom__spill_append (&sh->recv_spill, b->data, b->len, &s->off, error) < 0)
-            return -1;
-        sh->st.spill_recv_bytes += b->len;
-        loom_trace_instant (&t_spill_recv, b->len, sh->round);
-        s->data = NULL;
-    } else if (b->len < b->cap / 4) {
-        /* Mostly empty (a last round): copy the few bytes rather than hold the whole
-         * buffer (with huge pages, at least 2 MiB of it) for them.
-         */
-        s->cap = loom__mem_round (b->len);
-        s->data = loom__mem_alloc (s->cap);
-        if (!s->data)
-            return loom_errset (error, ENOMEM, "shuffle: out of memory");
-        memcpy (s->data, b->data, b->len);
-        sh->store_mem += b->len;
-    } else {
-        /* Take the buffer: no copy. Its replacement gets the same capacity at once,
-         * so the next round does not regrow it by doubling (each step a copy); mapped
-         * memory is not touched, so this costs nothing until it is used.
-         */
-        s->data = b->data;
-        s->cap = b->cap;
-        sh->store_mem += b->len;
-        b->data = loom__mem_alloc (b->cap);
-        if (!b->data)
-            b->cap = 0;
-    }
-    b->len = 0;
-    b->nrec = 0;
-    sh->nsegs++;
-    return 0;
+    /* A source's earlier data still accumulating goes first: segments of a source
+     * are stored in order.
+     */
+    if (sh->direct && src != sh->rank && sh->acc[src].len
+        && loom__store_acc (sh, src, error) < 0)
+        return -1;
+    return store_buf (sh, src, b, false, true, error);
+}
+
+int loom__store_self (loom_shuffle_t *sh, loom_error_t *error)
+{
+    struct loom__buf *b = &sh->self;
+    /* Records for this rank never went through a round: count them here as sent
+     * and received.
+     */
+    sh->sent_to[sh->rank] += b->nrec;
+    sh->recv_from[sh->rank] += b->nrec;
+    sh->st.records_sent += b->nrec;
+    sh->st.records_received += b->nrec;
+    sh->st.bytes_sent += b->len;
+    sh->st.bytes_received += b->len;
+    return store_buf (sh, sh->rank, b, false, false, error);
+}
+
+int loom__store_acc (loom_shuffle_t *sh, int src, loom_error_t *error)
+{
+    return store_buf (sh, src, &sh->acc[src], true, false, error);
 }
 
 static int seg_cmp (const void *a, const void *b)
@@ -204,7 +248,7 @@ static int seg_cmp (const void *a, const void *b)
     const struct loom__segment *x = a, *y = b;
     if (x->src != y->src)
         return x->src < y->src ? -1 : 1;
-    return x->round < y->round ? -1 : x->round > y->round;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /* Make segment 'i' readable: its data in memory (maybe in it_buf). */
@@ -308,6 +352,14 @@ int loom__store_finish (loom_shuffle_t *sh, loom_error_t *error)
 {
     if (sh->stream)
         return 0;
+    if (sh->direct) {
+        if (sh->self.len && loom__store_self (sh, error) < 0)
+            return -1;
+        for (int src = 0; src < sh->size; src++) {
+            if (sh->acc[src].len && loom__store_acc (sh, src, error) < 0)
+                return -1;
+        }
+    }
     bool det = sh->p.flags & LOOM_SHUFFLE_DETERMINISTIC;
     if (det && sh->nsegs > 1)
         qsort (sh->segs, sh->nsegs, sizeof (*sh->segs), seg_cmp);
@@ -396,8 +448,14 @@ void loom__store_reset (loom_shuffle_t *sh)
     for (size_t i = 0; i < sh->nsegs; i++)
         loom__mem_free (sh->segs[i].data, sh->segs[i].cap);
     sh->nsegs = 0;
+    sh->seg_seq = 0;
     sh->store_mem = 0;
     sh->nruns = 0;
+    sh->self.len = sh->self.nrec = 0;
+    for (int src = 0; sh->acc && sh->pending && src < sh->size; src++) {
+        sh->acc[src].len = sh->acc[src].nrec = 0;
+        sh->pending[src] = 0;
+    }
     loom__ctab_clear (&sh->rtab);
     sh->it_seg = 0;
     sh->it_data = NULL;

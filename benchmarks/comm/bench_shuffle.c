@@ -12,13 +12,17 @@
  *                   against an in-memory budget; throughput and peak RSS.
  *
  * Data is DRAM-resident (far above the L3) and freshly allocated per repetition for
- * both sides, so neither side measures a cache-resident buffer.
+ * both sides, so neither side measures a cache-resident buffer. libcomm maps its
+ * large buffers with transparent huge pages advised (LOOM_COMM_HUGEPAGES=0 turns
+ * that off); --base-hugepages gives the baseline's receive buffer the same, so the
+ * ratio can be read with equal page-fault costs on both sides too.
  */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include <loom/clock.h>
@@ -29,6 +33,11 @@
 #define KW 10
 
 static int rank, size;
+/* --base-hugepages: the baseline's receive buffer gets the huge-page treatment
+ * libcomm gives its own large buffers (2 MiB-aligned mapping, MADV_HUGEPAGE), to
+ * compare the two with equal page-fault costs.
+ */
+static int base_huge;
 static long faults_loom, faults_base; /* minor page faults of the last run */
 
 static long minflt (void)
@@ -56,6 +65,21 @@ static void fill_records (char *p, uint64_t n, uint64_t seed)
         memcpy (p + 8, &b, 2);
         memset (p + KW, (int)(a & 0xff), RS - KW);
     }
+}
+
+/* The 1-minute load average: the machine is shared, so every summary says how busy
+ * it was.
+ */
+static double loadavg (void)
+{
+    double l = -1;
+    FILE *f = fopen ("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf (f, "%lf", &l) != 1)
+            l = -1;
+        fclose (f);
+    }
+    return l;
 }
 
 static int cmp_double (const void *a, const void *b)
@@ -116,13 +140,31 @@ static double run_baseline (const char *in, uint64_t n, uint64_t *received)
         rdis[r] = (int)total;
         total += (uint64_t)rcnt[r];
     }
-    char *rbuf = malloc (total ? total : 1);
+    size_t rlen = total ? total : 1, maplen = 0;
+    char *rbuf, *map = NULL;
+    if (base_huge) {
+        maplen = (rlen + (4u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+        map = mmap (NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                    -1, 0);
+        if (map == MAP_FAILED) {
+            perror ("loom-bench-shuffle: mmap");
+            MPI_Abort (MPI_COMM_WORLD, 1);
+        }
+        rbuf =
+            (char *)(((uintptr_t)map + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1));
+        madvise (rbuf, maplen - (size_t)(rbuf - map), MADV_HUGEPAGE);
+    } else {
+        rbuf = malloc (rlen);
+    }
     MPI_Alltoallv (sbuf, scnt, sdis, MPI_BYTE, rbuf, rcnt, rdis, MPI_BYTE,
                    MPI_COMM_WORLD);
     double t = loom_clock_sec () - t0;
     faults_base = minflt () - f0;
     *received = total / RS;
-    free (rbuf);
+    if (map)
+        munmap (map, maplen);
+    else
+        free (rbuf);
     free (sbuf);
     free (scnt);
     free (rcnt);
@@ -192,6 +234,7 @@ static void mode_uniform (loom_comm_t *comm, uint64_t total, int reps, uint64_t 
     double *tl = calloc ((size_t)reps, sizeof (double));
     double *tb = calloc ((size_t)reps, sizeof (double));
     double *tm = calloc ((size_t)reps, sizeof (double));
+    double load0 = loadavg ();
     for (int r = 0; r < reps; r++) {
         /* Fresh input each repetition, then the two sides in alternating order. */
         char *in = malloc (n * RS);
@@ -238,10 +281,18 @@ static void mode_uniform (loom_comm_t *comm, uint64_t total, int reps, uint64_t 
             "{\"bench\":\"shuffle\",\"mode\":\"uniform\",\"np\":%d,\"summary\":true,"
             "\"reps\":%d,\"median_ratio\":%.3f,\"median_loom_s\":%.4f,"
             "\"median_alltoallv_s\":%.4f,\"loom_GBps\":%.3f,\"alltoallv_GBps\":%.3f,"
-            "\"memcpy_GBps\":%.3f,\"loom_vs_memcpy\":%.3f,\"target_ratio\":1.25,"
-            "\"met\":%s}\n",
+            "\"memcpy_GBps\":%.3f,\"loom_vs_memcpy\":%.3f,\"batch\":%llu,"
+            "\"hugepages\":%s,\"base_hugepages\":%s,\"load_start\":%.2f,\"load_end\":%."
+            "2f,"
+            "\"target_ratio\":1.25,\"met\":%s}\n",
             size, reps, mr, ml, mb, bytes / ml / 1e9, bytes / mb / 1e9,
             (double)(n * RS) / mm / 1e9, (bytes / ml) / ((double)(n * RS) / mm),
+            (unsigned long long)batch,
+            (getenv ("LOOM_COMM_HUGEPAGES")
+             && !strcmp (getenv ("LOOM_COMM_HUGEPAGES"), "0"))
+                ? "false"
+                : "true",
+            base_huge ? "true" : "false", load0, loadavg (),
             mr <= 1.25 ? "true" : "false");
     free (ratio);
     free (tl);
@@ -454,6 +505,7 @@ static void usage (FILE *f)
 {
     fprintf (f, "Usage: loom-bench-shuffle [--mode uniform|combine|spill] [--bytes N]\n"
                 "       [--words N] [--distinct N] [--reps N] [--batch N]\n"
+                "       [--base-hugepages]\n"
                 "Run under mpirun; prints JSON lines (rank 0).\n");
 }
 
@@ -466,6 +518,7 @@ int main (int argc, char **argv)
         {"distinct", required_argument, NULL, 'd'},
         {"reps", required_argument, NULL, 'r'},
         {"batch", required_argument, NULL, 'B'},
+        {"base-hugepages", no_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -492,6 +545,9 @@ int main (int argc, char **argv)
             break;
         case 'B':
             batch = strtoull (optarg, NULL, 0);
+            break;
+        case 'H':
+            base_huge = 1;
             break;
         case 'h':
             usage (stdout);
