@@ -55,28 +55,25 @@ double loom__core_user_share (const loom__core_t *c, const struct loom__user *u)
     return share (c, u->used_cores, u->used_mem, u->weight);
 }
 
-/* The heaps compare through the core their elements belong to. One core per thread
- * at a time is all loomd, the tests and the simulator need.
+/* The framework and user heaps compare the shares cached in 'key'. A share changes
+ * only with usage, weight or the totals, and each such change is followed by a
+ * refresh (loom__fw_refresh, loom__user_refresh, loom__rekey_all) that recomputes
+ * the key before the heap moves: the order is the live shares', and a comparison
+ * costs no division (a pass compares every user with demand, see pass.c).
  */
-static _Thread_local const loom__core_t *cmp_core;
-
 static int fw_less (const void *x, const void *y)
 {
     const struct loom__fw *a = x, *b = y;
-    double sa = loom__core_fw_share (cmp_core, a),
-           sb = loom__core_fw_share (cmp_core, b);
-    if (sa != sb)
-        return sa < sb;
+    if (a->key != b->key)
+        return a->key < b->key;
     return a->id < b->id;
 }
 
 static int user_less (const void *x, const void *y)
 {
     const struct loom__user *a = x, *b = y;
-    double sa = loom__core_user_share (cmp_core, a);
-    double sb = loom__core_user_share (cmp_core, b);
-    if (sa != sb)
-        return sa < sb;
+    if (a->key != b->key)
+        return a->key < b->key;
     return a->uid < b->uid;
 }
 
@@ -86,15 +83,11 @@ static int deadline_less (const void *x, const void *y)
     return a->deadline < b->deadline;
 }
 
-void loom__core_bind (const loom__core_t *c)
-{
-    cmp_core = c;
-}
-
 void loom__fw_refresh (loom__core_t *c, struct loom__fw *fw)
 {
     int want;
-    loom__core_bind (c);
+    double old = fw->key;
+    fw->key = loom__core_fw_share (c, fw);
     if (fw->removed || fw->stalled_pass)
         want = 0;
     else if (fw->kind == LOOM__FW_BATCH)
@@ -106,35 +99,38 @@ void loom__fw_refresh (loom__core_t *c, struct loom__fw *fw)
         loom__heap_push (&c->fw_heap, fw);
     else if (!want && in)
         loom__heap_remove (&c->fw_heap, fw);
-    else if (in)
+    else if (in && fw->key != old) /* an unchanged key is already in place */
         loom__heap_update (&c->fw_heap, fw);
 }
 
 void loom__user_refresh (loom__core_t *c, struct loom__user *u)
 {
-    loom__core_bind (c);
+    double old = u->key;
+    u->key = loom__core_user_share (c, u);
     int want = u->pending > 0 && !u->stalled;
     int in = loom__heap_contains (&u->fw->users, u);
     if (want && !in)
         loom__heap_push (&u->fw->users, u);
     else if (!want && in)
         loom__heap_remove (&u->fw->users, u);
-    else if (in)
+    else if (in && u->key != old)
         loom__heap_update (&u->fw->users, u);
     loom__fw_refresh (c, u->fw);
 }
 
-/* Shares are relative to the totals: when nodes come or go every key moves. */
+/* Shares are relative to the totals: when nodes come or go every key moves. Every
+ * heap is emptied and refilled, so no comparison sees a key of the old totals.
+ */
 void loom__rekey_all (loom__core_t *c)
 {
-    loom__core_bind (c);
+    for (uint32_t i = 0; i < c->nfws; i++)
+        loom__heap_remove (&c->fw_heap, c->fws[i]);
     for (uint32_t i = 0; i < c->nfws; i++) {
         struct loom__fw *fw = c->fws[i];
         for (size_t k = 0; k < fw->nall; k++)
             loom__heap_remove (&fw->users, fw->all[k]);
         for (size_t k = 0; k < fw->nall; k++)
             loom__user_refresh (c, fw->all[k]);
-        loom__heap_remove (&c->fw_heap, fw);
         loom__fw_refresh (c, fw);
     }
 }

@@ -10,7 +10,9 @@
  * keyed by weighted dominant share), O(1) to take the head of the user's queue, and
  * a placement that looks at free-core buckets (O(max cores per node)), never at the
  * queue. A blocked head costs one reservation estimate and at most LOOM__BF_WINDOW
- * backfill candidates of that user.
+ * backfill candidates of that user. A pass that ends with every head blocked has
+ * looked at each user with demand once: a heap pop and, at its end, a push in
+ * share order (one comparison each).
  */
 #ifndef LOOM_SCHED_CORE_H
 #define LOOM_SCHED_CORE_H
@@ -72,6 +74,7 @@ struct loom__fw {
     double weight;
     uint32_t uid; /* registering user, owner of an offer framework's tasks */
     uint64_t used_cores, used_mem;
+    double key; /* weighted dominant share, as of the last refresh: the heap key */
     size_t heap_pos;
     struct loom__heap users; /* users with queued tasks, by weighted share */
     struct loom__user **all;
@@ -95,6 +98,7 @@ struct loom__user {
     struct loom__fw *fw;
     uint64_t used_cores, used_mem;
     uint64_t pending, pending_cores, pending_mem; /* demand */
+    double key; /* weighted dominant share, as of the last refresh: the heap key */
     size_t heap_pos;
     struct loom__level *levels; /* highest priority first */
     size_t nlevels, caplevels;

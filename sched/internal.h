@@ -5,7 +5,6 @@
 
 #include "core.h"
 
-void loom__core_bind (const loom__core_t *c);
 void loom__fw_refresh (loom__core_t *c, struct loom__fw *fw);
 void loom__user_refresh (loom__core_t *c, struct loom__user *u);
 void loom__rekey_all (loom__core_t *c);

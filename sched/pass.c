@@ -142,7 +142,6 @@ static void reserve (loom__core_t *c, const struct loom__task *t, struct reserva
         c->scratch = s;
         c->capscratch = limit;
     }
-    loom__core_bind (c);
     while (k < limit && c->deadlines.n > 0) {
         struct loom__task *x = loom__heap_pop (&c->deadlines);
         c->scratch[k++] = x;
@@ -181,12 +180,15 @@ fallback:
     }
 }
 
-static void stall_user (loom__core_t *c, struct loom__user *u)
+/* Take u, the top of its framework's heap, out for the rest of the pass. Nothing in
+ * the fw changes but its heap: the caller stalls the fw when no user is left.
+ */
+static void stall_user (struct loom__user *u)
 {
     u->stalled = 1;
     u->stall_next = u->fw->stalled;
     u->fw->stalled = u;
-    loom__user_refresh (c, u);
+    loom__heap_remove (&u->fw->users, u);
 }
 
 static void stall_fw (loom__core_t *c, struct loom__fw *fw)
@@ -195,17 +197,33 @@ static void stall_fw (loom__core_t *c, struct loom__fw *fw)
     loom__fw_refresh (c, fw);
 }
 
+/* With a backlog, every user with demand is stalled in most passes: this is the
+ * per-pass work that grows with their number, so it is kept to a heap push each.
+ * Users were stalled in the order the heap gave them, lowest share first, and a
+ * stalled user starts nothing: putting them back in that order makes each push one
+ * comparison with its parent (the reverse order sifted each up to the root), and
+ * their framework is refreshed once, not once per user.
+ */
 static void unstall_all (loom__core_t *c)
 {
     for (uint32_t i = 0; i < c->nfws; i++) {
         struct loom__fw *fw = c->fws[i];
-        fw->stalled_pass = 0;
+        struct loom__user *order = NULL; /* fw->stalled is last stalled first */
         while (fw->stalled) {
             struct loom__user *u = fw->stalled;
             fw->stalled = u->stall_next;
+            u->stall_next = order;
+            order = u;
+        }
+        fw->stalled_pass = 0;
+        while (order) {
+            struct loom__user *u = order;
+            order = u->stall_next;
             u->stall_next = NULL;
             u->stalled = 0;
-            loom__user_refresh (c, u);
+            u->key = loom__core_user_share (c, u);
+            if (u->pending > 0)
+                loom__heap_push (&fw->users, u);
         }
         loom__fw_refresh (c, fw);
     }
@@ -218,7 +236,6 @@ uint64_t loom__core_schedule (loom__core_t *c)
     memset (&r, 0, sizeof (r));
     uint64_t started = 0;
 
-    loom__core_bind (c);
     /* The task holding the reservation keeps it until it starts (or its estimate
      * has passed): every start of this pass respects it from the first one.
      */
@@ -265,7 +282,7 @@ uint64_t loom__core_schedule (loom__core_t *c)
             started++;
             continue;
         }
-        stall_user (c, u);
+        stall_user (u);
         if (fw->users.n == 0)
             stall_fw (c, fw);
     }
@@ -276,7 +293,6 @@ uint64_t loom__core_schedule (loom__core_t *c)
 uint64_t loom__core_tick (loom__core_t *c)
 {
     uint64_t now = c->ops->now (c->arg);
-    loom__core_bind (c);
     for (;;) {
         struct loom__task *t = loom__heap_top (&c->deadlines);
         if (!t || t->deadline > now)
