@@ -40,6 +40,8 @@ int app_finish (struct app *app, int status)
 {
     app_progress_clear (app);
     fflush (stdout);
+    free (app->opt.inputs);
+    free (app->lineage_argv);
     loom_comm_destroy (app->comm);
     MPI_Finalize ();
     return status;
@@ -150,15 +152,21 @@ void app_progress_clear (struct app *app)
     }
 }
 
+/* "loom-<name>", the program's name in lineage (valid until the next call). */
+static const char *program (const struct app *app)
+{
+    static char prog[64];
+    snprintf (prog, sizeof (prog), "loom-%s", app->name);
+    return prog;
+}
+
 const char **app_lineage_argv (const struct app *app)
 {
     const char **v = calloc ((size_t)app->argc + 1, sizeof (char *));
     if (!v)
         return NULL;
     int n = 0;
-    static char prog[64];
-    snprintf (prog, sizeof (prog), "loom-%s", app->name);
-    v[n++] = prog;
+    v[n++] = program (app);
     for (int i = 1; i < app->argc; i++) {
         const char *a = app->argv[i];
         if (strcmp (a, "--force") == 0 || strcmp (a, "--quiet") == 0
@@ -192,4 +200,158 @@ void app_print_stats (const struct app *app, const struct loom_mr_stats *s)
             s->partitions_written, s->partitions_reused, s->map_sec, s->shuffle_sec,
             s->reduce_sec, s->write_sec, s->total_sec);
     fflush (stdout);
+}
+
+/* The long name of option 'c' in the app's table, for "--NAME must be ..." errors. */
+static const char *opt_name (const struct app *app, int c)
+{
+    for (const struct option *o = app->longopts; o && o->name; o++)
+        if (o->val == c)
+            return o->name;
+    return "?";
+}
+
+static int bad_value (struct app *app, int c, const char *want, const char *value)
+{
+    return app_error (app, "--%s must be %s, not '%s'", opt_name (app, c), want, value);
+}
+
+/* The defaults, and room for every word of the command line as an input. */
+static int opts_ready (struct app *app)
+{
+    struct app_opts *o = &app->opt;
+    if (o->inputs)
+        return 0;
+    o->inputs = calloc ((size_t)app->argc + 1, sizeof (char *));
+    if (!o->inputs)
+        return -1;
+    o->partitions = 8;
+    return 0;
+}
+
+int app_option (struct app *app, int c, char **argv)
+{
+    struct app_opts *o = &app->opt;
+    if (opts_ready (app) < 0)
+        return app_error (app, "out of memory");
+    switch (c) {
+    case 'i':
+        o->inputs[o->ninputs++] = optarg;
+        return -1;
+    case 'o':
+        o->output = optarg;
+        return -1;
+    case 't':
+        o->text = true;
+        return -1;
+    case 'P':
+        if (app_parse_u64 (optarg, &o->partitions) < 0 || o->partitions == 0
+            || o->partitions > 1000000)
+            return bad_value (app, c, "1 to 1000000", optarg);
+        return -1;
+    case 's':
+        if (app_parse_u64 (optarg, &o->seed) < 0)
+            return bad_value (app, c, "an integer", optarg);
+        return -1;
+    case 'm':
+        if (app_parse_size (optarg, &o->mem) < 0 || o->mem < (4u << 20))
+            return bad_value (app, c, "a size of at least 4M", optarg);
+        return -1;
+    case 'T':
+        o->tmpdir = optarg;
+        return -1;
+    case 'd':
+        o->deterministic = true;
+        return -1;
+    case 'f':
+        o->force = true;
+        return -1;
+    case 'R':
+        o->repair = optarg;
+        return -1;
+    case 'S':
+        o->stats = true;
+        return -1;
+    case 'q':
+        app->quiet = true;
+        return -1;
+    case 'h':
+        if (app->rank == 0 && app->usage)
+            fputs (app->usage, stdout);
+        return 0;
+    case ':':
+        return app_error (app, "option '%s' needs a value", argv[optind - 1]);
+    default:
+        return app_error (app, "unknown option '%s' (see 'loom-%s --help')",
+                          argv[optind - 1], app->name);
+    }
+}
+
+int app_operands (struct app *app, int argc, char **argv)
+{
+    struct app_opts *o = &app->opt;
+    if (opts_ready (app) < 0)
+        return app_error (app, "out of memory");
+    for (int i = optind; i < argc; i++)
+        o->inputs[o->ninputs++] = argv[i];
+    if (!o->ninputs)
+        return app_error (app, "no input (--input PATH)");
+    return -1;
+}
+
+loom_mr_t *app_mr_create (struct app *app)
+{
+    const struct app_opts *o = &app->opt;
+    struct loom_mr_params mp = LOOM_MR_PARAMS_INIT;
+    mp.mem_bytes = o->mem;
+    mp.tmpdir = o->tmpdir;
+    mp.flags =
+        (o->deterministic ? LOOM_MR_DETERMINISTIC : 0) | (o->force ? LOOM_MR_FORCE : 0);
+    mp.progress = app_progress;
+    mp.progress_arg = app;
+    loom_error_t err;
+    loom_mr_t *mr = loom_mr_create (app->comm, &mp, &err);
+    if (!mr)
+        app_error (app, "%s", err.text);
+    return mr;
+}
+
+struct loom_ds_lineage app_lineage (struct app *app, const char *params_json)
+{
+    struct loom_ds_lineage lin = LOOM_DS_LINEAGE_INIT;
+    free (app->lineage_argv);
+    app->lineage_argv = app_lineage_argv (app);
+    lin.producer = program (app);
+    lin.framework = "mapreduce";
+    lin.argv = app->lineage_argv;
+    lin.params_json = params_json;
+    lin.dep = LOOM_DS_DEP_WIDE;
+    return lin;
+}
+
+struct loom_mr_step app_step (const struct app *app, const char *name)
+{
+    struct loom_mr_step st = LOOM_MR_STEP_INIT;
+    st.name = name;
+    st.paths = app->opt.inputs;
+    st.npaths = app->opt.ninputs;
+    st.output_path = app->opt.output;
+    st.repair_partitions = app->opt.repair;
+    return st;
+}
+
+int app_run (struct app *app,
+             loom_mr_t *mr,
+             const struct loom_mr_step *st,
+             loom_mr_data_t **data,
+             struct loom_mr_stats *stats)
+{
+    loom_error_t err;
+    int status = 0;
+    if (loom_mr_run (mr, st, data, stats, &err) < 0)
+        status = app_error (app, "%s", err.text);
+    app_progress_clear (app);
+    if (!status && app->opt.stats)
+        app_print_stats (app, stats);
+    return status;
 }

@@ -28,28 +28,25 @@ struct opts {
     bool weighted, symmetrize, drop_loops;
 };
 
-static void usage (void)
-{
-    printf (
-        "Usage: loom run graph-build -n N --input PATH... --output DATASET "
-        "[options]\n\n"
-        "Builds the edge dataset src:u64,dst:u64[,weight:f64] from text lines\n"
-        "'src dst [weight]' ('#' comments), hash-partitioned by src.\n\n"
-        "Options:\n"
-        "  -i, --input=PATH      Edge file or directory (repeat, or list them)\n"
-        "  -o, --output=DATASET  The edge dataset to write\n"
-        "      --weighted        Keep the third column as weight (default 1.0)\n"
-        "      --symmetrize      Add the reverse of every edge\n"
-        "      --drop-self-loops Drop edges u -> u\n"
-        "      --partitions=P    Output partitions (default 8)\n"
-        "      --hash-seed=S     Seed of the src hash partitioner (default 0)\n"
-        "      --mem=SIZE        Memory budget per rank (default 1G)\n"
-        "      --tmpdir=DIR      Spill directory\n"
-        "      --force           Replace an existing output\n"
-        "      --repair-partitions=LIST  Rewrite only these partitions (recompute)\n"
-        "      --stats           Print the job's statistics as one JSON line\n"
-        "  -q, --quiet           No progress line\n");
-}
+static const char usage[] =
+    "Usage: loom run graph-build -n N --input PATH... --output DATASET "
+    "[options]\n\n"
+    "Builds the edge dataset src:u64,dst:u64[,weight:f64] from text lines\n"
+    "'src dst [weight]' ('#' comments), hash-partitioned by src.\n\n"
+    "Options:\n"
+    "  -i, --input=PATH      Edge file or directory (repeat, or list them)\n"
+    "  -o, --output=DATASET  The edge dataset to write\n"
+    "      --weighted        Keep the third column as weight (default 1.0)\n"
+    "      --symmetrize      Add the reverse of every edge\n"
+    "      --drop-self-loops Drop edges u -> u\n"
+    "      --partitions=P    Output partitions (default 8)\n"
+    "      --hash-seed=S     Seed of the src hash partitioner (default 0)\n"
+    "      --mem=SIZE        Memory budget per rank (default 1G)\n"
+    "      --tmpdir=DIR      Spill directory\n"
+    "      --force           Replace an existing output\n"
+    "      --repair-partitions=LIST  Rewrite only these partitions (recompute)\n"
+    "      --stats           Print the job's statistics as one JSON line\n"
+    "  -q, --quiet           No progress line\n";
 
 static uint64_t be64 (uint64_t v)
 {
@@ -146,164 +143,77 @@ int main (int argc, char **argv)
     struct app app;
     app_init (&app, "graph-build", &argc, &argv);
     static const struct option longopts[] = {
-        {"input", required_argument, NULL, 'i'},
-        {"output", required_argument, NULL, 'o'},
+        APP_OPT_INPUT,
+        APP_OPT_OUTPUT,
         {"weighted", no_argument, NULL, 'w'},
         {"symmetrize", no_argument, NULL, 'y'},
         {"drop-self-loops", no_argument, NULL, 'l'},
-        {"partitions", required_argument, NULL, 'P'},
-        {"hash-seed", required_argument, NULL, 's'},
-        {"mem", required_argument, NULL, 'm'},
-        {"tmpdir", required_argument, NULL, 'T'},
-        {"force", no_argument, NULL, 'f'},
-        {"repair-partitions", required_argument, NULL, 'R'},
-        {"stats", no_argument, NULL, 'S'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        APP_OPT_PARTITIONS,
+        APP_OPT_SEED ("hash-seed"),
+        APP_OPT_MEM,
+        APP_OPT_TMPDIR,
+        APP_OPT_FORCE,
+        APP_OPT_REPAIR,
+        APP_OPT_STATS,
+        APP_OPT_QUIET,
+        APP_OPT_HELP,
+        APP_OPT_END,
     };
-    const char **inputs = calloc ((size_t)argc + 1, sizeof (char *));
-    size_t ninputs = 0;
-    const char *output = NULL, *tmpdir = NULL, *repair = NULL;
-    uint64_t parts = 8, seed = 0, mem = 0;
-    bool force = false, show_stats = false;
+    app.usage = usage;
+    app.longopts = longopts;
+    const struct app_opts *ao = &app.opt;
     struct opts o = {0};
-    int c;
+    int c, rc;
     opterr = 0;
     while ((c = getopt_long (argc, argv, ":i:o:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            inputs[ninputs++] = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'w':
+        if (c == 'w')
             o.weighted = true;
-            break;
-        case 'y':
+        else if (c == 'y')
             o.symmetrize = true;
-            break;
-        case 'l':
+        else if (c == 'l')
             o.drop_loops = true;
-            break;
-        case 'P':
-            if (app_parse_u64 (optarg, &parts) < 0 || parts == 0 || parts > 1000000)
-                return app_finish (&app, app_error (&app,
-                                                    "--partitions must be 1 to "
-                                                    "1000000, not '%s'",
-                                                    optarg));
-            break;
-        case 's':
-            if (app_parse_u64 (optarg, &seed) < 0)
-                return app_finish (&app, app_error (&app,
-                                                    "--hash-seed must be an "
-                                                    "integer, not '%s'",
-                                                    optarg));
-            break;
-        case 'm':
-            if (app_parse_size (optarg, &mem) < 0 || mem < (4u << 20))
-                return app_finish (&app, app_error (&app,
-                                                    "--mem must be a size of at "
-                                                    "least 4M, not '%s'",
-                                                    optarg));
-            break;
-        case 'T':
-            tmpdir = optarg;
-            break;
-        case 'f':
-            force = true;
-            break;
-        case 'R':
-            repair = optarg;
-            break;
-        case 'S':
-            show_stats = true;
-            break;
-        case 'q':
-            app.quiet = true;
-            break;
-        case 'h':
-            if (app.rank == 0)
-                usage ();
-            return app_finish (&app, 0);
-        case ':':
-            return app_finish (
-                &app, app_error (&app, "option '%s' needs a value", argv[optind - 1]));
-        default:
-            return app_finish (&app, app_error (&app,
-                                                "unknown option '%s' (see "
-                                                "'loom-graph-build --help')",
-                                                argv[optind - 1]));
-        }
+        else if ((rc = app_option (&app, c, argv)) >= 0)
+            return app_finish (&app, rc);
     }
-    for (int i = optind; i < argc; i++)
-        inputs[ninputs++] = argv[i];
-    if (!ninputs)
-        return app_finish (&app, app_error (&app, "no input (--input PATH)"));
-    if (!output)
+    if ((rc = app_operands (&app, argc, argv)) >= 0)
+        return app_finish (&app, rc);
+    if (!ao->output)
         return app_finish (&app, app_error (&app, "no output (--output DATASET)"));
 
-    struct loom_mr_params mp = LOOM_MR_PARAMS_INIT;
-    mp.mem_bytes = mem;
-    mp.tmpdir = tmpdir;
-    mp.flags = force ? LOOM_MR_FORCE : 0;
-    mp.progress = app_progress;
-    mp.progress_arg = &app;
-    loom_error_t err;
-    loom_mr_t *mr = loom_mr_create (app.comm, &mp, &err);
+    loom_mr_t *mr = app_mr_create (&app);
     if (!mr)
-        return app_finish (&app, app_error (&app, "%s", err.text));
-
+        return app_finish (&app, 1);
     char params[256];
     snprintf (params, sizeof (params),
               "{\"partitions\":%llu,\"hash_seed\":%llu,\"weighted\":%s,"
               "\"symmetrize\":%s,\"drop_self_loops\":%s}",
-              (unsigned long long)parts, (unsigned long long)seed,
+              (unsigned long long)ao->partitions, (unsigned long long)ao->seed,
               o.weighted ? "true" : "false", o.symmetrize ? "true" : "false",
               o.drop_loops ? "true" : "false");
-    const char **largv = app_lineage_argv (&app);
-    struct loom_ds_lineage lin = LOOM_DS_LINEAGE_INIT;
-    lin.producer = "loom-graph-build";
-    lin.framework = "mapreduce";
-    lin.argv = largv;
-    lin.params_json = params;
-    lin.dep = LOOM_DS_DEP_WIDE;
+    struct loom_ds_lineage lin = app_lineage (&app, params);
 
-    struct loom_mr_step st = LOOM_MR_STEP_INIT;
-    st.name = "graph-build";
-    st.paths = inputs;
-    st.npaths = ninputs;
+    struct loom_mr_step st = app_step (&app, "graph-build");
     st.map = map_edge;
     st.map_arg = &o;
     st.key_width = 8;
     st.value_width = o.weighted ? 16 : 8;
     st.partition = LOOM_PARTITION_HASH;
-    st.hash_seed = seed;
-    st.partitions = (uint32_t)parts;
+    st.hash_seed = ao->seed;
+    st.partitions = (uint32_t)ao->partitions;
     st.reduce = reduce_edges;
     st.reduce_arg = &o;
     st.flags = LOOM_MR_SORT_VALUES | LOOM_MR_RESUME;
     st.output = LOOM_MR_OUTPUT_DATASET;
-    st.output_path = output;
     st.schema = o.weighted ? "src:u64,dst:u64,weight:f64" : "src:u64,dst:u64";
     st.lineage = &lin;
-    st.repair_partitions = repair;
 
     struct loom_mr_stats stats;
-    int status = 0;
-    if (loom_mr_run (mr, &st, NULL, &stats, &err) < 0)
-        status = app_error (&app, "%s", err.text);
-    app_progress_clear (&app);
-    if (!status && show_stats)
-        app_print_stats (&app, &stats);
-    else if (!status && app.rank == 0 && !app.quiet)
+    int status = app_run (&app, mr, &st, NULL, &stats);
+    if (!status && !ao->stats && app.rank == 0 && !app.quiet)
         printf ("graph-build: %llu edges from %llu lines into %s (%llu partitions)\n",
                 (unsigned long long)stats.total_output_records,
-                (unsigned long long)stats.total_input_records, output,
-                (unsigned long long)parts);
+                (unsigned long long)stats.total_input_records, ao->output,
+                (unsigned long long)ao->partitions);
     loom_mr_destroy (mr);
-    free (largv);
-    free (inputs);
     return app_finish (&app, status);
 }

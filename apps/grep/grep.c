@@ -39,86 +39,55 @@ static int map_grep (loom_mr_ctx_t *ctx, const struct loom_record *rec, void *ar
     return loom_mr_emit (ctx, rec->value, rec->value_len, NULL, 0);
 }
 
+static const char usage[] =
+    "Usage: loom run grep -n N [-E] [-v] PATTERN --input PATH... "
+    "(--output OUT | --count)\n\n"
+    "Keeps the lines containing PATTERN (a fixed string, or a POSIX\n"
+    "extended regex with -E; -v: the lines that do not), in input\n"
+    "order. A map-only job: no shuffle.\n";
+
 int main (int argc, char **argv)
 {
     struct app app;
     app_init (&app, "grep", &argc, &argv);
     static const struct option longopts[] = {
-        {"input", required_argument, NULL, 'i'},
-        {"output", required_argument, NULL, 'o'},
+        APP_OPT_INPUT,
+        APP_OPT_OUTPUT,
         {"regex", no_argument, NULL, 'E'},
         {"invert", no_argument, NULL, 'v'},
         {"count", no_argument, NULL, 'c'},
-        {"force", no_argument, NULL, 'f'},
-        {"stats", no_argument, NULL, 'S'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        APP_OPT_FORCE,
+        APP_OPT_STATS,
+        APP_OPT_QUIET,
+        APP_OPT_HELP,
+        APP_OPT_END,
     };
-    const char **inputs = calloc ((size_t)argc + 1, sizeof (char *));
-    size_t ninputs = 0;
-    const char *output = NULL;
-    bool count = false, force = false, show_stats = false;
+    app.usage = usage;
+    app.longopts = longopts;
+    bool count = false;
     struct pat pat = {0};
-    int c;
+    int c, rc;
     opterr = 0;
     while ((c = getopt_long (argc, argv, ":i:o:Evcqh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            inputs[ninputs++] = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'E':
+        if (c == 'E')
             pat.is_re = true;
-            break;
-        case 'v':
+        else if (c == 'v')
             pat.invert = true;
-            break;
-        case 'c':
+        else if (c == 'c')
             count = true;
-            break;
-        case 'f':
-            force = true;
-            break;
-        case 'S':
-            show_stats = true;
-            break;
-        case 'q':
-            app.quiet = true;
-            break;
-        case 'h':
-            if (app.rank == 0)
-                printf (
-                    "Usage: loom run grep -n N [-E] [-v] PATTERN --input PATH... "
-                    "(--output OUT | --count)\n\n"
-                    "Keeps the lines containing PATTERN (a fixed string, or a POSIX\n"
-                    "extended regex with -E; -v: the lines that do not), in input\n"
-                    "order. A map-only job: no shuffle.\n");
-            return app_finish (&app, 0);
-        case ':':
-            return app_finish (
-                &app, app_error (&app, "option '%s' needs a value", argv[optind - 1]));
-        default:
-            return app_finish (&app, app_error (&app,
-                                                "unknown option '%s' (see 'loom-grep "
-                                                "--help')",
-                                                argv[optind - 1]));
-        }
+        else if ((rc = app_option (&app, c, argv)) >= 0)
+            return app_finish (&app, rc);
     }
     if (optind >= argc)
         return app_finish (&app, app_error (&app, "no pattern"));
     pat.fixed = argv[optind++];
     pat.len = strlen (pat.fixed);
-    for (int i = optind; i < argc; i++)
-        inputs[ninputs++] = argv[i];
-    if (!ninputs)
-        return app_finish (&app, app_error (&app, "no input (--input PATH)"));
-    if (!output && !count)
+    if ((rc = app_operands (&app, argc, argv)) >= 0)
+        return app_finish (&app, rc);
+    if (!app.opt.output && !count)
         return app_finish (&app, app_error (&app, "give --output OUT or --count"));
     if (pat.is_re) {
-        int rc = regcomp (&pat.re, pat.fixed, REG_EXTENDED | REG_NOSUB);
+        rc = regcomp (&pat.re, pat.fixed, REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
             char msg[128];
             regerror (rc, &pat.re, msg, sizeof (msg));
@@ -127,37 +96,29 @@ int main (int argc, char **argv)
         }
     }
 
-    struct loom_mr_params mp = LOOM_MR_PARAMS_INIT;
-    mp.flags = force ? LOOM_MR_FORCE : 0;
-    mp.progress = app_progress;
-    mp.progress_arg = &app;
-    loom_error_t err;
-    loom_mr_t *mr = loom_mr_create (app.comm, &mp, &err);
+    loom_mr_t *mr = app_mr_create (&app);
     if (!mr)
-        return app_finish (&app, app_error (&app, "%s", err.text));
-    struct loom_mr_step st = LOOM_MR_STEP_INIT;
-    st.name = "grep";
-    st.paths = inputs;
-    st.npaths = ninputs;
+        return app_finish (&app, 1);
+    struct loom_mr_step st = app_step (&app, "grep");
     st.map = map_grep;
     st.map_arg = &pat;
-    st.output = output ? LOOM_MR_OUTPUT_TEXT : LOOM_MR_OUTPUT_NONE;
-    st.output_path = output;
+    st.output = app.opt.output ? LOOM_MR_OUTPUT_TEXT : LOOM_MR_OUTPUT_NONE;
+    loom_error_t err;
     struct loom_mr_stats stats;
     int status = 0;
     if (loom_mr_run (mr, &st, NULL, &stats, &err) < 0)
         status = app_error (&app, "%s", err.text);
     app_progress_clear (&app);
+    /* The total is summed before --stats prints: a failed sum prints only its error. */
     uint64_t total = pat.matched;
     if (!status && loom_comm_allreduce_u64 (app.comm, &total, 1, LOOM_OP_SUM, &err) < 0)
         status = app_error (&app, "%s", err.text);
-    if (!status && show_stats)
+    if (!status && app.opt.stats)
         app_print_stats (&app, &stats);
     if (!status && count && app.rank == 0)
         printf ("%llu\n", (unsigned long long)total);
     if (pat.is_re)
         regfree (&pat.re);
     loom_mr_destroy (mr);
-    free (inputs);
     return app_finish (&app, status);
 }

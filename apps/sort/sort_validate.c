@@ -145,45 +145,31 @@ static int64_t check_boundaries (struct app *app, struct scan *s, loom_error_t *
     return rc < 0 ? -1 : bad;
 }
 
+static const char usage[] =
+    "Usage: loom run sort-validate -n N SORTED [--input ORIGINAL]\n\n"
+    "Checks that the lines of SORTED are in bytewise order and, with\n"
+    "--input, that they are the same multiset as ORIGINAL's\n"
+    "(sum of xxh64 of the lines, and their count).\n";
+
 int main (int argc, char **argv)
 {
     struct app app;
     app_init (&app, "sort-validate", &argc, &argv);
     static const struct option longopts[] = {
-        {"input", required_argument, NULL, 'i'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        APP_OPT_INPUT,
+        APP_OPT_QUIET,
+        APP_OPT_HELP,
+        APP_OPT_END,
     };
-    const char *input = NULL;
-    int c;
+    app.usage = usage;
+    app.longopts = longopts;
+    int c, rc;
     opterr = 0;
-    while ((c = getopt_long (argc, argv, ":i:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            input = optarg;
-            break;
-        case 'q':
-            app.quiet = true;
-            break;
-        case 'h':
-            if (app.rank == 0)
-                printf (
-                    "Usage: loom run sort-validate -n N SORTED [--input ORIGINAL]\n\n"
-                    "Checks that the lines of SORTED are in bytewise order and, with\n"
-                    "--input, that they are the same multiset as ORIGINAL's\n"
-                    "(sum of xxh64 of the lines, and their count).\n");
-            return app_finish (&app, 0);
-        case ':':
-            return app_finish (
-                &app, app_error (&app, "option '%s' needs a value", argv[optind - 1]));
-        default:
-            return app_finish (&app, app_error (&app,
-                                                "unknown option '%s' (see "
-                                                "'loom-sort-validate --help')",
-                                                argv[optind - 1]));
-        }
-    }
+    while ((c = getopt_long (argc, argv, ":i:qh", longopts, NULL)) != -1)
+        if ((rc = app_option (&app, c, argv)) >= 0)
+            return app_finish (&app, rc);
+    /* The last --input counts. */
+    const char *input = app.opt.ninputs ? app.opt.inputs[app.opt.ninputs - 1] : NULL;
     if (optind + 1 != argc)
         return app_finish (&app, app_error (&app, "give one sorted file to check"));
     const char *sorted = argv[optind];

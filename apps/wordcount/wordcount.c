@@ -19,29 +19,26 @@
 
 #include "../appkit/appkit.h"
 
-static void usage (void)
-{
-    printf (
-        "Usage: loom run wordcount -n N --input PATH... [--output OUT] [options]\n"
-        "       mpirun -np N loom-wordcount --input PATH... [options]\n\n"
-        "Counts words (runs of non-space bytes) in text files and directories.\n\n"
-        "Options:\n"
-        "  -i, --input=PATH      File or directory (repeat, or list after the "
-        "options)\n"
-        "  -o, --output=OUT      Write the counts: a dataset (word:bytes,count:u64)\n"
-        "      --text            Write OUT as text lines 'word<TAB>count' instead\n"
-        "      --top=K           Print the K most frequent words\n"
-        "      --partitions=P    Output partitions (default 8)\n"
-        "      --seed=S          Hash seed of the partitioner (default 0)\n"
-        "      --mem=SIZE        Memory budget per rank (default 1G); spills beyond\n"
-        "      --tmpdir=DIR      Spill directory (default $LOOM_TMPDIR, $TMPDIR, "
-        "/tmp)\n"
-        "      --deterministic   Reproducible shuffle order\n"
-        "      --force           Replace an existing output\n"
-        "      --repair-partitions=LIST  Rewrite only these partitions (recompute)\n"
-        "      --stats           Print the job's statistics as one JSON line\n"
-        "  -q, --quiet           No progress line\n");
-}
+static const char usage[] =
+    "Usage: loom run wordcount -n N --input PATH... [--output OUT] [options]\n"
+    "       mpirun -np N loom-wordcount --input PATH... [options]\n\n"
+    "Counts words (runs of non-space bytes) in text files and directories.\n\n"
+    "Options:\n"
+    "  -i, --input=PATH      File or directory (repeat, or list after the "
+    "options)\n"
+    "  -o, --output=OUT      Write the counts: a dataset (word:bytes,count:u64)\n"
+    "      --text            Write OUT as text lines 'word<TAB>count' instead\n"
+    "      --top=K           Print the K most frequent words\n"
+    "      --partitions=P    Output partitions (default 8)\n"
+    "      --seed=S          Hash seed of the partitioner (default 0)\n"
+    "      --mem=SIZE        Memory budget per rank (default 1G); spills beyond\n"
+    "      --tmpdir=DIR      Spill directory (default $LOOM_TMPDIR, $TMPDIR, "
+    "/tmp)\n"
+    "      --deterministic   Reproducible shuffle order\n"
+    "      --force           Replace an existing output\n"
+    "      --repair-partitions=LIST  Rewrite only these partitions (recompute)\n"
+    "      --stats           Print the job's statistics as one JSON line\n"
+    "  -q, --quiet           No progress line\n";
 
 static inline unsigned space_mask16 (const char *p)
 {
@@ -203,167 +200,70 @@ int main (int argc, char **argv)
     struct app app;
     app_init (&app, "wordcount", &argc, &argv);
     static const struct option longopts[] = {
-        {"input", required_argument, NULL, 'i'},
-        {"output", required_argument, NULL, 'o'},
-        {"text", no_argument, NULL, 't'},
-        {"top", required_argument, NULL, 'k'},
-        {"partitions", required_argument, NULL, 'P'},
-        {"seed", required_argument, NULL, 's'},
-        {"mem", required_argument, NULL, 'm'},
-        {"tmpdir", required_argument, NULL, 'T'},
-        {"deterministic", no_argument, NULL, 'd'},
-        {"force", no_argument, NULL, 'f'},
-        {"repair-partitions", required_argument, NULL, 'R'},
-        {"stats", no_argument, NULL, 'S'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        APP_OPT_INPUT,         APP_OPT_OUTPUT,
+        APP_OPT_TEXT,          {"top", required_argument, NULL, 'k'},
+        APP_OPT_PARTITIONS,    APP_OPT_SEED ("seed"),
+        APP_OPT_MEM,           APP_OPT_TMPDIR,
+        APP_OPT_DETERMINISTIC, APP_OPT_FORCE,
+        APP_OPT_REPAIR,        APP_OPT_STATS,
+        APP_OPT_QUIET,         APP_OPT_HELP,
+        APP_OPT_END,
     };
-    const char **inputs = calloc ((size_t)argc + 1, sizeof (char *));
-    size_t ninputs = 0;
-    const char *output = NULL, *tmpdir = NULL, *repair = NULL;
-    uint64_t top = 0, parts = 8, seed = 0, mem = 0;
-    bool text = false, det = false, force = false, show_stats = false;
-    int c;
+    app.usage = usage;
+    app.longopts = longopts;
+    const struct app_opts *o = &app.opt;
+    uint64_t top = 0;
+    int c, rc;
     opterr = 0;
     while ((c = getopt_long (argc, argv, ":i:o:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            inputs[ninputs++] = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 't':
-            text = true;
-            break;
-        case 'k':
+        if (c == 'k') {
             if (app_parse_u64 (optarg, &top) < 0 || top == 0)
                 return app_finish (&app, app_error (&app,
                                                     "--top must be a positive "
                                                     "integer, not '%s'",
                                                     optarg));
-            break;
-        case 'P':
-            if (app_parse_u64 (optarg, &parts) < 0 || parts == 0 || parts > 1000000)
-                return app_finish (&app, app_error (&app,
-                                                    "--partitions must be 1 to "
-                                                    "1000000, not '%s'",
-                                                    optarg));
-            break;
-        case 's':
-            if (app_parse_u64 (optarg, &seed) < 0)
-                return app_finish (&app, app_error (&app,
-                                                    "--seed must be an integer, "
-                                                    "not '%s'",
-                                                    optarg));
-            break;
-        case 'm':
-            if (app_parse_size (optarg, &mem) < 0 || mem < (4u << 20))
-                return app_finish (&app, app_error (&app,
-                                                    "--mem must be a size of at "
-                                                    "least 4M, not '%s'",
-                                                    optarg));
-            break;
-        case 'T':
-            tmpdir = optarg;
-            break;
-        case 'd':
-            det = true;
-            break;
-        case 'f':
-            force = true;
-            break;
-        case 'R':
-            repair = optarg;
-            break;
-        case 'S':
-            show_stats = true;
-            break;
-        case 'q':
-            app.quiet = true;
-            break;
-        case 'h':
-            if (app.rank == 0)
-                usage ();
-            return app_finish (&app, 0);
-        case ':':
-            return app_finish (
-                &app, app_error (&app, "option '%s' needs a value", argv[optind - 1]));
-        default:
-            return app_finish (&app,
-                               app_error (&app,
-                                          "unknown option '%s' (see 'loom-wordcount "
-                                          "--help')",
-                                          argv[optind - 1]));
+        } else if ((rc = app_option (&app, c, argv)) >= 0) {
+            return app_finish (&app, rc);
         }
     }
-    for (int i = optind; i < argc; i++)
-        inputs[ninputs++] = argv[i];
-    if (!ninputs)
-        return app_finish (&app, app_error (&app, "no input (--input PATH)"));
-    if (!output && !top)
+    if ((rc = app_operands (&app, argc, argv)) >= 0)
+        return app_finish (&app, rc);
+    if (!o->output && !top)
         return app_finish (&app, app_error (&app, "nothing to do: give --output OUT "
                                                   "and/or --top K"));
-    if (text && !output)
+    if (o->text && !o->output)
         return app_finish (&app, app_error (&app, "--text needs --output OUT"));
 
-    struct loom_mr_params mp = LOOM_MR_PARAMS_INIT;
-    mp.mem_bytes = mem;
-    mp.tmpdir = tmpdir;
-    mp.flags = (det ? LOOM_MR_DETERMINISTIC : 0) | (force ? LOOM_MR_FORCE : 0);
-    mp.progress = app_progress;
-    mp.progress_arg = &app;
-    loom_error_t err;
-    loom_mr_t *mr = loom_mr_create (app.comm, &mp, &err);
+    loom_mr_t *mr = app_mr_create (&app);
     if (!mr)
-        return app_finish (&app, app_error (&app, "%s", err.text));
-
+        return app_finish (&app, 1);
     char params[256];
     snprintf (params, sizeof (params), "{\"partitions\":%llu,\"seed\":%llu}",
-              (unsigned long long)parts, (unsigned long long)seed);
-    const char **largv = app_lineage_argv (&app);
-    struct loom_ds_lineage lin = LOOM_DS_LINEAGE_INIT;
-    lin.producer = "loom-wordcount";
-    lin.framework = "mapreduce";
-    lin.argv = largv;
-    lin.params_json = params;
-    lin.dep = LOOM_DS_DEP_WIDE;
+              (unsigned long long)o->partitions, (unsigned long long)o->seed);
+    struct loom_ds_lineage lin = app_lineage (&app, params);
 
-    struct loom_mr_step st = LOOM_MR_STEP_INIT;
-    st.name = "wordcount";
+    struct loom_mr_step st = app_step (&app, "wordcount");
     st.input = LOOM_MR_INPUT_TEXT;
-    st.paths = inputs;
-    st.npaths = ninputs;
     st.map = map_words;
     st.combine = LOOM_COMBINE_SUM_U64;
     st.value_width = 8;
     st.partition = LOOM_PARTITION_HASH;
-    st.hash_seed = seed;
-    st.partitions = (uint32_t)parts;
+    st.hash_seed = o->seed;
+    st.partitions = (uint32_t)o->partitions;
     st.flags = LOOM_MR_RESUME;
-    st.output = !output ? LOOM_MR_OUTPUT_NONE
-                : text  ? LOOM_MR_OUTPUT_TEXT
-                        : LOOM_MR_OUTPUT_DATASET;
-    st.output_path = output;
+    st.output = !o->output ? LOOM_MR_OUTPUT_NONE
+                : o->text  ? LOOM_MR_OUTPUT_TEXT
+                           : LOOM_MR_OUTPUT_DATASET;
     st.schema = "word:bytes,count:u64";
     st.format = format_count;
     st.lineage = &lin;
-    st.repair_partitions = repair;
 
     loom_mr_data_t *data = NULL;
     struct loom_mr_stats stats;
-    int status = 0;
-    if (loom_mr_run (mr, &st, top ? &data : NULL, &stats, &err) < 0)
-        status = app_error (&app, "%s", err.text);
-    app_progress_clear (&app);
-    if (!status && show_stats)
-        app_print_stats (&app, &stats);
+    int status = app_run (&app, mr, &st, top ? &data : NULL, &stats);
     if (!status && top)
         status = print_top (&app, data, top);
     loom_mr_data_destroy (data);
     loom_mr_destroy (mr);
-    free (largv);
-    free (inputs);
     return app_finish (&app, status);
 }
