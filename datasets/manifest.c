@@ -301,7 +301,8 @@ int loom__manifest_parse (const char *text,
         return loom_errset (error, EPROTO, "manifest: not valid JSON (line %d: %s)",
                             jerr.line, jerr.text);
     }
-    uint64_t v, sum;
+    uint64_t v = 0,
+             sum = 0; /* set by get_uint/get_hex64 before use; -O3 cannot see it */
     json_t *o;
     loom_ds_schema_t *schema = NULL;
     if (!json_is_object (root)) {
