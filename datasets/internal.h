@@ -116,9 +116,13 @@ struct ds_partfile_meta {
 typedef struct ds_pfw ds_pfw_t;
 ds_pfw_t *
 loom__pfw_create (const char *tmp_path, const loom_ds_schema_t *s, loom_error_t *error);
+/* Append 'n' records. 'whole': this is the partition's only append (its sizes are
+ * final), so its column datasets can be contiguous.
+ */
 int loom__pfw_append (ds_pfw_t *f,
                       size_t n,
                       const struct loom_ds_colbuf *cols,
+                      bool whole,
                       loom_error_t *error);
 /* Write attributes, close, fsync. Frees 'f'. Fills records/checksum. */
 int loom__pfw_finish (ds_pfw_t *f,
@@ -136,18 +140,23 @@ struct ds_coldata {
     size_t cap[2];     /* allocated bytes of data and offsets, when known */
 };
 
-/* Where partition reads get their buffers: a reader reuses the buffers of the
- * partitions it destroyed, which saves faulting in fresh memory (a quarter of the
- * read time for big partitions). Returns a buffer of at least 'size' bytes (its real
- * size in *cap), or NULL.
+/* Where partition reads get their buffers. A reader reuses the buffers of the
+ * partitions it destroyed, which saves faulting in fresh memory (a quarter of the read
+ * time for big partitions); loom_ds_part_read_into() hands out the caller's own.
+ * alloc() returns a buffer of at least 'size' bytes for column 'col' (its offsets
+ * when 'offsets'), its real size in *cap, or NULL with errno (ENOMEM, or ENOSPC when
+ * a caller's buffer is too small). release() takes back a buffer of a failed read.
  */
 struct ds_alloc {
-    void *(*alloc) (void *ctx, size_t size, size_t *cap);
+    void *(*alloc) (void *ctx, size_t col, bool offsets, size_t size, size_t *cap);
+    void (*release) (void *ctx, void *p, size_t cap);
     void *ctx;
 };
 
 /* Read a partition file completely. 'label' prefixes errors ("ds: partition 3").
- * Checks the file's partition number and generation against 'expect'.
+ * Checks the file's partition number and generation against 'expect'. If 'checksum'
+ * is not NULL, the partition checksum (see loom__checksum_cols) is computed while
+ * reading, piece by piece as the data lands in the CPU cache, and stored there.
  */
 int loom__pf_read (const char *path,
                    const char *label,
@@ -157,6 +166,7 @@ int loom__pf_read (const char *path,
                    const struct ds_alloc *alloc,
                    size_t *n,
                    struct ds_coldata *cols,
+                   uint64_t *checksum,
                    loom_error_t *error);
 /* Read only the attributes of a partition file (for resume). */
 int loom__pf_read_meta (const char *path,

@@ -17,6 +17,13 @@
 
 #define CHUNK_BYTES (1u << 20)
 
+/* Bytes per H5Dwrite/H5Dread call. Each piece is hashed right after it is written or
+ * read, while it is still in the CPU cache: one whole-array call followed by a hash
+ * pass would bring every byte from memory twice (that second pass was a third of a
+ * cached partition read).
+ */
+#define PIECE_BYTES (1u << 20)
+
 void loom__h5_quiet (void)
 {
     H5Eset_auto2 (H5E_DEFAULT, NULL, NULL);
@@ -103,6 +110,8 @@ struct ds_pfw {
     struct stored st[2 * DS_MAX_COLS];
     hid_t dset[2 * DS_MAX_COLS];
     hsize_t len[2 * DS_MAX_COLS];
+    hsize_t piece[2 * DS_MAX_COLS]; /* elements per write call: whole chunks */
+    bool contig[2 * DS_MAX_COLS];   /* fixed length, contiguous layout */
     uint64_t records;
     struct ds_sum *sum;
     uint64_t *scratch; /* rebased offsets of one append */
@@ -159,7 +168,12 @@ loom__pfw_create (const char *tmp_path, const loom_ds_schema_t *s, loom_error_t 
     if (nst < 0)
         goto h5error;
     f->nst = (size_t)nst;
-    if ((fapl = file_fapl ()) < 0 || (fcpl = H5Pcreate (H5P_FILE_CREATE)) < 0
+    /* Column data of 64 KiB or more starts on a page boundary, so each page of the
+     * page cache holds one column's values and copying it to the reader's buffer is
+     * one aligned copy per page (unaligned, reads cost up to 1.5x the CPU).
+     */
+    if ((fapl = file_fapl ()) < 0 || H5Pset_alignment (fapl, 65536, 4096) < 0
+        || (fcpl = H5Pcreate (H5P_FILE_CREATE)) < 0
         || H5Pset_obj_track_times (fcpl, 0) < 0)
         goto h5error;
     f->file = H5Fcreate (tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
@@ -181,11 +195,15 @@ h5error : {
 }
 }
 
-/* Create the column datasets, sized for a first batch of 'hint' records: chunks of
- * about 1 MiB for big partitions, smaller for small ones (a chunk is allocated
- * whole, so a 3-record partition must not cost megabytes).
+/* Create the column datasets. When the final lengths are known ('exact', from a
+ * partition written in one call) a dataset is contiguous, exactly that long: HDF5
+ * then reads and writes it with no chunk index at all (chunked reads cost 1.7x the
+ * CPU of contiguous ones, RESULTS.md). Otherwise it is chunked and extensible,
+ * sized for a first batch of 'hint' records: chunks of about 1 MiB for big
+ * partitions, smaller for small ones (a chunk is allocated whole, so a 3-record
+ * partition must not cost megabytes).
  */
-static int create_datasets (ds_pfw_t *f, size_t hint)
+static int create_datasets (ds_pfw_t *f, size_t hint, const hsize_t *exact)
 {
     hid_t dcpl = -1, dapl = -1, space = -1;
     /* Whole-chunk writes bypass HDF5's chunk cache; a cache would only copy. */
@@ -203,9 +221,21 @@ static int create_datasets (ds_pfw_t *f, size_t hint)
             chunk = want;
         if (chunk == 0)
             chunk = 1;
-        if ((space = H5Screate_simple (1, &zero, &unlimited)) < 0
-            || (dcpl = H5Pcreate (H5P_DATASET_CREATE)) < 0
-            || H5Pset_chunk (dcpl, 1, &chunk) < 0
+        f->piece[i] = PIECE_BYTES / f->st[i].esize / chunk * chunk;
+        if (f->piece[i] == 0)
+            f->piece[i] = chunk;
+        f->contig[i] = exact && exact[i] > 0;
+        if (f->contig[i]) {
+            f->piece[i] =
+                PIECE_BYTES / f->st[i].esize ? PIECE_BYTES / f->st[i].esize : 1;
+            space = H5Screate_simple (1, &exact[i], NULL);
+        } else {
+            space = H5Screate_simple (1, &zero, &unlimited);
+        }
+        if (space < 0 || (dcpl = H5Pcreate (H5P_DATASET_CREATE)) < 0
+            || (f->contig[i] ? H5Pset_layout (dcpl, H5D_CONTIGUOUS)
+                             : H5Pset_chunk (dcpl, 1, &chunk))
+                   < 0
             || H5Pset_obj_track_times (dcpl, 0) < 0
             || H5Pset_fill_time (dcpl, H5D_FILL_TIME_NEVER) < 0)
             goto error;
@@ -226,7 +256,7 @@ static int create_datasets (ds_pfw_t *f, size_t hint)
         uint64_t zero = 0;
         hsize_t one = 1, start = 0;
         hid_t fs, ms;
-        if (H5Dset_extent (f->dset[i], &one) < 0
+        if ((!f->contig[i] && H5Dset_extent (f->dset[i], &one) < 0)
             || (fs = H5Dget_space (f->dset[i])) < 0)
             goto error;
         ms = H5Screate_simple (1, &one, NULL);
@@ -274,25 +304,16 @@ static hid_t mem_type (const struct stored *st, const loom_ds_schema_t *s)
     return -1;
 }
 
-/* Append 'n' elements at 'buf' to stored dataset i. */
-static int append_stored (ds_pfw_t *f, size_t i, const void *buf, hsize_t n)
+/* Elements [at, at + n) of dataset 'd' from or to 'buf', as one hyperslab call. */
+static herr_t
+slab_io (hid_t d, hid_t mtype, hsize_t at, hsize_t n, void *buf, bool write)
 {
-    if (n == 0)
-        return 0;
-    hsize_t start = f->len[i], newlen = f->len[i] + n;
-    hid_t fs = -1, ms = -1;
-    int rc = -1;
-    if (H5Dset_extent (f->dset[i], &newlen) < 0 || (fs = H5Dget_space (f->dset[i])) < 0
-        || (ms = H5Screate_simple (1, &n, NULL)) < 0
-        || H5Sselect_hyperslab (fs, H5S_SELECT_SET, &start, NULL, &n, NULL) < 0
-        || H5Dwrite (f->dset[i], mem_type (&f->st[i], f->schema), ms, fs, H5P_DEFAULT,
-                     buf)
-               < 0)
-        goto out;
-    f->len[i] = newlen;
-    loom__sum_update (f->sum, i, buf, n * f->st[i].esize);
-    rc = 0;
-out:
+    hid_t fs = H5Dget_space (d), ms = H5Screate_simple (1, &n, NULL);
+    herr_t rc = -1;
+    if (fs >= 0 && ms >= 0
+        && H5Sselect_hyperslab (fs, H5S_SELECT_SET, &at, NULL, &n, NULL) >= 0)
+        rc = write ? H5Dwrite (d, mtype, ms, fs, H5P_DEFAULT, buf)
+                   : H5Dread (d, mtype, ms, fs, H5P_DEFAULT, buf);
     if (fs >= 0)
         H5Sclose (fs);
     if (ms >= 0)
@@ -300,9 +321,54 @@ out:
     return rc;
 }
 
+/* Move elements [start, start + n) of stored dataset 'k' between the file and 'buf'
+ * (which holds element 'start' first) in pieces that end on multiples of 'piece',
+ * hashing each piece into 'sum' (if not NULL) while it is in the cache.
+ */
+static int pieces_io (hid_t d,
+                      hid_t mtype,
+                      size_t esize,
+                      hsize_t start,
+                      hsize_t n,
+                      hsize_t piece,
+                      void *buf,
+                      bool write,
+                      struct ds_sum *sum,
+                      size_t k)
+{
+    for (hsize_t done = 0; done < n;) {
+        hsize_t at = start + done, cnt = piece - at % piece;
+        if (cnt > n - done)
+            cnt = n - done;
+        char *p = (char *)buf + done * esize;
+        if (slab_io (d, mtype, at, cnt, p, write) < 0)
+            return -1;
+        if (sum)
+            loom__sum_update (sum, k, p, cnt * esize);
+        done += cnt;
+    }
+    return 0;
+}
+
+/* Append 'n' elements at 'buf' to stored dataset i. */
+static int append_stored (ds_pfw_t *f, size_t i, const void *buf, hsize_t n)
+{
+    if (n == 0)
+        return 0;
+    hsize_t newlen = f->len[i] + n;
+    if ((!f->contig[i] && H5Dset_extent (f->dset[i], &newlen) < 0)
+        || pieces_io (f->dset[i], mem_type (&f->st[i], f->schema), f->st[i].esize,
+                      f->len[i], n, f->piece[i], (void *)buf, true, f->sum, i)
+               < 0)
+        return -1;
+    f->len[i] = newlen;
+    return 0;
+}
+
 int loom__pfw_append (ds_pfw_t *f,
                       size_t n,
                       const struct loom_ds_colbuf *cols,
+                      bool whole,
                       loom_error_t *error)
 {
     const loom_ds_schema_t *s = f->schema;
@@ -327,7 +393,16 @@ int loom__pfw_append (ds_pfw_t *f,
                                     s->cols[c].name);
         }
     }
-    if (!f->created && create_datasets (f, n) < 0)
+    hsize_t exact[2 * DS_MAX_COLS];
+    for (size_t c = 0, k = 0; whole && c < s->ncols; c++) {
+        if (s->cols[c].type == LOOM_DS_BYTES) {
+            exact[k++] = n + 1;
+            exact[k++] = cols[c].offsets[n] - cols[c].offsets[0];
+        } else {
+            exact[k++] = n;
+        }
+    }
+    if (!f->created && create_datasets (f, n, whole ? exact : NULL) < 0)
         return loom_errset (error, EIO, "%s: cannot create HDF5 datasets", f->path);
     if (n > f->scratch_cap) {
         uint64_t *p = realloc (f->scratch, n * sizeof (*p));
@@ -403,7 +478,7 @@ int loom__pfw_finish (ds_pfw_t *f,
                       loom_error_t *error)
 {
     uint32_t version = LOOM_DS_FORMAT_VERSION;
-    if (!f->created && create_datasets (f, 0) < 0) {
+    if (!f->created && create_datasets (f, 0, NULL) < 0) {
         loom_errset (error, EIO, "%s: cannot create HDF5 datasets", f->path);
         loom__pfw_abort (f);
         return -1;
@@ -501,14 +576,32 @@ int loom__pf_read_meta (const char *path,
     return rc;
 }
 
-/* Read stored dataset 'name' whole into a new buffer of *n elements. */
+/* Elements per read call of dataset 'd': a whole number of its chunks. */
+static hsize_t read_piece (hid_t d, size_t esize)
+{
+    hsize_t n = PIECE_BYTES / esize, chunk = 0;
+    hid_t dcpl = H5Dget_create_plist (d);
+    if (dcpl >= 0 && H5Pget_layout (dcpl) == H5D_CHUNKED
+        && H5Pget_chunk (dcpl, 1, &chunk) == 1 && chunk > 0)
+        n = n < chunk ? chunk : n / chunk * chunk;
+    if (dcpl >= 0)
+        H5Pclose (dcpl);
+    return n ? n : 1;
+}
+
+/* Read stored dataset k ('st') whole into a buffer from 'alloc' of *n elements,
+ * hashing it into 'sum' (if not NULL) as it lands. On failure 'why' says why.
+ */
 static void *read_stored (hid_t file,
                           const struct stored *st,
                           hid_t mtype,
                           const struct ds_alloc *alloc,
+                          struct ds_sum *sum,
+                          size_t k,
                           size_t *cap,
                           hsize_t *n,
-                          const char **why)
+                          char *why,
+                          size_t whylen)
 {
     /* No chunk cache: whole chunks are then read straight into our buffer instead
      * of through the cache and a copy.
@@ -521,33 +614,52 @@ static void *read_stored (hid_t file,
     if (dapl >= 0)
         H5Pclose (dapl);
     if (d < 0) {
-        *why = "missing";
+        snprintf (why, whylen, "missing");
         return NULL;
     }
     void *buf = NULL;
     hid_t sp = H5Dget_space (d), ft = H5Dget_type (d);
-    hsize_t dims[2] = {0, 0};
+    hsize_t dims[2] = {0, 0}, fsize = 0;
     if (sp < 0 || ft < 0 || H5Sget_simple_extent_ndims (sp) != 1
         || H5Sget_simple_extent_dims (sp, dims, NULL) != 1) {
-        *why = "not a 1-D dataset";
+        snprintf (why, whylen, "not a 1-D dataset");
         goto out;
     }
     if (H5Tget_class (ft) != H5Tget_class (st->type) || H5Tget_size (ft) != st->esize) {
-        *why = "has the wrong type";
+        snprintf (why, whylen, "has the wrong type");
         goto out;
     }
-    size_t want = dims[0] ? dims[0] * st->esize : 1;
-    *cap = want;
-    buf = alloc ? alloc->alloc (alloc->ctx, want, cap) : malloc (want);
+    /* Stored unfiltered, the values cannot outgrow their file (a corrupt extent
+     * would otherwise ask for an absurd buffer, or overflow its size).
+     */
+    if (H5Fget_filesize (file, &fsize) < 0 || dims[0] > fsize / st->esize) {
+        snprintf (why, whylen, "claims %llu values, more than its file holds",
+                  (unsigned long long)dims[0]);
+        goto out;
+    }
+    size_t want = dims[0] * st->esize;
+    *cap = want ? want : 1;
+    buf = alloc ? alloc->alloc (alloc->ctx, (size_t)st->col, st->is_offsets, want, cap)
+                : malloc (*cap);
     if (!buf) {
-        *why = "out of memory";
-        errno = ENOMEM;
+        if (errno == ENOSPC)
+            snprintf (why, whylen, "needs %zu bytes, more than the buffer given", want);
+        else if (errno == EPROTO)
+            snprintf (why, whylen, "has more values than the manifest records");
+        else
+            snprintf (why, whylen, "out of memory");
         goto out;
     }
-    if (dims[0] && H5Dread (d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        free (buf);
+    if (pieces_io (d, mtype, st->esize, 0, dims[0], read_piece (d, st->esize), buf,
+                   false, sum, k)
+        < 0) {
+        if (alloc)
+            alloc->release (alloc->ctx, buf, *cap);
+        else
+            free (buf);
         buf = NULL;
-        *why = "cannot be read (corrupt or truncated file)";
+        errno = EPROTO;
+        snprintf (why, whylen, "cannot be read (corrupt or truncated file)");
         goto out;
     }
     *n = dims[0];
@@ -560,6 +672,25 @@ out:
     return buf;
 }
 
+static void release_cols (const loom_ds_schema_t *s,
+                          const struct ds_alloc *alloc,
+                          struct ds_coldata *cols)
+{
+    for (size_t c = 0; c < s->ncols; c++) {
+        if (alloc) {
+            if (cols[c].data)
+                alloc->release (alloc->ctx, cols[c].data, cols[c].cap[0]);
+            if (cols[c].offsets)
+                alloc->release (alloc->ctx, cols[c].offsets, cols[c].cap[1]);
+        } else {
+            free (cols[c].data);
+            free (cols[c].offsets);
+        }
+        cols[c].data = NULL;
+        cols[c].offsets = NULL;
+    }
+}
+
 int loom__pf_read (const char *path,
                    const char *label,
                    const loom_ds_schema_t *s,
@@ -568,20 +699,26 @@ int loom__pf_read (const char *path,
                    const struct ds_alloc *alloc,
                    size_t *nrec,
                    struct ds_coldata *cols,
+                   uint64_t *checksum,
                    loom_error_t *error)
 {
     loom__h5_quiet ();
     struct stored st[2 * DS_MAX_COLS];
     int nst = stored_list (s, st);
+    struct ds_sum *sum = checksum ? loom__sum_create (s) : NULL;
     hid_t file = -1, fapl = file_fapl ();
-    if (nst < 0 || fapl < 0) {
+    if (nst < 0 || fapl < 0 || (checksum && !sum)) {
         stored_free (st, nst < 0 ? 0 : (size_t)nst);
-        return loom_errset (error, ENOMEM, "%s: HDF5 type creation failed", label);
+        loom__sum_destroy (sum);
+        if (fapl >= 0)
+            H5Pclose (fapl);
+        return loom_errset (error, ENOMEM, "%s: out of memory", label);
     }
     file = H5Fopen (path, H5F_ACC_RDONLY, fapl);
     H5Pclose (fapl);
     if (file < 0) {
         stored_free (st, (size_t)nst);
+        loom__sum_destroy (sum);
         return loom_errset (error, EPROTO,
                             "%s: not a readable HDF5 file (truncated or corrupt)",
                             label);
@@ -608,14 +745,15 @@ int loom__pf_read (const char *path,
     size_t n = 0;
     int have_n = 0;
     for (int k = 0; k < nst; k++) {
-        const char *why = NULL;
+        char why[128];
         hsize_t len = 0;
         size_t cap = 0;
-        void *buf =
-            read_stored (file, &st[k], mem_type (&st[k], s), alloc, &cap, &len, &why);
+        errno = 0;
+        void *buf = read_stored (file, &st[k], mem_type (&st[k], s), alloc, sum,
+                                 (size_t)k, &cap, &len, why, sizeof (why));
         if (!buf) {
-            loom_errset (error, errno == ENOMEM ? ENOMEM : EPROTO, "%s: column '%s' %s",
-                         label, st[k].name, why);
+            loom_errset (error, errno == ENOMEM || errno == ENOSPC ? errno : EPROTO,
+                         "%s: column '%s' %s", label, st[k].name, why);
             goto error;
         }
         struct ds_coldata *cd = &cols[st[k].col];
@@ -664,18 +802,17 @@ int loom__pf_read (const char *path,
     }
     H5Fclose (file);
     stored_free (st, (size_t)nst);
+    if (checksum)
+        *checksum = loom__sum_digest (sum);
+    loom__sum_destroy (sum);
     *nrec = n;
     return 0;
 error : {
     int saved = errno;
     H5Fclose (file);
     stored_free (st, (size_t)nst);
-    for (size_t c = 0; c < s->ncols; c++) {
-        free (cols[c].data);
-        free (cols[c].offsets);
-        cols[c].data = NULL;
-        cols[c].offsets = NULL;
-    }
+    loom__sum_destroy (sum);
+    release_cols (s, alloc, cols);
     errno = saved;
     return -1;
 }

@@ -12,10 +12,12 @@
 
 #include "internal.h"
 
-/* Trace events (docs/tracing.md): reading a partition, and checking its checksum. */
+/* Trace events (docs/tracing.md): reading a partition, and its checksum check (an
+ * instant: the checksum is computed while reading, inside partition.read).
+ */
 LOOM_TRACE_TYPE (
     t_part_read, "datasets", "partition.read", "partition", "records", "bytes");
-LOOM_TRACE_TYPE (t_checksum, "datasets", "checksum", "partition", "bytes");
+LOOM_TRACE_TYPE (t_checksum, "datasets", "checksum", "partition", "bytes", "ok");
 
 #define POOL_MAX (2 * DS_MAX_COLS)
 
@@ -45,9 +47,15 @@ struct loom_ds_part {
 };
 
 /* ds_alloc of a reader: the smallest pooled buffer that fits, else malloc. */
-static void *pool_alloc (void *ctx, size_t size, size_t *cap)
+static void *pool_alloc (void *ctx, size_t col, bool offsets, size_t size, size_t *cap)
 {
     loom_ds_t *ds = ctx;
+    (void)col;
+    (void)offsets;
+    if (size == 0) { /* an empty column: don't tie up a pooled buffer */
+        *cap = 1;
+        return malloc (1);
+    }
     size_t best = ds->npool;
     for (size_t i = 0; i < ds->npool; i++)
         if (ds->pool[i].cap >= size
@@ -90,6 +98,11 @@ static void pool_put (loom_ds_t *ds, void *p, size_t cap)
     } else {
         free (p);
     }
+}
+
+static void pool_release (void *ctx, void *p, size_t cap)
+{
+    pool_put (ctx, p, cap);
 }
 
 static void ds_unref (loom_ds_t *ds)
@@ -286,6 +299,87 @@ static loom_ds_part_t *part_from_memory (loom_ds_t *ds, uint32_t part)
     return pr;
 }
 
+/* Read partition 'part' of a dataset on disk into 'cols' (buffers from 'alloc') and
+ * check it against the manifest: size, record count and (unless LOOM_DS_NO_VERIFY)
+ * the checksum, computed while the data is read. On failure nothing is left in 'cols'.
+ */
+static int read_file_part (loom_ds_t *ds,
+                           uint32_t part,
+                           const struct ds_alloc *alloc,
+                           struct ds_coldata *cols,
+                           loom_error_t *error)
+{
+    const struct ds_manifest *m = ds->m;
+    loom_trace_span_t span = loom_trace_begin (&t_part_read, part, 0, 0);
+    char *name = loom__part_name (part, m->generation);
+    char *file = name ? loom__path_join (ds->path, name) : NULL;
+    char label[512];
+    snprintf (label, sizeof (label), "%s: partition %u (%s)", ds->path, part,
+              name ? name : "?");
+    struct stat st;
+    size_t n = 0;
+    uint64_t sum = 0;
+    bool verify = !(ds->flags & LOOM_DS_NO_VERIFY), loaded = false;
+    if (!file) {
+        loom_errset (error, ENOMEM, "%s: out of memory", label);
+        goto error;
+    }
+    if (stat (file, &st) < 0) {
+        loom_errset (error, errno == ENOENT ? ENOENT : EIO, "%s: %s", label,
+                     errno == ENOENT ? "missing" : strerror (errno));
+        goto error;
+    }
+    if ((uint64_t)st.st_size != m->parts[part].bytes) {
+        loom_errset (
+            error, EPROTO, "%s: %s (%lld bytes, the manifest says %llu)", label,
+            (uint64_t)st.st_size < m->parts[part].bytes ? "truncated" : "wrong size",
+            (long long)st.st_size, (unsigned long long)m->parts[part].bytes);
+        goto error;
+    }
+    if (loom__pf_read (file, label, &m->schema, part, m->generation, alloc, &n, cols,
+                       verify ? &sum : NULL, error)
+        < 0)
+        goto error;
+    loaded = true;
+    if (n != m->parts[part].records) {
+        loom_errset (error, EPROTO, "%s: %zu records, the manifest says %llu", label, n,
+                     (unsigned long long)m->parts[part].records);
+        goto error;
+    }
+    if (verify)
+        loom_trace_instant (&t_checksum, part, m->parts[part].bytes,
+                            sum == m->parts[part].checksum);
+    if (verify && sum != m->parts[part].checksum) {
+        loom_errset (error, EPROTO,
+                     "%s: checksum mismatch (data %016llx, manifest %016llx): "
+                     "corrupt data",
+                     label, (unsigned long long)sum,
+                     (unsigned long long)m->parts[part].checksum);
+        goto error;
+    }
+    free (name);
+    free (file);
+    loom_trace_end (span, part, n, m->parts[part].bytes);
+    return 0;
+error : {
+    int saved = errno;
+    loom_trace_end (span, part);
+    if (loaded)
+        for (size_t c = 0; c < m->schema.ncols; c++) {
+            if (cols[c].data)
+                alloc->release (alloc->ctx, cols[c].data, cols[c].cap[0]);
+            if (cols[c].offsets)
+                alloc->release (alloc->ctx, cols[c].offsets, cols[c].cap[1]);
+            cols[c].data = NULL;
+            cols[c].offsets = NULL;
+        }
+    free (name);
+    free (file);
+    errno = saved;
+    return -1;
+}
+}
+
 loom_ds_part_t *loom_ds_part_read (loom_ds_t *ds, uint32_t part, loom_error_t *error)
 {
     loom__h5_quiet ();
@@ -311,73 +405,123 @@ loom_ds_part_t *loom_ds_part_read (loom_ds_t *ds, uint32_t part, loom_error_t *e
             return NULL;
         }
     }
-    loom_trace_span_t span = loom_trace_begin (&t_part_read, part, 0, 0);
-    char *name = loom__part_name (part, m->generation);
-    char *file = name ? loom__path_join (ds->path, name) : NULL;
-    char label[512];
-    snprintf (label, sizeof (label), "%s: partition %u (%s)", ds->path, part,
-              name ? name : "?");
     loom_ds_part_t *pr = calloc (1, sizeof (*pr));
-    struct stat st;
     if (pr) {
         pr->schema_copy = m->schema;
         pr->schema = &pr->schema_copy;
     }
-    if (!pr || !file || !(pr->cols = calloc (m->schema.ncols, sizeof (*pr->cols)))) {
-        loom_errset (error, ENOMEM, "%s: out of memory", label);
-        goto error;
+    if (!pr || !(pr->cols = calloc (m->schema.ncols, sizeof (*pr->cols)))) {
+        free (pr);
+        loom_errset (error, ENOMEM, "%s: partition %u: out of memory", ds->path, part);
+        return NULL;
     }
-    if (stat (file, &st) < 0) {
-        loom_errset (error, errno == ENOENT ? ENOENT : EIO, "%s: %s", label,
-                     errno == ENOENT ? "missing" : strerror (errno));
-        goto error;
+    struct ds_alloc alloc = {pool_alloc, pool_release, ds};
+    if (read_file_part (ds, part, &alloc, pr->cols, error) < 0) {
+        int saved = errno;
+        free (pr->cols);
+        free (pr);
+        errno = saved;
+        return NULL;
     }
-    if ((uint64_t)st.st_size != m->parts[part].bytes) {
-        loom_errset (
-            error, EPROTO, "%s: %s (%lld bytes, the manifest says %llu)", label,
-            (uint64_t)st.st_size < m->parts[part].bytes ? "truncated" : "wrong size",
-            (long long)st.st_size, (unsigned long long)m->parts[part].bytes);
-        goto error;
-    }
-    struct ds_alloc alloc = {pool_alloc, ds};
-    if (loom__pf_read (file, label, &m->schema, part, m->generation, &alloc, &pr->n,
-                       pr->cols, error)
-        < 0)
-        goto error;
-    if (pr->n != m->parts[part].records) {
-        loom_errset (error, EPROTO, "%s: %zu records, the manifest says %llu", label,
-                     pr->n, (unsigned long long)m->parts[part].records);
-        goto error;
-    }
-    if (!(ds->flags & LOOM_DS_NO_VERIFY)) {
-        loom_trace_span_t cs =
-            loom_trace_begin (&t_checksum, part, m->parts[part].bytes);
-        uint64_t sum = loom__checksum_cols (&m->schema, pr->n, pr->cols);
-        loom_trace_end (cs);
-        if (sum != m->parts[part].checksum) {
-            loom_errset (error, EPROTO,
-                         "%s: checksum mismatch (data %016llx, manifest %016llx): "
-                         "corrupt data",
-                         label, (unsigned long long)sum,
-                         (unsigned long long)m->parts[part].checksum);
-            goto error;
-        }
-    }
-    free (name);
-    free (file);
+    pr->n = m->parts[part].records;
     pr->ds = ds;
     ds->refs++;
-    loom_trace_end (span, part, pr->n, m->parts[part].bytes);
     return pr;
-error : {
-    int saved = errno;
-    loom_trace_end (span, part);
-    loom_ds_part_destroy (pr);
-    free (name);
-    free (file);
-    errno = saved;
-    return NULL;
 }
+
+/* ds_alloc of loom_ds_part_read_into(): the caller's buffers, checked for room. A
+ * BYTES column's offsets get the records + 1 entries the caller was told to provide.
+ */
+struct into {
+    const struct loom_ds_readbuf *bufs;
+    const loom_ds_schema_t *schema;
+    uint64_t records;
+};
+
+static void *into_alloc (void *ctx, size_t col, bool offsets, size_t size, size_t *cap)
+{
+    const struct into *in = ctx;
+    const struct loom_ds_readbuf *b = &in->bufs[col];
+    size_t width = in->schema->cols[col].width;
+    void *p = offsets ? (void *)b->offsets : b->data;
+    /* More values than the manifest records: a corrupt file, not a small buffer. */
+    if ((offsets && size > (in->records + 1) * sizeof (uint64_t))
+        || (width && size > in->records * width)) {
+        errno = EPROTO;
+        return NULL;
+    }
+    if (!offsets && (size > b->cap || (!p && size > 0))) {
+        errno = ENOSPC;
+        return NULL;
+    }
+    *cap = 0;              /* not ours to pool or free */
+    static uint64_t spare; /* stands for an empty column's missing buffer */
+    return p ? p : &spare;
+}
+
+static void into_release (void *ctx, void *p, size_t cap)
+{
+    (void)ctx;
+    (void)p;
+    (void)cap;
+}
+
+int loom_ds_part_read_into (loom_ds_t *ds,
+                            uint32_t part,
+                            const struct loom_ds_readbuf *bufs,
+                            loom_error_t *error)
+{
+    loom__h5_quiet ();
+    if (!ds || !bufs)
+        return loom_errset (error, EINVAL, "dataset: no dataset or buffers");
+    const struct ds_manifest *m = ds->m;
+    if (part >= m->nparts)
+        return loom_errset (error, EINVAL, "%s: partition %u out of range (nparts %u)",
+                            ds->path, part, m->nparts);
+    const loom_ds_schema_t *s = &m->schema;
+    uint64_t records = m->parts[part].records;
+    for (size_t c = 0; c < s->ncols; c++) {
+        bool bytes = s->cols[c].type == LOOM_DS_BYTES;
+        if (bytes && !bufs[c].offsets)
+            return loom_errset (error, EINVAL,
+                                "%s: partition %u: column '%s': no offsets buffer",
+                                ds->path, part, s->cols[c].name);
+        if (!bytes && records > bufs[c].cap / s->cols[c].width)
+            return loom_errset (error, ENOSPC,
+                                "%s: partition %u: column '%s' needs %llu bytes, the "
+                                "buffer holds %zu",
+                                ds->path, part, s->cols[c].name,
+                                (unsigned long long)(records * s->cols[c].width),
+                                bufs[c].cap);
+    }
+    struct ds_coldata cols[DS_MAX_COLS];
+    memset (cols, 0, sizeof (cols));
+    if (ds->mem) {
+        loom_ds_part_t *pr = loom_ds_part_read (ds, part, error);
+        if (!pr)
+            return -1;
+        for (size_t c = 0; c < s->ncols; c++) {
+            const struct ds_coldata *cd = &pr->cols[c];
+            if (s->cols[c].type == LOOM_DS_BYTES) {
+                if (cd->nbytes > bufs[c].cap) {
+                    loom_ds_part_destroy (pr);
+                    return loom_errset (
+                        error, ENOSPC,
+                        "%s: partition %u: column '%s' needs %zu bytes, "
+                        "the buffer holds %zu",
+                        ds->path, part, s->cols[c].name, cd->nbytes, bufs[c].cap);
+                }
+                memcpy (bufs[c].offsets, cd->offsets, (pr->n + 1) * sizeof (uint64_t));
+            }
+            if (cd->nbytes)
+                memcpy (bufs[c].data, cd->data, cd->nbytes);
+        }
+        loom_ds_part_destroy (pr);
+        return 0;
+    }
+    struct into in = {bufs, s, records};
+    struct ds_alloc alloc = {into_alloc, into_release, &in};
+    return read_file_part (ds, part, &alloc, cols, error);
 }
 
 size_t loom_ds_part_nrecords (const loom_ds_part_t *pr)

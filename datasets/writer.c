@@ -48,6 +48,7 @@ struct loom_ds_part_writer {
     struct ds_coldata *mem; /* memory copy being built */
     size_t *cap;            /* capacities of mem[c].data, and offsets at [ncols + c] */
     size_t n;
+    bool whole; /* loom_ds_write_partition: one append holds all (contiguous layout) */
 };
 
 /* The state rank 0 broadcasts after deciding how the write starts. */
@@ -565,7 +566,7 @@ int loom_ds_part_append (loom_ds_part_writer_t *pw,
         return 0;
     if (pw->file) {
         loom_error_t e;
-        if (loom__pfw_append (pw->file, n, cols, &e) < 0)
+        if (loom__pfw_append (pw->file, n, cols, pw->whole && pw->n == 0, &e) < 0)
             return loom_errset (error, errno, "%s: partition %u: %s", pw->w->path,
                                 pw->part, e.text);
         loom__crash_point ("part-appended");
@@ -668,6 +669,7 @@ int loom_ds_write_partition (loom_ds_writer_t *w,
     loom_ds_part_writer_t *pw = loom_ds_part_begin (w, part, error);
     if (!pw)
         return -1;
+    pw->whole = true;
     if (loom_ds_part_append (pw, n, cols, error) < 0) {
         loom_ds_part_abort (pw);
         return -1;

@@ -3,15 +3,21 @@
  * bytes in the same run, a one-shared-HDF5-file layout for comparison, and the
  * open+info time of a dataset with many partitions. Run under mpirun:
  *
- *   mpirun -np 2 loom-bench-datasets [--bytes 2G] [--parts 8] [--repeat 5] [--sync]
- *                                    [--dir DIR] [--single] [--many 1000]
+ *   mpirun -np 2 loom-bench-datasets [--bytes-gib 2] [--parts 8] [--repeat 5] [--sync]
+ *                  [--drop-caches] [--dir DIR] [--single] [--no-verify] [--many 1000]
  *
  * Each repeat times, between barriers (so the slowest rank counts): raw write, Loom
- * write, raw read, Loom read (order alternates between repeats). Data: two u64
- * columns (an edge list). Default is page-cache I/O (no fsync on either side); --sync
- * fsyncs every file and directory on both sides, as Loom's commit normally does.
- * Reads are warm (the files were just written) unless --drop-caches. One JSON line
- * per measurement, then the medians of the per-repeat ratios.
+ * write (order alternates between repeats), then four reads (order rotates): raw
+ * read into buffers already in use and Loom reading into the same buffers
+ * (loom_ds_part_read_into), and raw read into fresh memory and Loom reading into
+ * buffers of its own (loom_ds_part_read, which allocates them). Both sides get the same
+ * conditions: the previous outputs are removed and sync(2) flushes everything before
+ * each timed write, and before each timed read (with --drop-caches also the page cache
+ * is dropped, so the read comes from disk). Data: two u64 columns (an edge list), the
+ * same bytes on both sides. Default is page-cache I/O (no fsync on either side);
+ * --sync fsyncs every file and directory on both sides, as Loom's commit normally
+ * does. Loom verifies the checksum of every byte it reads. One JSON line per repeat,
+ * then the medians of the per-repeat ratios (Loom bandwidth / raw bandwidth).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +37,7 @@
 
 static int rank, size;
 static int do_sync;
+static int no_verify; /* --no-verify: shows what the checksum costs (not the target) */
 
 static double now (void)
 {
@@ -113,6 +120,13 @@ static void raw_write (
 static void
 raw_read (const char *dir, uint32_t parts, uint64_t *a, uint64_t *b, size_t n)
 {
+    uint64_t *fresh[2] = {NULL, NULL};
+    if (!a) { /* into fresh memory, as loom_ds_part_read does */
+        a = fresh[0] = malloc (n * 8);
+        b = fresh[1] = malloc (n * 8);
+        if (!a || !b)
+            die ("raw read", "out of memory");
+    }
     for (uint32_t p = (uint32_t)rank; p < parts; p += (uint32_t)size) {
         char path[4200];
         snprintf (path, sizeof (path), "%.4096s/raw-%05u.bin", dir, p);
@@ -123,6 +137,10 @@ raw_read (const char *dir, uint32_t parts, uint64_t *a, uint64_t *b, size_t n)
         read_all (fd, b, n * 8, path);
         close (fd);
     }
+    if (fresh[0] && a[n - 1] != (n - 1) * 0x9E3779B97F4A7C15ull)
+        die ("raw read", "wrong value");
+    free (fresh[0]);
+    free (fresh[1]);
 }
 
 static void loom_write (
@@ -147,27 +165,53 @@ static void loom_write (
     loom_ds_schema_destroy (s);
 }
 
-static uint64_t loom_read (const char *path)
+/* Read this rank's partitions (the ones it wrote) into 'a' and 'b' ('into'), or into
+ * the library's buffers. Each read is checked against the manifest's checksum.
+ */
+static void loom_read (const char *path, int into, uint64_t *a, uint64_t *b, size_t n)
 {
     loom_error_t err;
-    loom_ds_t *ds = loom_ds_open (MPI_COMM_WORLD, path, NULL, &err);
+    struct loom_ds_open_params op = LOOM_DS_OPEN_PARAMS_INIT;
+    op.flags = no_verify ? LOOM_DS_NO_VERIFY : 0;
+    loom_ds_t *ds = loom_ds_open (MPI_COMM_WORLD, path, &op, &err);
     if (!ds)
         die ("open", err.text);
-    uint32_t first, count;
-    uint64_t sum = 0;
-    /* Same partitions per rank as the writers and the raw baseline. */
-    (void)first;
-    (void)count;
     for (uint32_t p = (uint32_t)rank; p < loom_ds_nparts (ds); p += (uint32_t)size) {
-        loom_ds_part_t *pr = loom_ds_part_read (ds, p, &err);
-        if (!pr)
-            die ("read", err.text);
-        const uint64_t *src = loom_ds_part_column (pr, 0);
-        sum += src[loom_ds_part_nrecords (pr) - 1];
-        loom_ds_part_destroy (pr);
+        if (loom_ds_part_records (ds, p) != n)
+            die ("read", "wrong record count");
+        if (into) {
+            struct loom_ds_readbuf bufs[2] = {{a, n * 8, NULL}, {b, n * 8, NULL}};
+            if (loom_ds_part_read_into (ds, p, bufs, &err) < 0)
+                die ("read_into", err.text);
+        } else {
+            loom_ds_part_t *pr = loom_ds_part_read (ds, p, &err);
+            if (!pr)
+                die ("read", err.text);
+            const uint64_t *src = loom_ds_part_column (pr, 0);
+            if (src[n - 1] != (n - 1) * 0x9E3779B97F4A7C15ull)
+                die ("read", "wrong value");
+            loom_ds_part_destroy (pr);
+        }
     }
     loom_ds_close (ds);
-    return sum;
+}
+
+/* The data every partition holds; check() samples it after a read. */
+static void fill (uint64_t *a, uint64_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        a[i] = i * 0x9E3779B97F4A7C15ull;
+        b[i] = i ^ (i >> 3);
+    }
+}
+
+static void check (const uint64_t *a, const uint64_t *b, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i += 4093)
+        if (a[i] != i * 0x9E3779B97F4A7C15ull || b[i] != (i ^ (i >> 3)))
+            die (what, "read back wrong data");
+    if (a[n - 1] != (n - 1) * 0x9E3779B97F4A7C15ull)
+        die (what, "read back wrong data");
 }
 
 /* The alternative layout: one HDF5 file for all partitions, written by all ranks
@@ -215,10 +259,50 @@ static void single_write (
 
 static void rm_rf (const char *dir)
 {
-    char cmd[4200];
+    char cmd[4300];
     snprintf (cmd, sizeof (cmd), "rm -rf '%s'", dir);
     if (system (cmd) != 0)
         fprintf (stderr, "loom-bench-datasets: could not remove %s\n", dir);
+}
+
+/* Untimed, before a timed write: flush all dirty pages (neither side pays for the
+ * other's writeback), then remove what this side wrote last repeat, so it writes into
+ * an empty place like the other side and both reuse memory freed just before. (On a
+ * VM that hands free memory back to its host, as this one does, memory freed
+ * seconds earlier costs a host fault per page on reuse: remove-then-sync would give
+ * the side written after the longer sync a slower write.) 'dspath' is a Loom dataset
+ * or HDF5 file, or NULL for the raw files.
+ */
+static void before_write (const char *dir, const char *dspath, uint32_t parts)
+{
+    if (rank == 0) {
+        sync ();
+        if (dspath)
+            rm_rf (dspath);
+        for (uint32_t p = 0; !dspath && p < parts; p++) {
+            char path[4200];
+            snprintf (path, sizeof (path), "%.4096s/raw-%05u.bin", dir, p);
+            unlink (path);
+        }
+    }
+    MPI_Barrier (MPI_COMM_WORLD);
+}
+
+/* Untimed, before a timed read: flush, and with 'drop' empty the page cache so both
+ * sides read from the disk.
+ */
+static void before_read (int drop)
+{
+    if (rank == 0) {
+        sync ();
+        if (drop) {
+            FILE *f = fopen ("/proc/sys/vm/drop_caches", "w");
+            if (!f || fputs ("3\n", f) < 0)
+                die ("--drop-caches", "cannot write /proc/sys/vm/drop_caches");
+            fclose (f);
+        }
+    }
+    MPI_Barrier (MPI_COMM_WORLD);
 }
 
 /* Open + info of a dataset with 'nparts' partitions, as `loom ds info` does it. */
@@ -303,7 +387,7 @@ int main (int argc, char **argv)
         {"repeat", 1, NULL, 'r'},    {"sync", 0, NULL, 's'},
         {"dir", 1, NULL, 'd'},       {"single", 0, NULL, '1'},
         {"many", 1, NULL, 'm'},      {"drop-caches", 0, NULL, 'D'},
-        {NULL, 0, NULL, 0},
+        {"no-verify", 0, NULL, 'V'}, {NULL, 0, NULL, 0},
     };
     while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -331,6 +415,9 @@ int main (int argc, char **argv)
         case 'D':
             drop = 1;
             break;
+        case 'V':
+            no_verify = 1;
+            break;
         default:
             die ("usage", "see the top of bench_datasets.c");
         }
@@ -357,22 +444,20 @@ int main (int argc, char **argv)
     uint64_t *a = malloc (n * 8), *b = malloc (n * 8);
     if (!a || !b)
         die ("buffers", "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        a[i] = i * 0x9E3779B97F4A7C15ull;
-        b[i] = i ^ (i >> 3);
-    }
-    double total = (double)n * 16 * parts;
+    fill (a, b, n);
+    double total = (double)n * 16 * parts, gibs = total / (1u << 30);
     char dspath[4200], h5path[4200];
     snprintf (dspath, sizeof (dspath), "%s/loom.h5", dir);
     snprintf (h5path, sizeof (h5path), "%s/single.h5", dir);
     double *rw = calloc ((size_t)repeat, sizeof (double)),
            *rr = calloc ((size_t)repeat, sizeof (double)),
+           *ra = calloc ((size_t)repeat, sizeof (double)),
            *sw = calloc ((size_t)repeat, sizeof (double));
     for (int r = 0; r < repeat; r++) {
-        double t_rawW = 0, t_loomW = 0, t_rawR = 0, t_loomR = 0, t_single = 0, t0;
+        double t_rawW = 0, t_loomW = 0, t_single = 0, t_read[4] = {0, 0, 0, 0}, t0;
         for (int k = 0; k < 2; k++) {
             int loom_turn = (k + r) % 2;
-            MPI_Barrier (MPI_COMM_WORLD);
+            before_write (dir, loom_turn ? dspath : NULL, parts);
             t0 = now ();
             if (loom_turn)
                 loom_write (dspath, parts, a, b, n);
@@ -382,62 +467,70 @@ int main (int argc, char **argv)
             *(loom_turn ? &t_loomW : &t_rawW) = now () - t0;
         }
         if (single) {
-            MPI_Barrier (MPI_COMM_WORLD);
+            before_write (dir, h5path, 0);
             t0 = now ();
             single_write (h5path, parts, a, b, n);
             MPI_Barrier (MPI_COMM_WORLD);
             t_single = now () - t0;
         }
-        for (int k = 0; k < 2; k++) {
-            int loom_turn = (k + r) % 2;
-            if (drop && rank == 0) {
-                sync ();
-                FILE *f = fopen ("/proc/sys/vm/drop_caches", "w");
-                if (!f || fputs ("3\n", f) < 0)
-                    die ("--drop-caches", "cannot write /proc/sys/vm/drop_caches");
-                fclose (f);
-            }
-            MPI_Barrier (MPI_COMM_WORLD);
+        /* 0: raw read into a, b; 1: Loom into a, b (loom_ds_part_read_into);
+         * 2: raw read into fresh memory; 3: Loom into its own (loom_ds_part_read).
+         */
+        for (int k = 0; k < 4; k++) {
+            int which = (k + r) % 4;
+            memset (a, 0, n * 8); /* untimed: a stale copy must not pass check() */
+            memset (b, 0, n * 8);
+            before_read (drop);
             t0 = now ();
-            if (loom_turn)
-                loom_read (dspath);
+            if (which % 2 == 0)
+                raw_read (dir, parts, which ? NULL : a, which ? NULL : b, n);
             else
-                raw_read (dir, parts, a, b, n);
+                loom_read (dspath, which == 1, a, b, n);
             MPI_Barrier (MPI_COMM_WORLD);
-            *(loom_turn ? &t_loomR : &t_rawR) = now () - t0;
+            t_read[which] = now () - t0;
+            if (which < 2)
+                check (a, b, n, which ? "loom read_into" : "raw read");
         }
+        fill (a, b, n);           /* the next write writes the same bytes again */
         rw[r] = t_rawW / t_loomW; /* Loom bandwidth as a fraction of raw */
-        rr[r] = t_rawR / t_loomR;
+        rr[r] = t_read[0] / t_read[1];
+        ra[r] = t_read[2] / t_read[3];
         sw[r] = single ? t_single / t_loomW : 0;
         if (rank == 0) {
-            printf (
-                "{\"bench\":\"datasets-io\",\"repeat\":%d,\"np\":%d,\"parts\":%u,"
-                "\"gib\":%.2f,\"sync\":%d,\"warm_read\":%d,"
-                "\"raw_write_gibs\":%.3f,\"loom_write_gibs\":%.3f,\"write_ratio\":%.3f,"
-                "\"raw_read_gibs\":%.3f,\"loom_read_gibs\":%.3f,\"read_ratio\":%.3f",
-                r, size, parts, total / (1u << 30), do_sync, !drop,
-                total / t_rawW / (1u << 30), total / t_loomW / (1u << 30), rw[r],
-                total / t_rawR / (1u << 30), total / t_loomR / (1u << 30), rr[r]);
+            double load[3] = {0, 0, 0};
+            getloadavg (load, 3);
+            printf ("{\"bench\":\"datasets-io\",\"repeat\":%d,\"np\":%d,\"parts\":%u,"
+                    "\"gib\":%.2f,\"sync\":%d,\"cold_read\":%d,\"verify\":%d,\"load1\":"
+                    "%.2f,"
+                    "\"raw_write_gibs\":%.3f,\"loom_write_gibs\":%.3f,"
+                    "\"write_ratio\":%.3f,\"raw_read_gibs\":%.3f,"
+                    "\"loom_read_into_gibs\":%.3f,\"read_ratio\":%.3f,"
+                    "\"raw_read_fresh_gibs\":%.3f,\"loom_read_own_gibs\":%.3f,"
+                    "\"read_own_ratio\":%.3f",
+                    r, size, parts, gibs, do_sync, drop, !no_verify, load[0],
+                    gibs / t_rawW, gibs / t_loomW, rw[r], gibs / t_read[0],
+                    gibs / t_read[1], rr[r], gibs / t_read[2], gibs / t_read[3], ra[r]);
             if (single)
-                printf (",\"single_file_write_gibs\":%.3f",
-                        total / t_single / (1u << 30));
+                printf (",\"single_file_write_gibs\":%.3f", gibs / t_single);
             printf ("}\n");
             fflush (stdout);
         }
     }
     if (rank == 0) {
-        printf (
-            "{\"bench\":\"datasets-io-summary\",\"np\":%d,\"parts\":%u,\"gib\":%.2f,"
-            "\"sync\":%d,\"warm_read\":%d,\"repeats\":%d,"
-            "\"median_write_ratio\":%.3f,\"median_read_ratio\":%.3f",
-            size, parts, total / (1u << 30), do_sync, !drop, repeat,
-            median (rw, repeat), median (rr, repeat));
+        printf ("{\"bench\":\"datasets-io-summary\",\"np\":%d,\"parts\":%u,"
+                "\"gib\":%.2f,\"sync\":%d,\"cold_read\":%d,\"verify\":%d,"
+                "\"repeats\":%d,"
+                "\"median_write_ratio\":%.3f,\"median_read_ratio\":%.3f,"
+                "\"median_read_own_ratio\":%.3f",
+                size, parts, gibs, do_sync, drop, !no_verify, repeat,
+                median (rw, repeat), median (rr, repeat), median (ra, repeat));
         if (single)
             printf (",\"median_single_file_vs_loom_write\":%.3f", median (sw, repeat));
         printf ("}\n");
     }
     free (rw);
     free (rr);
+    free (ra);
     free (sw);
     free (a);
     free (b);

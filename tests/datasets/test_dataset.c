@@ -410,6 +410,26 @@ static void memory_handoff (void **state)
         assert_int_equal (stat (mpath, &st) == 0, persist == LOOM_DS_PERSIST_BOTH);
         loom_ds_t *ds = loom_ds_open (MPI_COMM_NULL, path, NULL, &err);
         assert_non_null (ds);
+        struct dsgen g;
+        dsgen_fill (&g, 1);
+        char *into = calloc (1, g.n * 40 + g.off[g.n] + 8);
+        uint64_t *into_off = calloc (g.n + 1, 8);
+        struct loom_ds_readbuf bufs[6] = {
+            {into, g.n * 4, NULL},
+            {into + g.n * 4, g.n * 8, NULL},
+            {into + g.n * 12, g.n * 8, NULL},
+            {into + g.n * 20, g.n * 8, NULL},
+            {into + g.n * 28, g.n * 6, NULL},
+            {into + g.n * 34, g.off[g.n], into_off},
+        };
+        assert_int_equal (loom_ds_part_read_into (ds, 1, bufs, &err), 0);
+        assert_memory_equal (into, g.a, g.n * 4);
+        assert_memory_equal (into + g.n * 28, g.e, g.n * 6);
+        assert_memory_equal (into_off, g.off, (g.n + 1) * 8);
+        assert_memory_equal (into + g.n * 34, g.f, g.off[g.n]);
+        free (into);
+        free (into_off);
+        dsgen_free (&g);
         loom_ds_part_t *pr = loom_ds_part_read (ds, 1, &err);
         assert_non_null (pr);
         loom_ds_close (ds); /* a partition outlives its dataset handle */
@@ -461,6 +481,141 @@ static void verify_finds_flipped_byte (void **state)
     assert_non_null (strstr (err.text, "partition 1"));
     assert_non_null (strstr (err.text, "checksum mismatch"));
     free (bad);
+}
+
+/* The checksum as docs/datasets.md defines it, for a "x:u64,s:bytes" partition:
+ * xxh64 of each stored array, then xxh64 of those digests as little-endian words.
+ */
+static uint64_t
+doc_checksum (const uint64_t *x, const uint64_t *off, const char *bytes, size_t n)
+{
+    uint64_t d[3] = {loom_hash64 (x, n * 8, 0), loom_hash64 (off, (n + 1) * 8, 0),
+                     loom_hash64 (bytes, off[n], 0)};
+    uint8_t words[24];
+    for (int i = 0; i < 3; i++)
+        for (int b = 0; b < 8; b++)
+            words[8 * i + b] = (uint8_t)(d[i] >> (8 * b));
+    return loom_hash64 (words, sizeof (words), 0);
+}
+
+static void big_partition_and_read_into (void **state)
+{
+    /* Big enough that writes and reads go in several pieces (and chunks), with
+     * batches that end in the middle of a chunk.
+     */
+    const size_t n = 300000;
+    uint64_t *x = malloc (n * 8), *off = malloc ((n + 1) * 8);
+    char *bytes = malloc (n * 8);
+    assert_true (x && off && bytes);
+    off[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = i * 0x9E3779B97F4A7C15ull;
+        for (size_t k = 0; k < i % 9; k++)
+            bytes[off[i] + k] = (char)('a' + (i + k) % 26);
+        off[i + 1] = off[i] + i % 9;
+    }
+    const char *one = dspath ("big1.h5"), *batched = dspath ("big2.h5");
+    loom_error_t err;
+    loom_ds_schema_t *s = loom_ds_schema_parse ("x:u64,s:bytes", &err);
+    struct loom_ds_create_params p = LOOM_DS_CREATE_PARAMS_INIT;
+    loom_ds_writer_t *w = loom_ds_create (MPI_COMM_NULL, one, s, &p, &err);
+    assert_non_null (w);
+    struct loom_ds_colbuf cols[2] = {{x, NULL}, {bytes, off}};
+    assert_int_equal (loom_ds_write_partition (w, 0, n, cols, &err), 0);
+    assert_int_equal (loom_ds_commit (w, &err), 0);
+    loom_ds_writer_destroy (w);
+    w = loom_ds_create (MPI_COMM_NULL, batched, s, &p, &err);
+    loom_ds_part_writer_t *pw = loom_ds_part_begin (w, 0, &err);
+    assert_non_null (pw);
+    size_t cut[4] = {0, 1, 150001, n};
+    for (int b = 0; b < 3; b++) {
+        struct loom_ds_colbuf c[2] = {{x + cut[b], NULL}, {bytes, off + cut[b]}};
+        assert_int_equal (loom_ds_part_append (pw, cut[b + 1] - cut[b], c, &err), 0);
+    }
+    assert_int_equal (loom_ds_part_end (pw, &err), 0);
+    assert_int_equal (loom_ds_commit (w, &err), 0);
+    loom_ds_writer_destroy (w);
+
+    uint64_t *x2 = malloc (n * 8), *off2 = malloc ((n + 1) * 8);
+    char *bytes2 = malloc (off[n]);
+    const char *paths[2] = {one, batched};
+    for (int k = 0; k < 2; k++) {
+        loom_ds_t *ds = loom_ds_open (MPI_COMM_NULL, paths[k], NULL, &err);
+        assert_non_null (ds);
+        assert_true (loom_ds_part_checksum (ds, 0) == doc_checksum (x, off, bytes, n));
+        memset (x2, 0, n * 8);
+        memset (bytes2, 0, off[n]);
+        struct loom_ds_readbuf bufs[2] = {{x2, n * 8, NULL}, {bytes2, off[n], off2}};
+        if (loom_ds_part_read_into (ds, 0, bufs, &err) < 0)
+            fail_msg ("read_into: %s", err.text);
+        assert_memory_equal (x2, x, n * 8);
+        assert_memory_equal (off2, off, (n + 1) * 8);
+        assert_memory_equal (bytes2, bytes, off[n]);
+        loom_ds_part_t *pr = loom_ds_part_read (ds, 0, &err);
+        assert_non_null (pr);
+        assert_memory_equal (loom_ds_part_column (pr, 0), x, n * 8);
+        assert_memory_equal (loom_ds_part_column (pr, 1), bytes, off[n]);
+        loom_ds_part_destroy (pr);
+        /* Buffers too small: refused, naming the column. */
+        bufs[1].cap = off[n] - 1;
+        assert_int_equal (loom_ds_part_read_into (ds, 0, bufs, &err), -1);
+        assert_int_equal (errno, ENOSPC);
+        assert_non_null (strstr (err.text, "'s.bytes'"));
+        bufs[1].cap = off[n];
+        bufs[0].cap = n * 8 - 1;
+        assert_int_equal (loom_ds_part_read_into (ds, 0, bufs, &err), -1);
+        assert_int_equal (errno, ENOSPC);
+        assert_non_null (strstr (err.text, "column 'x'"));
+        bufs[0].cap = n * 8;
+        bufs[1].offsets = NULL;
+        assert_int_equal (loom_ds_part_read_into (ds, 0, bufs, &err), -1);
+        assert_int_equal (errno, EINVAL);
+        loom_ds_close (ds);
+    }
+
+    /* A flipped byte in the middle of the data is caught by read_into too, and only
+     * because of the checksum (LOOM_DS_NO_VERIFY reads it).
+     */
+    char file[300];
+    snprintf (file, sizeof (file), "%s/part-00000.g1.h5", one);
+    FILE *f = fopen (file, "r+b");
+    assert_non_null (f);
+    struct stat st;
+    assert_int_equal (stat (file, &st), 0);
+    char *img = malloc ((size_t)st.st_size);
+    assert_int_equal (fread (img, 1, (size_t)st.st_size, f), (size_t)st.st_size);
+    long at = -1;
+    for (long i = 0; i + 8 <= (long)st.st_size; i++)
+        if (memcmp (img + i, &x[200000], 8) == 0) {
+            at = i;
+            break;
+        }
+    assert_true (at > 0);
+    fseek (f, at + 3, SEEK_SET);
+    fputc (img[at + 3] ^ 0x01, f);
+    fclose (f);
+    free (img);
+    loom_ds_t *ds = loom_ds_open (MPI_COMM_NULL, one, NULL, &err);
+    struct loom_ds_readbuf bufs[2] = {{x2, n * 8, NULL}, {bytes2, off[n], off2}};
+    assert_int_equal (loom_ds_part_read_into (ds, 0, bufs, &err), -1);
+    assert_int_equal (errno, EPROTO);
+    assert_non_null (
+        strstr (err.text, "partition 0 (part-00000.g1.h5): checksum mismatch"));
+    loom_ds_close (ds);
+    struct loom_ds_open_params op = LOOM_DS_OPEN_PARAMS_INIT;
+    op.flags = LOOM_DS_NO_VERIFY;
+    ds = loom_ds_open (MPI_COMM_NULL, one, &op, &err);
+    assert_int_equal (loom_ds_part_read_into (ds, 0, bufs, &err), 0);
+    assert_true (x2[200000] != x[200000]);
+    loom_ds_close (ds);
+
+    loom_ds_schema_destroy (s);
+    free (x);
+    free (off);
+    free (bytes);
+    free (x2);
+    free (off2);
+    free (bytes2);
 }
 
 static void gc_removes_orphans (void **state)
@@ -560,6 +715,7 @@ int main (void)
         cmocka_unit_test (lineage_and_trace_recorded),
         cmocka_unit_test (memory_handoff),
         cmocka_unit_test (verify_finds_flipped_byte),
+        cmocka_unit_test (big_partition_and_read_into),
         cmocka_unit_test (gc_removes_orphans),
         cmocka_unit_test (bad_params),
     };
