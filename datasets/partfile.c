@@ -18,9 +18,8 @@
 #define CHUNK_BYTES (1u << 20)
 
 /* Bytes per H5Dwrite/H5Dread call. Each piece is hashed right after it is written or
- * read, while it is still in the CPU cache: one whole-array call followed by a hash
- * pass would bring every byte from memory twice (that second pass was a third of a
- * cached partition read).
+ * read, while it is still in the CPU cache, instead of in a second pass that brings
+ * every byte from memory again (a small gain where xxh64 is compute-bound).
  */
 #define PIECE_BYTES (1u << 20)
 
@@ -197,8 +196,8 @@ h5error : {
 
 /* Create the column datasets. When the final lengths are known ('exact', from a
  * partition written in one call) a dataset is contiguous, exactly that long: HDF5
- * then reads and writes it with no chunk index at all (chunked reads cost 1.7x the
- * CPU of contiguous ones, RESULTS.md). Otherwise it is chunked and extensible,
+ * then reads and writes it with no chunk index at all (chunked reads cost more CPU,
+ * docs/datasets.md). Otherwise it is chunked and extensible,
  * sized for a first batch of 'hint' records: chunks of about 1 MiB for big
  * partitions, smaller for small ones (a chunk is allocated whole, so a 3-record
  * partition must not cost megabytes).
