@@ -203,7 +203,6 @@ static int call_emit (const struct join_local_params *p,
                       const struct loom_record *l,
                       const struct loom_record *r)
 {
-    errno = 0;
     int rc = p->swap ? p->emit (l->key, l->key_len, r->value, r->value_len, l->value,
                                 l->value_len, p->arg)
                      : p->emit (l->key, l->key_len, l->value, l->value_len,
@@ -260,6 +259,10 @@ int join_local (const struct join_local_params *p,
         errno = ENOMEM;
         goto done;
     }
+    /* errno is cleared once, not per emit (a hot path): a failing emit that sets
+     * none still reads as ECANCELED unless an earlier emit left one.
+     */
+    errno = 0;
     int semi = p->kind == LOOM_JOIN_SEMI, anti = p->kind == LOOM_JOIN_ANTI;
     int outer = p->kind == LOOM_JOIN_LEFT_OUTER;
     for (size_t part = 0; part < nparts; part++) {
@@ -291,7 +294,8 @@ int join_local (const struct join_local_params *p,
                     decoded = 1;
                 }
                 entry_rec (&bl, f, &rr);
-                if (rr.key_len != lr.key_len || memcmp (rr.key, lr.key, lr.key_len))
+                if (rr.key_len != lr.key_len
+                    || !join_key_eq (rr.key, lr.key, lr.key_len))
                     continue;
                 matched = 1;
                 if (semi || anti)

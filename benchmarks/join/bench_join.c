@@ -20,6 +20,7 @@
 #include <math.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +56,20 @@ static double instructions (void)
     return (double)v;
 }
 
-/* Instructions of the last run_loom (largest rank) and run_base (rank 0). */
-static double last_loom_insn, last_base_insn;
+/* CPU seconds of this process (user + system): on a machine loaded by others the
+ * wall time measures the load, the CPU time mostly the work.
+ */
+static double cpu_sec (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Instructions and CPU seconds of the last run_loom (largest rank) and run_base
+ * (rank 0).
+ */
+static double last_loom_insn, last_base_insn, last_loom_cpu, last_base_cpu;
 
 static uint64_t mix (uint64_t x)
 {
@@ -164,7 +177,7 @@ static double run_loom (loom_join_strategy_t strat,
     p.broadcast_max_bytes = 1ull << 30;
     loom_error_t err = {0};
     MPI_Barrier (MPI_COMM_WORLD);
-    double i0 = instructions ();
+    double i0 = instructions (), c0 = cpu_sec ();
     double t0 = loom_clock_sec ();
     loom_join_t *j = loom_join_create (comm, &p, &err);
     struct acc a = {0, 0};
@@ -176,8 +189,9 @@ static double run_loom (loom_join_strategy_t strat,
     if (rc == 0)
         rc = loom_join_run (j, emit, &a, &err);
     double t = loom_clock_sec () - t0;
-    double di = instructions () - i0;
+    double di = instructions () - i0, dc = cpu_sec () - c0;
     MPI_Allreduce (&di, &last_loom_insn, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce (&dc, &last_loom_cpu, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     if (rc != 0) {
         fprintf (stderr, "loom-bench-join: %s\n", err.text);
         MPI_Abort (MPI_COMM_WORLD, 1);
@@ -208,7 +222,7 @@ static double run_base (uint64_t nr, uint64_t ns, int zipf, struct acc *res)
             MPI_Abort (MPI_COMM_WORLD, 1);
         }
         struct acc a = {0, 0};
-        double i0 = instructions ();
+        double i0 = instructions (), c0 = cpu_sec ();
         double t0 = loom_clock_sec ();
         int zero = 0;
         uint64_t zero_v = 0;
@@ -243,6 +257,7 @@ static double run_base (uint64_t nr, uint64_t ns, int zipf, struct acc *res)
         }
         t = loom_clock_sec () - t0;
         last_base_insn = instructions () - i0;
+        last_base_cpu = cpu_sec () - c0;
         *res = a;
         free (tk);
         free (tv);
@@ -251,6 +266,7 @@ static double run_base (uint64_t nr, uint64_t ns, int zipf, struct acc *res)
     }
     MPI_Bcast (&t, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     MPI_Bcast (&last_base_insn, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    MPI_Bcast (&last_base_cpu, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     MPI_Bcast (res, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD);
     return t;
 }
@@ -270,34 +286,40 @@ static void check (const struct acc *a, const struct acc *b, const char *what)
 static void mode_throughput (uint64_t n, int reps)
 {
     double tl[MAXREPS], tb[MAXREPS], ratio[MAXREPS], il[MAXREPS], ib[MAXREPS];
+    double cl[MAXREPS], cb[MAXREPS], cratio[MAXREPS];
     for (int r = 0; r < reps; r++) {
         struct acc a, b;
         loom_join_strategy_t used;
         tl[r] = run_loom (LOOM_JOIN_REPARTITION, n, n, 0, &a, &used);
         il[r] = last_loom_insn;
+        cl[r] = last_loom_cpu;
         tb[r] = run_base (n, n, 0, &b);
         ib[r] = last_base_insn;
+        cb[r] = last_base_cpu;
         ratio[r] = tb[r] / tl[r];
+        cratio[r] = cb[r] / cl[r];
         check (&a, &b, "throughput");
         if (rank == 0)
             printf (
                 "{\"mode\":\"throughput\",\"np\":%d,\"R\":%llu,\"S\":%llu,\"rep\":%d,"
                 "\"loom_s\":%.3f,\"single_s\":%.3f,\"speedup\":%.2f,"
+                "\"loom_cpu_s_max_rank\":%.3f,\"single_cpu_s\":%.3f,\"cpu_ratio\":%.2f,"
                 "\"loom_Ginsn_max_rank\":%.3f,\"single_Ginsn\":%.3f}\n",
                 size, (unsigned long long)n, (unsigned long long)n, r, tl[r], tb[r],
-                ratio[r], il[r] / 1e9, ib[r] / 1e9);
+                ratio[r], cl[r], cb[r], cratio[r], il[r] / 1e9, ib[r] / 1e9);
         fflush (stdout);
     }
     double ml = median (tl, reps), mb = median (tb, reps), mr = median (ratio, reps);
-    double mil = median (il, reps), mib = median (ib, reps);
+    double mil = median (il, reps), mib = median (ib, reps), mc = median (cratio, reps);
     if (rank == 0)
         printf ("{\"mode\":\"throughput\",\"summary\":1,\"np\":%d,\"R\":%llu,"
                 "\"loom_s\":%.3f,\"single_s\":%.3f,\"loom_Mtps\":%.2f,"
                 "\"loom_Mtps_per_core\":%.2f,\"single_Mtps\":%.2f,"
                 "\"speedup_median_of_reps\":%.2f,\"speedup_of_medians\":%.2f,"
+                "\"cpu_ratio_median_of_reps\":%.2f,"
                 "\"insn_ratio_single_over_max_rank\":%.2f}\n",
                 size, (unsigned long long)n, ml, mb, 2.0 * n / ml / 1e6,
-                2.0 * n / ml / 1e6 / size, 2.0 * n / mb / 1e6, mr, mb / ml,
+                2.0 * n / ml / 1e6 / size, 2.0 * n / mb / 1e6, mr, mb / ml, mc,
                 mil > 0 && mib > 0 ? mib / mil : -1.0);
     fflush (stdout);
 }
