@@ -445,7 +445,7 @@ static void test_spill (void)
     char dir[] = "/tmp/loom-test-join-XXXXXX";
     MT_REQUIRE (mkdtemp (dir));
     static const struct jcase big[] = {
-        {"spill uniform", {{40000, UNIFORM, 30000, 0}, {30000, UNIFORM, 30000, 0}}},
+        {"spill uniform", {{20000, UNIFORM, 15000, 0}, {15000, UNIFORM, 15000, 0}}},
         {"spill zipf", {{30000, ZIPF, 20000, 0}, {400, ZIPF, 20000, 0}}},
     };
     opt_mem = 256u << 10;
@@ -455,6 +455,9 @@ static void test_spill (void)
     for (size_t c = 0; c < 2; c++)
         for (int kind = 0; kind <= LOOM_JOIN_ANTI; kind++)
             for (size_t s = 0; s < 3; s++) {
+                /* Every kind repartitioned; the other strategies on inner and anti. */
+                if (s > 0 && kind != LOOM_JOIN_INNER && kind != LOOM_JOIN_ANTI)
+                    continue;
                 run_case (&big[c], kind, strats[s], kind == 1 && s == 0, 1);
                 uint64_t spilled = last_stats.spill_bytes;
                 MPI_Allreduce (MPI_IN_PLACE, &spilled, 1, MPI_UINT64_T, MPI_SUM,
