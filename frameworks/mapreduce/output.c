@@ -429,7 +429,9 @@ int mr__sink_end (struct mr_sink *s, loom_error_t *error)
         s->written++;
         if (getenv ("LOOM_MR_CRASH_AFTER_PARTS")
             && s->written >= (uint32_t)atoi (getenv ("LOOM_MR_CRASH_AFTER_PARTS")))
-            _exit (137); /* fault injection for the restart test */
+            _exit (137);                      /* fault injection for the restart test */
+        if (getenv ("LOOM_MR_PART_DELAY_MS")) /* slow commits for failure tests */
+            usleep ((useconds_t)atoi (getenv ("LOOM_MR_PART_DELAY_MS")) * 1000u);
     } else if (s->p.kind != LOOM_MR_OUTPUT_DATASET) {
         s->written++;
     }

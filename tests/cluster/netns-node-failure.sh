@@ -70,8 +70,10 @@ step "rerun resumed and equals an uninterrupted run"
 print("\n".join(" ".join(random.choice(w) for _ in range(10)) for _ in range(60000)))' \
     >"$TMP/words.txt"
 wc_opts="--input $TMP/words.txt --output $TMP/counts --partitions 240"
-mpirun_hosts -np 6 --host h1:2,h2:2,h4:2 loom-wordcount $wc_opts --quiet \
-    >"$TMP/wc.out" 2>&1 &
+# LOOM_MR_PART_DELAY_MS (a test hook) makes each commit take 50 ms longer, so the
+# loss of h4 surely lands while partitions are still being written.
+mpirun_hosts -np 6 --host h1:2,h2:2,h4:2 -x LOOM_MR_PART_DELAY_MS=50 \
+    loom-wordcount $wc_opts --quiet >"$TMP/wc.out" 2>&1 &
 job=$!
 for _ in $(seq 1 3000); do
     compgen -G "$TMP/counts/part-00000.g*.h5" >/dev/null && break
