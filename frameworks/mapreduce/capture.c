@@ -267,8 +267,9 @@ static json_t *text_input (const struct mr_files *files, uint64_t lo, uint64_t h
         char abs[PATH_MAX];
         const char *p = f->path;
         if (p[0] != '/' && cwd[0]) {
-            snprintf (abs, sizeof (abs), "%s/%s", cwd, f->path);
-            p = abs;
+            int n = snprintf (abs, sizeof (abs), "%s/%s", cwd, f->path);
+            if (n > 0 && (size_t)n < sizeof (abs))
+                p = abs; /* else keep the relative path: replay resolves it */
         }
         json_array_append_new (arr, json_pack ("{s:s, s:I, s:I}", "path", p, "start",
                                                (json_int_t)f->start, "size",
