@@ -427,10 +427,14 @@ int mr__sink_end (struct mr_sink *s, loom_error_t *error)
         if (loom_ds_part_end (pw, error) < 0)
             return -1;
         s->written++;
-        if (getenv ("LOOM_MR_CRASH_AFTER_PARTS")
+        /* Fault injection for the restart test: rank 0 dies after its k-th commit.
+         * Only rank 0, so no other rank's death can kill it before it gets there.
+         */
+        if (getenv ("LOOM_MR_CRASH_AFTER_PARTS") && loom_comm_rank (s->comm) == 0
             && s->written >= (uint32_t)atoi (getenv ("LOOM_MR_CRASH_AFTER_PARTS")))
-            _exit (137);                      /* fault injection for the restart test */
-        if (getenv ("LOOM_MR_PART_DELAY_MS")) /* slow commits for failure tests */
+            _exit (137);
+        /* Test hook: slow commits, so failure tests can hit a job mid-write. */
+        if (getenv ("LOOM_MR_PART_DELAY_MS"))
             usleep ((useconds_t)atoi (getenv ("LOOM_MR_PART_DELAY_MS")) * 1000u);
     } else if (s->p.kind != LOOM_MR_OUTPUT_DATASET) {
         s->written++;

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Restart: a run killed after committing some dataset partitions is rerun; the rerun
 # reuses those partitions (stats: partitions_reused) and the dataset equals a clean
-# run's, partition by partition. LOOM_MR_CRASH_AFTER_PARTS=k makes every rank exit
-# (status 137, as if killed) right after its k-th partition is durable.
+# run's, partition by partition. LOOM_MR_CRASH_AFTER_PARTS=k makes rank 0
+# exit (status 137, as if killed) right after its k-th partition is durable; the
+# launcher then kills the other rank wherever it is.
 . "$(dirname "$0")/../system/lib.sh"
 export PMIX_MCA_gds=hash
 here=$(dirname "$0")
