@@ -266,21 +266,15 @@ static void child (json_t *m,
     _exit (127);
 }
 
+/* "SIGSEGV" and the like; strsignal()'s text for a signal without an abbreviation. */
 static const char *signame (int sig)
 {
-    switch (sig) {
-    case SIGSEGV:
-        return "SIGSEGV";
-    case SIGBUS:
-        return "SIGBUS";
-    case SIGFPE:
-        return "SIGFPE";
-    case SIGILL:
-        return "SIGILL";
-    case SIGABRT:
-        return "SIGABRT";
-    }
-    return strsignal (sig);
+    static char name[16];
+    const char *abbrev = sigabbrev_np (sig);
+    if (!abbrev)
+        return strsignal (sig);
+    snprintf (name, sizeof (name), "SIG%s", abbrev);
+    return name;
 }
 
 /* Compare the replay's outcome with the capture's and print it. Exit status. */

@@ -23,6 +23,19 @@ size_t loom_join_result_width (const struct loom_join_params *p)
     return LOOM_VARLEN;
 }
 
+size_t loom_join_result_size (const struct loom_join_params *p,
+                              size_t left_len,
+                              const void *right,
+                              size_t right_len)
+{
+    if (p->kind == LOOM_JOIN_SEMI || p->kind == LOOM_JOIN_ANTI)
+        return left_len;
+    size_t rw = right                                 ? right_len
+                : p->right_value_width == LOOM_VARLEN ? 0
+                                                      : p->right_value_width;
+    return left_len + rw + (p->kind == LOOM_JOIN_LEFT_OUTER ? 4 : 0);
+}
+
 size_t loom_join_result_encode (const struct loom_join_params *p,
                                 void *buf,
                                 const void *left,
@@ -69,8 +82,7 @@ static int put_result (const void *key,
                        void *arg)
 {
     struct to_shuffle *t = arg;
-    size_t rw = t->p->right_value_width;
-    size_t need = llen + (right ? rlen : rw == LOOM_VARLEN ? 0 : rw) + 4;
+    size_t need = loom_join_result_size (t->p, llen, right, rlen);
     if (need > t->cap) {
         char *b = realloc (t->buf, need * 2);
         if (!b) {

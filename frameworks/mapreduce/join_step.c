@@ -231,8 +231,7 @@ static int emit_row (const void *key,
                      void *arg)
 {
     struct out_arg *o = arg;
-    size_t rw = o->jp->right_value_width;
-    size_t need = llen + (right ? rlen : rw == LOOM_VARLEN ? 0 : rw) + 4;
+    size_t need = loom_join_result_size (o->jp, llen, right, rlen);
     if (need > o->cap) {
         char *b = realloc (o->buf, need * 2);
         if (!b) {

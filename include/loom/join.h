@@ -174,8 +174,14 @@ loom_join_run_shuffle (loom_join_t *j, loom_shuffle_t *out, loom_error_t *error)
  */
 LOOM_API size_t loom_join_result_width (const struct loom_join_params *p);
 
+/* The bytes loom_join_result_encode() writes for this tuple (right NULL: unmatched). */
+LOOM_API size_t loom_join_result_size (const struct loom_join_params *p,
+                                       size_t left_len,
+                                       const void *right,
+                                       size_t right_len);
+
 /* Encode a result tuple as loom_join_result_width() describes into 'buf' (room for
- * left_len + right_len + 4 bytes; right NULL for unmatched). Returns the bytes
+ * loom_join_result_size() bytes; right NULL for unmatched). Returns the bytes
  * written. Fixed right widths are zero-filled when unmatched. Can't fail.
  */
 LOOM_API size_t loom_join_result_encode (const struct loom_join_params *p,
