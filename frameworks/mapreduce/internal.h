@@ -256,6 +256,11 @@ int mr__agree (loom_comm_t *comm, int err, loom_error_t *error);
 int mr__bcast (
     loom_comm_t *comm, void *buf, uint64_t len, int root, loom_error_t *error);
 
+/* Fill the job-wide totals of 'stats' (input and output records summed over the
+ * ranks); collective. Left unchanged when the reduction fails: totals are a report.
+ */
+void mr__stats_totals (loom_comm_t *comm, struct loom_mr_stats *stats);
+
 /* The contiguous block of partitions rank 'r' owns out of 'nparts'. */
 static inline uint32_t mr__part_first (uint32_t nparts, int nranks, int r)
 {

@@ -739,13 +739,8 @@ out:
     s.input_bytes = ctx.bytes;
     s.shuffle_records = ctx.shuffled;
     s.total_sec = loom_clock_sec () - t0;
-    if (rc == 0) {
-        uint64_t tot[2] = {s.input_records, s.output_records};
-        if (loom_comm_allreduce_u64 (comm, tot, 2, LOOM_OP_SUM, NULL) == 0) {
-            s.total_input_records = tot[0];
-            s.total_output_records = tot[1];
-        }
-    }
+    if (rc == 0)
+        mr__stats_totals (comm, &s);
     if (stats)
         *stats = s;
     int saved = errno;

@@ -394,13 +394,8 @@ out_sink:
     s.partitions_written = mr__sink_parts_written (sink);
 out:
     s.total_sec = loom_clock_sec () - t0;
-    if (rc == 0) {
-        uint64_t tot[2] = {s.input_records, s.output_records};
-        if (loom_comm_allreduce_u64 (comm, tot, 2, LOOM_OP_SUM, NULL) == 0) {
-            s.total_input_records = tot[0];
-            s.total_output_records = tot[1];
-        }
-    }
+    if (rc == 0)
+        mr__stats_totals (comm, &s);
     if (stats)
         *stats = s;
     int saved = errno;

@@ -132,6 +132,15 @@ int mr__bcast (
     return 0;
 }
 
+void mr__stats_totals (loom_comm_t *comm, struct loom_mr_stats *stats)
+{
+    uint64_t tot[2] = {stats->input_records, stats->output_records};
+    if (loom_comm_allreduce_u64 (comm, tot, 2, LOOM_OP_SUM, NULL) == 0) {
+        stats->total_input_records = tot[0];
+        stats->total_output_records = tot[1];
+    }
+}
+
 int mr__agree (loom_comm_t *comm, int err, loom_error_t *error)
 {
     int rank = loom_comm_rank (comm), size = loom_comm_size (comm);
