@@ -34,6 +34,7 @@ struct sim {
     size_t n, cap;
     uint64_t started, submitted;
     uint64_t rng;
+    uint64_t trail; /* hash of the decisions in order: same policy, same trail */
     loom__core_t *core;
     double mean_sec;
 };
@@ -100,6 +101,9 @@ static int op_start (void *arg, struct loom__task *t)
         dur = t->job->time_limit_ns - 1;
     push (s, s->now + dur, t);
     s->started++;
+    uint64_t h = t->job->id * 0x9E3779B97F4A7C15ull ^ ((uint64_t)t->pos << 32)
+                 ^ t->alloc->parts[0].node ^ ((uint64_t)t->alloc->nparts << 24);
+    s->trail = (s->trail ^ h) * 0x100000001B3ull;
     return 0;
 }
 
@@ -199,10 +203,11 @@ static int run_throughput (uint32_t nodes,
     printf (
         "{\"bench\":\"sched-sim\",\"nodes\":%u,\"cores_per_node\":%u,\"pending\":%llu,"
         "\"running\":%llu,\"decisions\":%llu,\"backfilled\":%llu,\"cpu_sec\":%.3f,"
-        "\"wall_sec\":%.3f,\"decisions_per_sec\":%.0f,\"sim_sec\":%.1f}\n",
+        "\"wall_sec\":%.3f,\"decisions_per_sec\":%.0f,\"sim_sec\":%.1f,"
+        "\"trail\":\"%016llx\"}\n",
         nodes, cores, (unsigned long long)pending, (unsigned long long)s.core->nrunning,
         (unsigned long long)made, (unsigned long long)(s.core->backfilled - b0), sec,
-        wsec, *rate, (double)s.now / 1e9);
+        wsec, *rate, (double)s.now / 1e9, (unsigned long long)s.trail);
     fflush (stdout);
     loom__core_destroy (s.core);
     free (s.h);
