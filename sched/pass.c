@@ -28,6 +28,7 @@ struct reservation {
         int set;
         uint64_t cores, mem;
     } failed[2];
+    uint64_t learnt; /* bumped whenever failed[] changes */
 };
 
 static int known_to_fail (const struct reservation *r, int k, uint64_t c, uint64_t m)
@@ -42,7 +43,57 @@ static void note_failure (struct reservation *r, int k, uint64_t c, uint64_t m)
         r->failed[k].set = 1;
         r->failed[k].cores = c;
         r->failed[k].mem = m;
+        r->learnt++;
     }
+}
+
+/* Would try_start refuse t without searching, from what the pass has learnt? The same
+ * tests try_start makes before its search, and nothing else.
+ */
+static int surely_fails (const loom__core_t *c,
+                         const struct loom__task *t,
+                         const struct reservation *r,
+                         uint64_t now)
+{
+    const struct loom__job *j = t->job;
+    if (j->nslots != 1)
+        return 0;
+    int k = 0;
+    if (r->active && t != c->res_task) {
+        int ends_before = j->time_limit_ns && r->shadow != UINT64_MAX
+                          && now + j->time_limit_ns <= r->shadow;
+        if (!ends_before) {
+            if (!r->node)
+                return 1;
+            k = 1;
+        }
+    }
+    return known_to_fail (r, k, j->cores_per_slot, j->mem_per_slot)
+           || known_to_fail (r, 0, j->cores_per_slot, j->mem_per_slot);
+}
+
+/* Once the backfill budget is spent, a user's turn is its head alone, and a head that
+ * surely fails changes nothing but the heaps (stalled, then put back with the same
+ * key). When every head left in the heaps surely fails, the rest of the pass is
+ * that churn, one heap removal and push per user with demand: the pass ends instead,
+ * with the same decisions and the same heaps. Returns NULL then, else a user whose
+ * head might start (scan again once it is stalled or the pass learnt something).
+ */
+static struct loom__user *
+blocked_rest (loom__core_t *c, const struct reservation *r, struct loom__user **blocker)
+{
+    uint64_t now = c->ops->now (c->arg);
+    for (size_t i = 0; i < c->fw_heap.n; i++) {
+        struct loom__fw *fw = c->fw_heap.a[i];
+        if (fw->kind == LOOM__FW_OFFER)
+            continue; /* with a reservation, an offer framework is only stalled */
+        for (size_t k = 0; k < fw->users.n; k++) {
+            struct loom__user *u = fw->users.a[k];
+            if (!surely_fails (c, loom__queue_head (u), r, now))
+                return *blocker = u;
+        }
+    }
+    return *blocker = NULL;
 }
 
 void loom__task_launch (loom__core_t *c, struct loom__task *t)
@@ -113,8 +164,10 @@ static int try_start (loom__core_t *c, struct loom__task *t, struct reservation 
     if (r->active && t != c->res_task)
         c->backfilled++;
     loom__task_launch (c, t);
-    if (t->state != LOOM__T_RUNNING) /* it failed to start: its cores came back */
+    if (t->state != LOOM__T_RUNNING) { /* it failed to start: its cores came back */
         memset (r->failed, 0, sizeof (r->failed));
+        r->learnt++;
+    }
     return 1;
 }
 
@@ -246,7 +299,14 @@ uint64_t loom__core_schedule (loom__core_t *c)
     } else {
         c->res_task = NULL;
     }
+    struct loom__user *blocker = NULL; /* from the last blocked_rest scan */
+    uint64_t scanned = UINT64_MAX;     /* r.learnt + started at that scan */
     while (c->free_cores > 0) {
+        if (budget == 0 && (scanned != r.learnt + started || blocker->stalled)) {
+            scanned = r.learnt + started;
+            if (!blocked_rest (c, &r, &blocker))
+                break;
+        }
         struct loom__fw *fw = loom__heap_top (&c->fw_heap);
         if (!fw)
             break;
