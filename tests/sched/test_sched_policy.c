@@ -192,6 +192,53 @@ static void test_backfill (void **state)
     loom__core_destroy (c);
 }
 
+/* Once a pass has spent its backfill tries, it ends early when every head left is
+ * known not to fit, but not before a head that can still start has started; the users
+ * it did not look at stay queued in their heaps for the next pass.
+ */
+static void test_backfill_budget_spent (void **state)
+{
+    struct fake f;
+    loom__core_t *c = fake_core (&f);
+    loom__core_add_node (c, "n0", 8, 0);
+    loom__core_add_node (c, "n1", 8, 0);
+    struct loom__fw *fw = loom__core_fw_add (c, "batch", LOOM__FW_BATCH, 1.0, 0);
+    struct loom__job *full =
+        submit (c, fw, (struct sub){.uid = 9, .cps = 8, .limit = 100 * SEC});
+    submit (c, fw, (struct sub){.uid = 9, .cps = 6, .limit = 1000 * SEC});
+    assert_int_equal (loom__core_schedule (c), 2); /* one node full, 2 cores free */
+    struct loom__job *head[2], *rest[2];
+    for (int i = 0; i < 2; i++) { /* users 1, 2: blocked heads, 20 tries behind each */
+        head[i] = submit (c, fw, (struct sub){.uid = 1 + i, .cps = 8});
+        rest[i] = submit (c, fw, (struct sub){.uid = 1 + i, .cps = 4, .array = "1-20"});
+    }
+    struct loom__job *quick =
+        submit (c, fw, (struct sub){.uid = 3, .limit = 10 * SEC}); /* ends before */
+    struct loom__job *four = submit (c, fw, (struct sub){.uid = 4, .cps = 4});
+    f.now = 1 * SEC;
+    /* Users 1 and 2 spend the 32 tries; user 3's head still starts (it ends before
+     * the reservation at 100 s), then user 4's head is known not to fit (a 4-core task
+     * without a limit failed outside the reserved node) and the pass ends without
+     * trying it.
+     */
+    assert_int_equal (loom__core_schedule (c), 1);
+    assert_int_equal (running_of (quick), 1);
+    assert_int_equal (running_of (four), 0);
+    struct loom__user *u4 = loom__core_user (c, fw, 4);
+    assert_int_equal (u4->pending, 1);
+    assert_true (loom__heap_contains (&fw->users, u4));
+    assert_int_equal (loom__core_schedule (c), 0);
+    /* The reserved node frees at 100 s: user 1's head takes it, nothing else fits. */
+    f.now = 100 * SEC;
+    exit_task (&f, &full->tasks[0], 0);
+    assert_int_equal (loom__core_schedule (c), 1);
+    assert_int_equal (running_of (head[0]), 1);
+    assert_int_equal (
+        running_of (head[1]) + running_of (rest[0]) + running_of (rest[1]), 0);
+    assert_true (loom__heap_contains (&fw->users, u4));
+    loom__core_destroy (c);
+}
+
 /* With two nodes, the reservation holds one node; a long task may use the other. */
 static void test_backfill_other_node (void **state)
 {
@@ -532,6 +579,7 @@ int main (void)
         cmocka_unit_test (test_priority_fifo),
         cmocka_unit_test (test_backfill),
         cmocka_unit_test (test_backfill_other_node),
+        cmocka_unit_test (test_backfill_budget_spent),
         cmocka_unit_test (test_dependencies),
         cmocka_unit_test (test_range_parse),
         cmocka_unit_test (test_arrays),
