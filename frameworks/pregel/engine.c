@@ -110,14 +110,14 @@ loom_pregel_t *loom_pregel_create (loom_pregel_graph_t *g,
         goto nomem;
     job->params.checkpoint = job->checkpoint;
     size_t n = g->n, slots = g->n + g->ng;
-    job->values = calloc (n + 1, job->vs);
+    job->values = pregel_big_alloc (n + 1, job->vs, true);
     job->halted = calloc (n + 1, 1);
     job->cap_value = calloc (1, job->vs);
     if (!job->values || !job->halted || !job->cap_value)
         goto nomem;
     if (job->fast != FAST_NONE) {
-        job->out = malloc ((slots + 1) * job->ms);
-        job->in = malloc ((slots + 1) * job->ms);
+        job->out = pregel_big_alloc (slots + 1, job->ms, false);
+        job->in = pregel_big_alloc (slots + 1, job->ms, false);
         job->out_has = calloc (slots + 1, 1);
         job->in_has = calloc (slots + 1, 1);
         job->identity = calloc (1, job->ms);
@@ -363,7 +363,7 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
             return -1;
         size_t slots = g->n + g->nm;
         if (!job->bcast)
-            job->bcast = malloc ((slots + 1) * job->ms);
+            job->bcast = pregel_big_alloc (slots + 1, job->ms, false);
         if (!job->bflag)
             job->bflag = calloc (slots + 1, 1);
         int failed = !job->bcast || !job->bflag;

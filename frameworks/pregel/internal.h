@@ -225,6 +225,11 @@ static inline void pregel_copy_msg (void *dst, const void *src, size_t ms)
     }
 }
 
+/* n * size bytes (zeroed with 'zero'), on transparent huge pages when large (mem.c);
+ * freed with free(). NULL on overflow or ENOMEM.
+ */
+void *pregel_big_alloc (size_t n, size_t size, bool zero);
+
 /* Grow the listed-messages buffer; sets job->failed on ENOMEM. */
 int pregel_list_reserve (struct loom_pregel *job, size_t more);
 
