@@ -361,9 +361,9 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
          */
         if (pregel_graph_build_pull (g, error) < 0)
             return -1;
-        size_t slots = g->n + g->nm;
+        size_t slots = g->n + g->nm + g->ns;
         if (!job->bcast)
-            job->bcast = pregel_big_alloc (slots + 1, job->ms, false);
+            job->bcast = pregel_big_alloc (slots + 1, job->ms, true);
         if (!job->bflag)
             job->bflag = calloc (slots + 1, 1);
         int failed = !job->bcast || !job->bflag;

@@ -169,6 +169,7 @@ void loom_pregel_graph_destroy (loom_pregel_graph_t *g)
     free (g->mi_off);
     free (g->mo_lid);
     free (g->mo_slot);
+    free (g->so_lid);
     loom_comm_destroy (g->comm);
     free (g);
     errno = saved;
@@ -628,7 +629,8 @@ void loom_pregel_graph_info (const loom_pregel_graph_t *g,
                   + g->ng * (sizeof (uint64_t) + sizeof (uint32_t))
                   + ((size_t)g->size + 1) * sizeof (size_t) * 3
                   + (g->in_off ? (g->n + 1) * sizeof (uint64_t) : 0)
-                  + in_edges * sizeof (uint32_t) + mo * 2 * sizeof (uint32_t);
+                  + in_edges * sizeof (uint32_t) + mo * 2 * sizeof (uint32_t)
+                  + g->ns * sizeof (uint32_t);
 }
 
 const uint64_t *loom_pregel_graph_ids (const loom_pregel_graph_t *g, size_t *n)

@@ -37,9 +37,9 @@ struct loom_pregel_graph {
     size_t *peer_off; /* size + 1: peer p's ghosts are [peer_off[p], peer_off[p+1]) */
 
     /* Pull structures (built on first use by a program with a combiner, see pull.c):
-     * in-edges of every local vertex as source slots, < n for a local vertex and
-     * n + i for mirror i (a remote vertex with edges to this rank, whose broadcast
-     * message its rank sends here once per superstep).
+     * in-edges of every local vertex as source slots: n + i for mirror i (a remote
+     * vertex with edges to this rank, whose broadcast message its rank sends here
+     * once per superstep) and n + nm + k for self mirror k (below).
      */
     bool pull_ready;
     size_t nm;         /* mirrors on this rank */
@@ -53,6 +53,12 @@ struct loom_pregel_graph {
      * the order of q's mo_lid: a fixed pattern (see pregel_exchange()).
      */
     size_t *mi_off;
+    /* Local sources are read by the gather through a copy too, "self mirrors"
+     * n + nm + k for k < ns: so_lid[k] is the local vertex copied there, most-read
+     * first, so that the hot sources of both kinds sit together (pregel_gather()).
+     */
+    size_t ns;
+    uint32_t *so_lid;
 
     uint64_t nv_global, ne_global;
     bool replay;       /* rebuilt from a capture: one rank's partition, no peers */
