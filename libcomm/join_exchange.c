@@ -379,8 +379,15 @@ int join_run_broadcast (loom_join_t *j,
          * broadcast (inner only) the roles swap.
          */
         lp.swap = bs == 0;
-        rc = local (&lp, mine, &j->shape[1 - bs], &shared, &j->shape[bs], &st->results,
-                    error);
+        if (j->shape[0].fixed_size && j->shape[1].fixed_size) {
+            rc = join_radix_local (j, &lp, mine, &j->shape[1 - bs], &shared,
+                                   &j->shape[bs]);
+            if (rc < 0)
+                loom_errset (error, errno, "join: local join: %s", strerror (errno));
+        } else {
+            rc = local (&lp, mine, &j->shape[1 - bs], &shared, &j->shape[bs],
+                        &st->results, error);
+        }
     }
     int saved = errno;
     loom_shared_destroy (sh);
@@ -404,6 +411,12 @@ int join_run_repartition (loom_join_t *j,
     loom_shared_t *sh[2] = {NULL, NULL};
     uint64_t nsh[2] = {0, 0};
     int rc = -1;
+    /* Fixed widths take the path without the shuffle while they fit the budget. */
+    if (!hot && j->shape[0].fixed_size && j->shape[1].fixed_size) {
+        int done = join_radix_run (j, lp, k.budget, error);
+        if (done != 0)
+            return done < 0 ? -1 : 0;
+    }
     if (repartition (j, 0, &k, hrp, error) < 0
         || repartition (j, 1, &k, hrp, error) < 0)
         goto done;

@@ -5,10 +5,12 @@
  *   join_skew.c   heavy-hitter keys from samples, for the hybrid strategy
  *   join_local.c  the radix-partitioned local hash join
  *   join_grace.c  grace-hash spill of the local join past the memory budget
+ *   join_radix.c  the repartition of fixed-width tuples without the shuffle
  */
 #ifndef LOOM_LIBCOMM_JOIN_IMPL_H
 #define LOOM_LIBCOMM_JOIN_IMPL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -63,6 +65,29 @@ int join_run_repartition (loom_join_t *j,
                           const struct join_hot *hot,
                           loom_error_t *error);
 
+/* The repartition of fixed-width tuples without the shuffle (join_radix.c):
+ * scattered by rank and radix partition with one hash, exchanged, joined in place.
+ * Collective. Returns 1 when joined; 0 when some rank would go past 'budget' (bytes
+ * of local join footprint) or lacked memory: then j->side[] hold the tuples
+ * (reordered) for the general path; -1 with errno set and 'error' filled.
+ */
+int join_radix_run (loom_join_t *j,
+                    const struct join_local_params *lp,
+                    uint64_t budget,
+                    loom_error_t *error);
+
+/* The same local join of fixed-width tuples on one rank: 'probe' against 'build'
+ * (neither is changed), scattered by the placement hash's low bits and joined
+ * partition by partition; results are added to j's stats. Returns 0, or -1 with
+ * errno set (ENOMEM, or the emit's errno).
+ */
+int join_radix_local (loom_join_t *j,
+                      const struct join_local_params *lp,
+                      const struct join_buf *probe,
+                      const struct loom__shape *ps,
+                      const struct join_buf *build,
+                      const struct loom__shape *bs);
+
 /* The parameters 'j' was created with (join.c). Can't fail. */
 const struct loom_join_params *join__params (const loom_join_t *j);
 
@@ -83,6 +108,25 @@ struct join_local_params {
     loom_join_emit_f emit;
     void *arg;
 };
+
+/* Emit one result: 'l' the probe tuple, 'r' the matching build tuple or NULL
+ * (unmatched). Returns 0, or -1 with errno set (ECANCELED when the emit left none).
+ */
+static inline int join_call_emit (const struct join_local_params *p,
+                                  const struct loom_record *l,
+                                  const struct loom_record *r)
+{
+    int rc = p->swap ? p->emit (l->key, l->key_len, r->value, r->value_len, l->value,
+                                l->value_len, p->arg)
+                     : p->emit (l->key, l->key_len, l->value, l->value_len,
+                                r ? r->value : NULL, r ? r->value_len : 0, p->arg);
+    if (rc != 0) {
+        if (errno == 0)
+            errno = ECANCELED;
+        return -1;
+    }
+    return 0;
+}
 
 /* Local join: 'probe' against 'build' with a radix-partitioned hash join; for
  * outer, semi and anti joins 'probe' is the left side. Returns 0, or -1 with errno

@@ -24,7 +24,11 @@ int join_buf_reserve (struct join_buf *b, size_t need)
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + need)
         cap *= 2;
-    char *d = realloc (b->data, cap);
+    /* Large buffers on huge pages (mem.c): the puts and the received tuples are
+     * written into fresh memory, where 4 KiB faults cost more than the copy.
+     */
+    cap = (size_t)loom__mem_round (cap);
+    char *d = loom__mem_grow (b->data, b->len, b->cap, cap);
     if (!d) {
         errno = ENOMEM;
         return -1;
@@ -65,7 +69,7 @@ int join_buf_append (struct join_buf *b, const void *data, size_t len, uint64_t 
 
 void join_buf_free (struct join_buf *b)
 {
-    free (b->data);
+    loom__mem_free (b->data, b->cap);
     memset (b, 0, sizeof (*b));
 }
 
@@ -129,8 +133,12 @@ static char *scatter (const struct join_side *sd,
     size_t n = 0, nparts = (size_t)1 << bits, fs = l->s->fixed_size;
     for (size_t i = 0; i < sd->nbufs; i++)
         n += sd->bufs[i].n;
-    uint64_t *h = malloc ((n ? n : 1) * sizeof (*h));
-    char *out = malloc ((n ? n : 1) * l->esz);
+    /* Huge pages (mem.c): the scatter writes to up to 2^14 places at once, which on
+     * 4 KiB pages misses the TLB on nearly every tuple, and faults them in first.
+     */
+    uint64_t hcap = loom__mem_round ((n ? n : 1) * sizeof (uint64_t));
+    uint64_t *h = loom__mem_alloc (hcap);
+    char *out = loom__mem_alloc (loom__mem_round ((n ? n : 1) * l->esz));
     size_t *start = calloc (nparts + 1, sizeof (*start));
     size_t *fill = malloc (nparts * sizeof (*fill));
     if (!h || !out || !start || !fill) {
@@ -187,32 +195,16 @@ static char *scatter (const struct join_side *sd,
             k++;
         }
     }
-    free (h);
+    loom__mem_free (h, hcap);
     free (fill);
     *startp = start;
     return out;
 error:
-    free (h);
-    free (out);
+    loom__mem_free (h, hcap);
+    loom__mem_free (out, loom__mem_round ((n ? n : 1) * l->esz));
     free (start);
     free (fill);
     return NULL;
-}
-
-static int call_emit (const struct join_local_params *p,
-                      const struct loom_record *l,
-                      const struct loom_record *r)
-{
-    int rc = p->swap ? p->emit (l->key, l->key_len, r->value, r->value_len, l->value,
-                                l->value_len, p->arg)
-                     : p->emit (l->key, l->key_len, l->value, l->value_len,
-                                r ? r->value : NULL, r ? r->value_len : 0, p->arg);
-    if (rc != 0) {
-        if (errno == 0)
-            errno = ECANCELED;
-        return -1;
-    }
-    return 0;
 }
 
 int join_local (const struct join_local_params *p,
@@ -300,14 +292,14 @@ int join_local (const struct join_local_params *p,
                 matched = 1;
                 if (semi || anti)
                     break;
-                if (call_emit (p, &lr, &rr) < 0)
+                if (join_call_emit (p, &lr, &rr) < 0)
                     goto done;
                 (*results)++;
             }
             if ((semi && matched) || ((anti || outer) && !matched)) {
                 if (!decoded)
                     entry_rec (&pl, e, &lr);
-                if (call_emit (p, &lr, NULL) < 0)
+                if (join_call_emit (p, &lr, NULL) < 0)
                     goto done;
                 (*results)++;
             }
@@ -315,8 +307,8 @@ int join_local (const struct join_local_params *p,
     }
     rc = 0;
 done:
-    free (P);
-    free (B);
+    loom__mem_free (P, loom__mem_round ((np_all ? np_all : 1) * pl.esz));
+    loom__mem_free (B, loom__mem_round ((nb_all ? nb_all : 1) * bl.esz));
     free (ps);
     free (bs);
     free (head);

@@ -508,6 +508,16 @@ int main (int argc, char **argv)
                     MT_CHECK (last_stats.hot_keys > 0);
             }
 
+    /* Enough tuples for several radix partitions per rank (8192 build tuples each)
+     * in the fixed-width paths, with duplicate keys on both sides.
+     */
+    const struct jcase many = {
+        "many partitions", {{50000, UNIFORM, 30000, 0}, {40000, UNIFORM, 30000, 0}}};
+    for (int kind = 0; kind <= LOOM_JOIN_ANTI; kind++) {
+        run_case (&many, kind, LOOM_JOIN_REPARTITION, false, 0);
+        run_case (&many, kind, LOOM_JOIN_BROADCAST, false, 0);
+    }
+
     /* Auto: a tiny right side is broadcast; a 1-byte limit forces repartition, or
      * the hybrid when one key holds half the left side.
      */
