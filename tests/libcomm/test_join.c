@@ -512,10 +512,11 @@ int main (int argc, char **argv)
      * in the fixed-width paths, with duplicate keys on both sides.
      */
     const struct jcase many = {
-        "many partitions", {{50000, UNIFORM, 30000, 0}, {40000, UNIFORM, 30000, 0}}};
+        "many partitions", {{20000, UNIFORM, 30000, 0}, {36000, UNIFORM, 30000, 0}}};
     for (int kind = 0; kind <= LOOM_JOIN_ANTI; kind++) {
         run_case (&many, kind, LOOM_JOIN_REPARTITION, false, 0);
-        run_case (&many, kind, LOOM_JOIN_BROADCAST, false, 0);
+        if (kind == LOOM_JOIN_INNER || kind == LOOM_JOIN_LEFT_OUTER)
+            run_case (&many, kind, LOOM_JOIN_BROADCAST, false, 0);
     }
 
     /* Auto: a tiny right side is broadcast; a 1-byte limit forces repartition, or
