@@ -13,11 +13,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "schedc.h"
 
-enum { OPT_ERR = 'e', OPT_ALL = 'a', OPT_RANK = 'r', OPT_GREP = 'g', OPT_PREFIX = 'p' };
+enum {
+    OPT_ERR = 'e',
+    OPT_ALL = 'a',
+    OPT_RANK = 'r',
+    OPT_GREP = 'g',
+    OPT_PREFIX = 'p',
+    OPT_FOLLOW = 'f'
+};
 
 static const struct cmd_option options[] = {
     {"err", 0, OPT_ERR, NULL, "Show stderr instead of stdout"},
@@ -27,6 +36,8 @@ static const struct cmd_option options[] = {
     {"grep", 1, OPT_GREP, "PATTERN",
      "Only lines matching PATTERN (extended regular expression, as grep -E)"},
     {"prefix", 0, OPT_PREFIX, NULL, "Print each line's time, rank and stream"},
+    {"follow", 0, OPT_FOLLOW, NULL,
+     "Keep printing what a running task writes, on any node, until it ends"},
     SCHEDC_OPTIONS,
     {NULL, 0, 0, NULL, NULL},
 };
@@ -128,6 +139,9 @@ static void show_raw (FILE *in, FILE *out, const struct filter *f, int stream)
     free (line);
 }
 
+/* --follow given: loomd answers for a task that has not started yet too. */
+static int following;
+
 /* Ask loomd for a task's log. Returns 0 with *reply and *fd, or 1 after one line. */
 static int fetch (const struct cmd *cmd,
                   const char *dir,
@@ -138,8 +152,9 @@ static int fetch (const struct cmd *cmd,
                   json_t **reply,
                   int *fd)
 {
-    json_t *req = json_pack ("{s:s, s:I, s:s}", "op", "logs", "job", (json_int_t)job,
-                             "stream", err ? "err" : "out");
+    json_t *req =
+        json_pack ("{s:s, s:I, s:s, s:b}", "op", "logs", "job", (json_int_t)job,
+                   "stream", err ? "err" : "out", "follow", following);
     if (has_index)
         json_object_set_new (req, "index", json_integer (index));
     *fd = -1;
@@ -150,6 +165,97 @@ static int fetch (const struct cmd *cmd,
         return cmd_error (cmd, "loomd sent no log file");
     }
     return 0;
+}
+
+/* --follow: what the task wrote so far, then what it writes, until it ends. Each
+ * round asks loomd again (a fresh descriptor, and whether the task still runs: an
+ * agent's output reaches the head's file while the task runs) and reads on from where
+ * the last round stopped. Lines are printed whole while more may come.
+ */
+static int follow (const struct cmd *cmd,
+                   const char *dir,
+                   uint64_t job,
+                   int64_t index,
+                   int has_index,
+                   const struct filter *f)
+{
+    off_t done = 0;
+    int was_tagged = -1;
+    char *buf = NULL;
+    size_t cap = 0;
+    for (;;) {
+        json_t *r;
+        int fd;
+        if (fetch (cmd, dir, job, index, has_index, f->stream == S_ERR, &r, &fd)) {
+            free (buf);
+            return 1;
+        }
+        int running = json_is_true (json_object_get (r, "running"));
+        const char *format = json_string_value (json_object_get (r, "format"));
+        int tagged = format && strcmp (format, "tagged") == 0;
+        json_decref (r);
+        if (tagged != was_tagged) /* the job log appeared: a file of its own */
+            done = 0;
+        was_tagged = tagged;
+        struct stat st;
+        size_t len = 0;
+        int more = 0; /* a large log is read 4 MiB at a time */
+        if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && st.st_size > done) {
+            size_t want = (size_t)(st.st_size - done);
+            if (want > (4u << 20)) {
+                want = 4u << 20;
+                more = 1;
+            }
+            if (want > cap) {
+                char *b = realloc (buf, want);
+                if (!b) {
+                    close (fd);
+                    free (buf);
+                    return cmd_error (cmd, "out of memory");
+                }
+                buf = b;
+                cap = want;
+            }
+            while (len < want) {
+                ssize_t n = pread (fd, buf + len, want - len, done + (off_t)len);
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n <= 0)
+                    break;
+                len += (size_t)n;
+            }
+        }
+        close (fd);
+        size_t use = len;
+        if ((running || more) && (tagged || f->re || f->prefix)) { /* whole lines */
+            while (use > 0 && buf[use - 1] != '\n')
+                use--;
+            if (use == 0 && more)
+                use = len; /* a 4 MiB line: in pieces */
+        }
+        if (use > 0) {
+            FILE *in = fmemopen (buf, use, "r");
+            if (!in) {
+                free (buf);
+                return cmd_error (cmd, "%s", strerror (errno));
+            }
+            if (tagged)
+                show_tagged (in, stdout, f);
+            else
+                show_raw (in, stdout, f, f->stream);
+            fclose (in);
+            done += (off_t)use;
+            fflush (stdout);
+        }
+        if (more)
+            continue;
+        if (!running) {
+            free (buf);
+            return 0;
+        }
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep (&ts, NULL);
+    }
 }
 
 static int logs_main (const struct cmd *cmd, int argc, char **argv)
@@ -167,6 +273,8 @@ static int logs_main (const struct cmd *cmd, int argc, char **argv)
             f.stream = S_ERR;
         } else if (c == OPT_ALL) {
             f.all = f.prefix = 1;
+        } else if (c == OPT_FOLLOW) {
+            following = 1;
         } else if (c == OPT_PREFIX) {
             f.prefix = 1;
         } else if (c == OPT_GREP) {
@@ -211,7 +319,8 @@ static int logs_main (const struct cmd *cmd, int argc, char **argv)
     int tagged = format && strcmp (format, "tagged") == 0;
     json_int_t ranks = json_integer_value (json_object_get (r, "ranks"));
     json_int_t tindex = json_integer_value (json_object_get (r, "index"));
-    if (f.rank >= 0 && !tagged) {
+    int mpi = json_is_true (json_object_get (r, "mpi"));
+    if (f.rank >= 0 && !tagged && !(following && mpi)) {
         cmd_error (cmd,
                    "job %llu task %lld is not an MPI task (--mpi): its output has no "
                    "ranks",
@@ -222,6 +331,20 @@ static int logs_main (const struct cmd *cmd, int argc, char **argv)
         cmd_error (cmd, "job %llu has %lld ranks (0-%lld): no rank %d",
                    (unsigned long long)job, (long long)ranks, (long long)ranks - 1,
                    f.rank);
+        goto out;
+    }
+    if (following) {
+        if (json) {
+            cmd_error (cmd, "give --follow or --json, not both");
+            goto out;
+        }
+        if (f.all && !tagged && !mpi) {
+            cmd_error (cmd,
+                       "--follow --all needs an --mpi task (its one log holds every "
+                       "stream); follow stdout or --err");
+            goto out;
+        }
+        rc = follow (cmd, dir, job, index, has_index, &f);
         goto out;
     }
     mem = json ? open_memstream (&data, &len) : stdout;
@@ -284,8 +407,8 @@ out:
 
 const struct cmd cmd_logs = {
     .name = "logs",
-    .usage =
-        "[--err|--all] [--rank R] [--grep PATTERN] [--prefix] [--json] JOB[.INDEX]",
+    .usage = "[--err|--all] [--rank R] [--grep PATTERN] [--prefix] [--follow|--json] "
+             "JOB[.INDEX]",
     .summary =
         "Show what a task wrote (stdout, stderr, Loom's lines); owner or root only",
     .fn = logs_main,
@@ -297,5 +420,7 @@ const struct cmd cmd_logs = {
         "lines\n"
         "(each rank's end, loomd's start and end of the task, the trace merge):\n"
         "--rank picks one rank, --all shows every stream with its prefix. Logs stay\n"
-        "after the job ended and across loomd restarts. See docs/sched.md.",
+        "after the job ended and across loomd restarts. --follow prints what a\n"
+        "running task writes as it comes (agents send output to the head every\n"
+        "0.2 s) and returns when the task ends. See docs/sched.md.",
 };

@@ -14,6 +14,7 @@
 
 #include <loom/sched.h>
 
+#include "sched_agents.h"
 #include "schedc.h"
 
 enum {
@@ -29,6 +30,10 @@ enum {
     OPT_NODENAME,
     OPT_SECRET,
     OPT_RECONNECT,
+    OPT_RSH,
+    OPT_AGENTS,
+    OPT_HOSTFILE,
+    OPT_AGENTS_TIMEOUT,
 };
 
 static const struct cmd_option options[] = {
@@ -50,6 +55,15 @@ static const struct cmd_option options[] = {
      "agent: the head's secret (default DIR/agent.secret, mode 0600)"},
     {"reconnect", 1, OPT_RECONNECT, "SEC",
      "agent: keep trying to reach a lost head this long (default 60)"},
+    {"rsh-agent", 1, OPT_RSH, "CMD",
+     "start: remote shell to reach other hosts (agents of --hostfile, mpirun of tasks "
+     "on several nodes; default ssh)"},
+    {"agents", 1, OPT_AGENTS, "slurm",
+     "start: start an agent on every node of this Slurm allocation (srun --overlap)"},
+    {"hostfile", 1, OPT_HOSTFILE, "FILE",
+     "start: start an agent on every host of FILE through --rsh-agent"},
+    {"agents-timeout", 1, OPT_AGENTS_TIMEOUT, "SEC",
+     "start: wait this long for every agent to join (default 60)"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -70,8 +84,24 @@ static char *find_loomd (void)
     return strdup ("loomd");
 }
 
-static int
-start (const struct cmd *cmd, const char *dir, int json, char **extra, int nextra)
+/* Stop the head that was just started (its agents did not all join). */
+static void stop_quietly (const struct cmd *cmd, const char *dir, int pid)
+{
+    json_t *r;
+    if (schedc_call (cmd, dir, json_pack ("{s:s}", "op", "shutdown"), &r, NULL) == 0)
+        json_decref (r);
+    for (int i = 0; i < 600 && kill (pid, 0) == 0; i++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep (&ts, NULL);
+    }
+}
+
+static int start (const struct cmd *cmd,
+                  const char *dir,
+                  int json,
+                  char **extra,
+                  int nextra,
+                  struct sched_agents *agents)
 {
     loom_error_t error;
     loom_sched_t *h = loom_sched_connect (dir, &error);
@@ -140,16 +170,30 @@ start (const struct cmd *cmd, const char *dir, int json, char **extra, int nextr
             return cmd_error (cmd, "%s", buf + 6);
         return cmd_error (cmd, "loomd did not start%s%s", n ? ": " : "", buf);
     }
+    if (agents) {
+        agents->dir = dir;
+        agents->state_dir = sdir;
+        agents->head = where;
+        if (sched_agents_start (cmd, agents)) {
+            stop_quietly (cmd, dir, lpid);
+            return 1;
+        }
+    }
     if (json) {
         json_t *o = json_pack ("{s:i, s:s, s:i, s:I}", "pid", lpid, "state_dir", sdir,
                                "cores", (int)cores, "mem", (json_int_t)mem);
         if (strcmp (where, "-") != 0)
             json_object_set_new (o, "listen", json_string (where));
+        if (agents)
+            json_object_set_new (o, "agents", json_true ());
         return schedc_print_json (o) + (json_decref (o), 0);
     }
     printf ("loomd started: pid %d, %u cores, %llu MiB, state in %s\n", lpid, cores,
             mem, sdir);
-    if (strcmp (where, "-") != 0)
+    if (agents)
+        printf ("agents joined from every node of %s\n",
+                agents->hostfile ? agents->hostfile : "the Slurm allocation");
+    else if (strcmp (where, "-") != 0)
         printf ("agents join with: loom sched agent %s --state-dir %s\n", where, sdir);
     return 0;
 }
@@ -225,6 +269,8 @@ static int sched_main (const struct cmd *cmd, int argc, char **argv)
         [OPT_RECONNECT - OPT_CORES] = "--reconnect",
     };
     const char *what = NULL, *head = NULL;
+    struct sched_agents agents = {.timeout = 60};
+    int want_agents = 0, listening = 0, no_local = 0;
     /* Options may come before or after the action (loom sched start --cores 2);
      * getopt_long with optind = 0 starts afresh on what follows the action.
      */
@@ -236,7 +282,37 @@ static int sched_main (const struct cmd *cmd, int argc, char **argv)
                 dir = arg;
             else if (c == SCHEDC_OPT_JSON)
                 json = 1;
-            else if (c >= OPT_CORES && c <= OPT_RECONNECT && nextra < 38) {
+            else if (c == OPT_AGENTS) {
+                if (strcmp (arg, "slurm") != 0)
+                    return cmd_error (cmd,
+                                      "bad --agents '%s' (say slurm, or give "
+                                      "--hostfile FILE)",
+                                      arg);
+                if (agents.hostfile)
+                    return cmd_error (cmd,
+                                      "give --agents slurm or --hostfile, not both");
+                want_agents = start_only = c;
+            } else if (c == OPT_HOSTFILE) {
+                if (want_agents == OPT_AGENTS)
+                    return cmd_error (cmd,
+                                      "give --agents slurm or --hostfile, not both");
+                agents.hostfile = arg;
+                want_agents = start_only = c;
+            } else if (c == OPT_AGENTS_TIMEOUT) {
+                char *end;
+                agents.timeout = strtod (arg, &end);
+                if (*end || !(agents.timeout > 0))
+                    return cmd_error (cmd, "bad --agents-timeout '%s' (seconds, > 0)",
+                                      arg);
+                start_only = c;
+            } else if (c == OPT_RSH && nextra < 36) {
+                agents.rsh = arg; /* loomd's too: mpirun of tasks on several nodes */
+                extra[nextra++] = "--rsh-agent";
+                extra[nextra++] = (char *)arg;
+                start_only = c;
+            } else if (c >= OPT_CORES && c <= OPT_RECONNECT && nextra < 36) {
+                listening |= c == OPT_LISTEN;
+                no_local |= c == OPT_NOLOCAL;
                 extra[nextra++] = (char *)flags[c - OPT_CORES];
                 if (c != OPT_NOLOCAL)
                     extra[nextra++] = (char *)arg;
@@ -270,7 +346,22 @@ static int sched_main (const struct cmd *cmd, int argc, char **argv)
         if (agent_only)
             return cmd_error (cmd, "%s applies to 'agent' only",
                               flags[agent_only - OPT_CORES]);
-        return start (cmd, dir, json, extra, nextra);
+        if (want_agents) {
+            /* Every node, the head's too, runs tasks through its agent; agents dial
+             * this host's first address unless --listen says otherwise.
+             */
+            if (!listening) {
+                extra[nextra++] = "--listen";
+                extra[nextra++] = "0.0.0.0:0";
+            }
+            if (!no_local)
+                extra[nextra++] = "--no-local";
+        }
+        if (want_agents && sched_agents_hosts (cmd, &agents))
+            return 1;
+        int rc = start (cmd, dir, json, extra, nextra, want_agents ? &agents : NULL);
+        loom_hosts_free (agents.hosts, agents.nhosts);
+        return rc;
     }
     if (strcmp (what, "agent") == 0) {
         if (!head)
@@ -278,12 +369,19 @@ static int sched_main (const struct cmd *cmd, int argc, char **argv)
                                    "DIR/loomd.addr)");
         if (start_only)
             return cmd_error (cmd, "%s applies to 'start' only",
-                              flags[start_only - OPT_CORES]);
+                              start_only == OPT_RSH        ? "--rsh-agent"
+                              : start_only == OPT_AGENTS   ? "--agents"
+                              : start_only == OPT_HOSTFILE ? "--hostfile"
+                              : start_only == OPT_AGENTS_TIMEOUT
+                                  ? "--agents-timeout"
+                                  : flags[start_only - OPT_CORES]);
         return agent (cmd, dir, head, extra, nextra);
     }
     if (strcmp (what, "stop") == 0) {
-        if (nextra)
-            return cmd_error (cmd, "%s applies to 'start' only", extra[0]);
+        if (nextra || start_only)
+            return cmd_error (cmd, "%s applies to 'start' only",
+                              nextra ? extra[0]
+                                     : "--agents, --hostfile, --agents-timeout");
         return stop (cmd, dir, json);
     }
     return cmd_error (cmd, "unknown action '%s' (say 'start', 'stop' or 'agent')",
@@ -301,5 +399,10 @@ const struct cmd cmd_sched = {
         "($LOOM_STATE_DIR, else ~/.loom/sched). Stopping it kills running tasks and\n"
         "queues them again for the next start; queued and finished jobs are kept.\n"
         "With --listen, agents on other nodes ('loom sched agent HOST:PORT', started\n"
-        "by srun, mpirun or an rsh agent) join with the secret in DIR/agent.secret.",
+        "by srun, mpirun or an rsh agent) join with the secret in DIR/agent.secret.\n"
+        "--agents slurm (inside an allocation) or --hostfile FILE (through "
+        "--rsh-agent,\n"
+        "default ssh) starts them: one per node, the head scheduling only, start\n"
+        "returning once all joined. A task whose slots span nodes runs through mpirun\n"
+        "with a rankfile of the granted cores (see docs/sched.md).",
 };

@@ -20,6 +20,8 @@
 #include "launch_int.h"
 #include "placement_int.h"
 
+#define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+
 void loom__argv_free (char **argv)
 {
     for (char **a = argv; a && *a; a++)
@@ -97,6 +99,9 @@ static int mpirun_args (loom_launch_job_t *job,
     }
     if (pl->oversubscribed)
         add (a, "--oversubscribe");
+    /* Output captured line by line: each line says its rank (io_forward.c). */
+    if (job->p.output)
+        add (a, "--tag-output");
     if (job->l->rsh_agent) {
         add (a, "--mca");
         add (a, "plm_rsh_agent");
@@ -109,6 +114,20 @@ static int mpirun_args (loom_launch_job_t *job,
         return loom_errset (error, ENOMEM, "out of memory");
     add (a, "-x");
     add (a, "LOOM_JOB");
+    /* The job's extra environment is for every rank: ranks on other hosts get only
+     * what mpirun exports (-x), not mpirun's own environment.
+     */
+    for (char *const *e = job->p.env; e && *e; e++) {
+        size_t n = strcspn (*e, "=");
+        if (!(*e)[n] || n == 0 || n >= 256 || strspn (*e, NAME_CHARS) != n
+            || (**e >= '0' && **e <= '9'))
+            continue; /* not a name mpirun takes (e.g. BASH_FUNC_f%%) */
+        char name[256];
+        memcpy (name, *e, n);
+        name[n] = '\0';
+        add (a, "-x");
+        add (a, name);
+    }
     if (geteuid () == 0
         && (loom__env_set (env, "OMPI_ALLOW_RUN_AS_ROOT", "1") < 0
             || loom__env_set (env, "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1") < 0))

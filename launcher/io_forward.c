@@ -16,11 +16,46 @@
 
 #define LINE_MAX_BYTES (64 * 1024)
 
+/* A line mpirun tagged (--tag-output, engine.c): "[JOB,RANK]<stdout>:text". Sets the
+ * rank and stream and returns the tag's length, or 0 for a line without a tag (what
+ * mpirun says itself).
+ */
+static size_t untag (const char *s, size_t len, int *rank, int *stream)
+{
+    size_t i = 1;
+    if (len < 14 || s[0] != '[')
+        return 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        i++;
+    if (i == 1 || i >= len || s[i] != ',')
+        return 0;
+    size_t r0 = ++i;
+    int r = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9' && r < 100000000)
+        r = r * 10 + (s[i++] - '0');
+    if (i == r0 || len - i < 10 || s[i] != ']')
+        return 0;
+    if (memcmp (s + i + 1, "<stdout>:", 9) == 0)
+        *stream = 1;
+    else if (memcmp (s + i + 1, "<stderr>:", 9) == 0)
+        *stream = 2;
+    else
+        return 0;
+    *rank = r;
+    return i + 10;
+}
+
 static void deliver (struct proc *pr, int stream, const char *s, size_t len)
 {
     loom_launch_job_t *job = pr->job;
+    int rank = pr->rank;
+    if (rank < 0) { /* the engine's output: its ranks' lines carry their rank */
+        size_t tag = untag (s, len, &rank, &stream);
+        s += tag;
+        len -= tag;
+    }
     if (job->p.output)
-        job->p.output (job, pr->rank, stream, s, len, job->p.arg);
+        job->p.output (job, rank, stream, s, len, job->p.arg);
 }
 
 /* Deliver the complete lines of 'lb' (and, if 'final', the rest). */

@@ -244,7 +244,9 @@ struct loom_launch_job_status {
 
 /* Output of a rank: one line (without its '\n'; a last unterminated line is delivered
  * too), 'stream' 1 for stdout and 2 for stderr. Messages a rank logs through PMIx
- * (Open MPI's error text when there is no mpirun) arrive as stderr lines.
+ * (Open MPI's error text when there is no mpirun) arrive as stderr lines. Through
+ * mpirun, ranks' lines carry their rank (mpirun --tag-output, the tag removed); what
+ * the engine itself writes comes with rank -1.
  */
 typedef void (*loom_launch_output_f) (loom_launch_job_t *job,
                                       int rank,

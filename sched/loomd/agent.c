@@ -5,9 +5,10 @@
  * rsh/ssh agent), it reports the node's cores (hwloc, the allowed cpuset) and memory
  * to the head, authenticated by the shared secret file, then starts each task it is
  * sent on exactly the cores named, with the code the head uses for its own node
- * (exec.c, output.c, loom::launch for --mpi). When a task ends its stdout and stderr
- * go to the head, then its status: the head keeps every log, so `loom logs` works
- * there whatever node ran the task.
+ * (exec.c, output.c, loom::launch for --mpi). Its stdout, stderr and job log go to
+ * the head while it runs (every SHIP_MS, see below), the rest and then its status when
+ * it ends: the head keeps every log, so `loom logs` (and `loom logs --follow`) works
+ * there whatever node runs the task.
  *
  * When the head goes silent (no frame for the heartbeat timeout) or its connection
  * closes, the head will consider this node down and requeue its tasks, so the agent
@@ -44,9 +45,19 @@ struct atask {
     struct loom__task task;
     struct loomd_job x;
     struct loom__alloc *alloc;
-    uint64_t gen; /* connection it came on */
+    uint64_t gen;  /* connection it came on */
+    int logfd[3];  /* its .out, .err and .log files here, once they exist, or -1 */
+    off_t sent[3]; /* bytes of each already sent to the head */
     struct atask *next;
 };
+
+/* Output goes to the head while its task runs: every SHIP_MS the new bytes of each
+ * log file, unless SHIP_HIGH bytes still wait to be written to the head's socket.
+ * The task's files here are the buffer: a slow head or a chatty task costs disk,
+ * never agent memory, and never stalls the task.
+ */
+#define SHIP_MS   200
+#define SHIP_HIGH (4u << 20)
 
 static struct {
     struct loomd d; /* what exec.c and output.c use: this node, base, logs */
@@ -58,7 +69,7 @@ static struct {
     int welcomed, ever, connecting;
     uint64_t last_rx, lost_at, tried_at;
     double hb_iv, hb_timeout;
-    struct event *tick, *sigchld, *sigterm, *sigint;
+    struct event *tick, *ship, *sigchld, *sigterm, *sigint;
     struct atask *tasks;
     uint64_t gen;
     int rc;
@@ -98,27 +109,32 @@ static json_t *task_msg (const char *op, const struct atask *at)
                       (json_int_t)at->task.attempt);
 }
 
-/* Send a task's log (1 stdout, 2 stderr, 3 job log) to the head, in chunks, and remove
- * it here. The chunks go out from the file itself (evbuffer_add_file), not through
- * memory.
+static const char *const stream_ext[3] = {"out", "err", "log"};
+
+/* Send what was added to a task's log (1 stdout, 2 stderr, 3 job log) since the last
+ * call, in chunks of at most LOOMD_WIRE_CHUNK, up to 'budget' bytes (0: all). The
+ * chunks go out from the file itself (evbuffer_add_file), not through memory.
  */
-static void ship_log (struct atask *at, int stream, int send)
+static void ship_new (struct atask *at, int stream, off_t budget)
 {
-    char *path = loomd_task_log (&A.d, &at->task,
-                                 stream == 3   ? "log"
-                                 : stream == 2 ? "err"
-                                               : "out");
-    if (!path)
-        return;
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    unlink (path);
-    free (path);
-    if (fd < 0)
-        return;
+    int k = stream - 1;
+    if (at->logfd[k] < 0) {
+        char *path = loomd_task_log (&A.d, &at->task, stream_ext[k]);
+        if (path)
+            at->logfd[k] = open (path, O_RDONLY | O_CLOEXEC);
+        free (path);
+        if (at->logfd[k] < 0)
+            return; /* nothing written yet */
+    }
     struct stat st;
-    off_t size = fstat (fd, &st) == 0 ? st.st_size : 0;
-    for (off_t off = 0; send && off < size; off += LOOMD_WIRE_CHUNK) {
-        off_t n = size - off < LOOMD_WIRE_CHUNK ? size - off : LOOMD_WIRE_CHUNK;
+    if (fstat (at->logfd[k], &st) < 0)
+        return;
+    while (at->sent[k] < st.st_size) {
+        off_t off = at->sent[k], n = st.st_size - off;
+        if (n > LOOMD_WIRE_CHUNK)
+            n = LOOMD_WIRE_CHUNK;
+        if (budget > 0 && n > budget)
+            n = budget;
         json_t *o = task_msg ("out", at);
         json_object_set_new (o, "value", json_integer (stream));
         json_object_set_new (o, "n", json_integer ((json_int_t)n));
@@ -126,7 +142,7 @@ static void ship_log (struct atask *at, int stream, int send)
         unsigned char hdr[4];
         loomd_wire_header (hdr, (size_t)n);
         bufferevent_write (A.bev, hdr, 4);
-        int dfd = dup (fd);
+        int dfd = dup (at->logfd[k]);
         if (dfd < 0
             || evbuffer_add_file (bufferevent_get_output (A.bev), dfd, off, n) < 0) {
             /* The frame was announced: fill it, so the stream stays in step. */
@@ -135,8 +151,45 @@ static void ship_log (struct atask *at, int stream, int send)
                 bufferevent_write (A.bev, zero, (size_t)n);
             free (zero);
         }
+        at->sent[k] += n;
+        if (budget > 0 && (budget -= n) == 0)
+            break;
     }
-    close (fd);
+}
+
+/* At a task's end: send the rest of its log (if 'send') and remove it here. */
+static void ship_log (struct atask *at, int stream, int send)
+{
+    int k = stream - 1;
+    if (send)
+        ship_new (at, stream, 0);
+    char *path = loomd_task_log (&A.d, &at->task, stream_ext[k]);
+    if (path)
+        unlink (path);
+    free (path);
+    if (at->logfd[k] >= 0)
+        close (at->logfd[k]);
+    at->logfd[k] = -1;
+}
+
+/* Every SHIP_MS: running tasks' new output to the head, while its socket keeps up. */
+static void on_ship (evutil_socket_t fd, short ev, void *arg)
+{
+    (void)fd;
+    (void)ev;
+    (void)arg;
+    if (!A.welcomed || !A.bev)
+        return;
+    struct evbuffer *out = bufferevent_get_output (A.bev);
+    for (struct atask *at = A.tasks; at; at = at->next) {
+        if (at->gen != A.gen || !at->task.ext)
+            continue;
+        for (int stream = 1; stream <= 3; stream++) {
+            if (evbuffer_get_length (out) >= SHIP_HIGH)
+                return; /* the rest waits on disk for the next round */
+            ship_new (at, stream, LOOMD_WIRE_CHUNK);
+        }
+    }
 }
 
 static void task_free (struct atask *at)
@@ -147,6 +200,9 @@ static void task_free (struct atask *at)
             break;
         }
     }
+    for (int k = 0; k < 3; k++)
+        if (at->logfd[k] >= 0)
+            close (at->logfd[k]);
     free (at->alloc);
     loomd_strv_free (at->x.argv);
     loomd_strv_free (at->x.env);
@@ -226,6 +282,7 @@ static void on_run (json_t *o)
     at->task.state = LOOM__T_RUNNING;
     at->task.alloc = at->alloc;
     at->gen = A.gen;
+    at->logfd[0] = at->logfd[1] = at->logfd[2] = -1;
     at->next = A.tasks;
     A.tasks = at;
     A.d.kill_grace_ns = (uint64_t)(m.grace * 1e9);
@@ -528,7 +585,7 @@ int loomd_agent_main (const struct loomd_agent_params *p)
         fprintf (stderr, "loomd: agent: %s\n", error.text);
         return 1;
     }
-    /* Task output waits here until its task ends and it goes to the head. */
+    /* Task output lands here first and goes to the head as it comes (on_ship). */
     if (asprintf (&d->logdir, "%s/agent-%s/logs", p->dir, d->node) < 0
         || mkdirs (d->logdir) < 0) {
         fprintf (stderr, "loomd: agent: cannot create %s/agent-%s/logs: %s\n", p->dir,
@@ -542,11 +599,14 @@ int loomd_agent_main (const struct loomd_agent_params *p)
         return 1;
     }
     A.tick = event_new (d->base, -1, EV_PERSIST, on_tick, NULL);
+    A.ship = event_new (d->base, -1, EV_PERSIST, on_ship, NULL);
     A.sigchld = evsignal_new (d->base, SIGCHLD, on_sigchld, NULL);
     A.sigterm = evsignal_new (d->base, SIGTERM, on_sigterm, NULL);
     A.sigint = evsignal_new (d->base, SIGINT, on_sigterm, NULL);
     struct timeval one = {1, 0};
+    struct timeval ship = {0, SHIP_MS * 1000};
     event_add (A.tick, &one);
+    event_add (A.ship, &ship);
     event_add (A.sigchld, NULL);
     event_add (A.sigterm, NULL);
     event_add (A.sigint, NULL);
@@ -568,6 +628,7 @@ int loomd_agent_main (const struct loomd_agent_params *p)
     if (A.bev)
         bufferevent_free (A.bev);
     event_free (A.tick);
+    event_free (A.ship);
     event_free (A.sigchld);
     event_free (A.sigterm);
     event_free (A.sigint);

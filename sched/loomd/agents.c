@@ -18,6 +18,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 
 #include <loom/clock.h>
 #include <loom/error.h>
+#include <loom/launch.h>
 #include <loom/log.h>
 
 #include "../internal.h"
@@ -389,6 +391,14 @@ static void agent_free (struct loomd_agent *a, const char *why)
             if (run && run->agent == a) {
                 loomd_run_free (run);
                 t->ext = NULL;
+            } else if (run && run->ljob && !d->stopping
+                       && loomd_span_uses_node (t, (uint32_t)a->node)) {
+                /* A task spread over nodes (span.c) lost one of them: its mpirun
+                 * would hang or fail on its own; end it now, as failed.
+                 */
+                loomd_joblog_printf (run->logfd, "node %s is down: killing the task",
+                                     n->name);
+                loom_launch_job_kill (run->ljob, SIGKILL);
             }
         }
         ((struct loomd_node *)n->ext)->agent = NULL;

@@ -165,6 +165,8 @@ char *loomd_cores_list (const struct loomd *d, const struct loom__task *t, int p
 {
     if (!t->alloc)
         return NULL;
+    if (t->alloc->nparts > 1)
+        return loomd_span_where ((struct loomd *)d, t, pus);
     const struct loom__alloc_part *p = &t->alloc->parts[0];
     return loomd_mask_list (loomd_node_of (d, p->node), p->mask, pus);
 }
@@ -237,7 +239,9 @@ static void free_strv (char **v)
     free (v);
 }
 
-/* The job's environment plus LOOM_JOB_ID, LOOM_ARRAY_INDEX, LOOM_CPUS, LOOM_SLOT. */
+/* The job's environment plus LOOM_JOB_ID, LOOM_ARRAY_INDEX, LOOM_CPUS, and LOOM_SLOT
+ * and LOOM_NODE unless slot < 0 (a task on several nodes).
+ */
 static char **task_env (const struct loomd *d,
                         const struct loomd_job *x,
                         const struct loom__task *t,
@@ -261,8 +265,8 @@ static char **task_env (const struct loomd *d,
     if (asprintf (&e[k++], "LOOM_JOB_ID=%llu", (unsigned long long)t->job->id) < 0
         || asprintf (&e[k++], "LOOM_ARRAY_INDEX=%lld", (long long)t->index) < 0
         || asprintf (&e[k++], "LOOM_CPUS=%s", cpus ? cpus : "") < 0
-        || asprintf (&e[k++], "LOOM_SLOT=%d", slot) < 0
-        || asprintf (&e[k++], "LOOM_NODE=%s", d->node) < 0) {
+        || (slot >= 0 && asprintf (&e[k++], "LOOM_SLOT=%d", slot) < 0)
+        || (slot >= 0 && asprintf (&e[k++], "LOOM_NODE=%s", d->node) < 0)) {
         free_strv (e);
         return NULL;
     }
@@ -379,10 +383,12 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
 {
     struct loom__job *j = t->job;
     struct loomd_job *x = j->ext;
-    int nprocs = x->mpi ? 1 : (int)j->nslots;
+    int spans = t->alloc && t->alloc->nparts > 1;
+    int nprocs = x->mpi || spans ? 1 : (int)j->nslots;
     int outfd = -1, errfd = -1, rc = -1, e = 0;
     char **argv = NULL, *cpus = NULL;
-    hwloc_bitmap_t set = task_set (d, t, 1);
+    /* A task on several nodes has no cores of this node's (span.c). */
+    hwloc_bitmap_t set = spans ? hwloc_bitmap_alloc () : task_set (d, t, 1);
     struct loomd_run *run = calloc (1, sizeof (*run) + (size_t)nprocs * sizeof (pid_t));
     if (run)
         run->logfd = -1;
@@ -399,11 +405,23 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
         goto out;
     }
     run->d = d;
-    if (x->mpi && !as_user) {
+    if (spans && as_user) {
+        /* mpirun carries it to the other hosts, and cannot become the user there. */
+        dprintf (errfd,
+                 "loomd: this task was placed on several nodes, which runs it through "
+                 "mpirun; loomd runs as root and mpirun cannot switch to user %s: "
+                 "submit it with -n at most one node's cores, or run loomd as %s\n",
+                 x->user ? x->user : "?", x->user ? x->user : "that user");
+        e = EPERM;
+        goto out;
+    }
+    if (spans || (x->mpi && !as_user)) {
         /* Its ranks' lines go to the job log, stamped with rank and time. Without
          * one (a full disk), their output goes to the raw files as plain tasks'.
+         * A plain task on several nodes runs one process per slot through mpirun,
+         * its output in the raw files.
          */
-        run->logfd = loomd_joblog_open (d, t);
+        run->logfd = x->mpi ? loomd_joblog_open (d, t) : -1;
         if (start_mpi (d, t, run, argv, cpus, outfd, errfd, &e) < 0)
             goto out;
         run->pstart = loomd_boot_ms ();
@@ -741,6 +759,7 @@ static int start_mpi (struct loomd *d,
     if (!d->launch) {
         struct loom_launch_params lp = LOOM_LAUNCH_PARAMS_INIT;
         lp.topo = d->topo;
+        lp.rsh_agent = d->rsh_agent;
         if (!(d->launch = loom_launch_create (&lp, &e))) {
             *err = errno;
             say (run, errfd, "cannot start the launcher: %s", e.text);
@@ -751,18 +770,37 @@ static int start_mpi (struct loomd *d,
         event_add (d->launch_ev, NULL);
     }
     struct loom__job *j = t->job;
-    struct loom_node node = {NULL, d->topo, cpus, 0};
+    struct loom_node node = {NULL, d->topo, cpus, 0}, *nodes = &node;
     struct loom_placement_params pp = LOOM_PLACEMENT_PARAMS_INIT;
     struct loomd_job *x = j->ext;
-    pp.nprocs = x->ranks > 0 ? x->ranks : (int)j->nslots;
+    uint32_t nnodes = t->alloc->nparts;
+    char *where = NULL;
+    if (nnodes > 1) { /* span.c: one node per part of the grant, on its cores */
+        nodes = loomd_span_nodes (d, t);
+        where = loomd_span_where (d, t, 1);
+        if (!nodes || !where) {
+            loomd_span_nodes_free (nodes, nnodes);
+            free (where);
+            *err = ENOMEM;
+            say (run, errfd, "cannot place the ranks: out of memory");
+            return -1;
+        }
+        cpus = where;
+    }
+    pp.nprocs = x->mpi && x->ranks > 0 ? x->ranks : (int)j->nslots;
     pp.cpus_per_rank = (int)j->cores_per_slot;
     pp.oversubscribe = pp.nprocs > (int)j->nslots; /* --ranks: share the cores */
-    if (!(run->pl = loom_placement_compute (&node, 1, &pp, &e))) {
+    run->pl = loom_placement_compute (nodes, nnodes, &pp, &e);
+    if (nodes != &node)
+        loomd_span_nodes_free (nodes, nnodes);
+    if (!run->pl) {
         *err = errno;
         say (run, errfd, "cannot place the ranks: %s", e.text);
+        free (where);
         return -1;
     }
-    char **env = task_env (d, j->ext, t, cpus, 0);
+    /* On several nodes mpirun tells each process its rank; no LOOM_SLOT, LOOM_NODE. */
+    char **env = task_env (d, j->ext, t, cpus, nnodes > 1 ? -1 : 0);
     struct loom_launch_job_params jp = LOOM_LAUNCH_JOB_PARAMS_INIT;
     jp.placement = run->pl;
     jp.argv = argv;
@@ -777,7 +815,10 @@ static int start_mpi (struct loomd *d,
     jp.proc_exit = on_proc_exit;
     jp.done = on_job_done;
     jp.arg = t;
-    jp.engine = LOOM_ENGINE_DIRECT;
+    /* Several nodes: mpirun with a rankfile binds each rank to its granted PUs. */
+    jp.engine = nnodes > 1 ? LOOM_ENGINE_MPIRUN : LOOM_ENGINE_DIRECT;
+    if (!x->mpi)
+        jp.flags |= LOOM_LAUNCH_NO_PMIX;
     jp.kill_grace_sec = (double)d->kill_grace_ns / 1e9;
     run->ljob = loom_launch_job_start (d->launch, &jp, &e);
     free_strv (env);
@@ -786,12 +827,20 @@ static int start_mpi (struct loomd *d,
         say (run, errfd, "cannot start '%s': %s", argv[0], e.text);
         loom_placement_destroy (run->pl);
         run->pl = NULL;
+        free (where);
         return -1;
     }
-    loomd_joblog_printf (run->logfd,
-                         "task %llu.%lld started (attempt %u): %d ranks on %s, PUs %s",
-                         (unsigned long long)j->id, (long long)t->index, t->attempt,
-                         pp.nprocs, d->node, cpus);
+    if (where)
+        loomd_joblog_printf (
+            run->logfd, "task %llu.%lld started (attempt %u): %d ranks by mpirun on %s",
+            (unsigned long long)j->id, (long long)t->index, t->attempt, pp.nprocs,
+            where);
+    else
+        loomd_joblog_printf (
+            run->logfd, "task %llu.%lld started (attempt %u): %d ranks on %s, PUs %s",
+            (unsigned long long)j->id, (long long)t->index, t->attempt, pp.nprocs,
+            d->node, cpus);
+    free (where);
     return 0;
 }
 

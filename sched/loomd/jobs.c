@@ -446,6 +446,17 @@ json_t *loomd_req_logs (struct loomd *d, struct loomd_conn *c, json_t *req, int 
     }
     const char *stream = json_string_value (json_object_get (req, "stream"));
     int err = stream && strcmp (stream, "err") == 0;
+    /* loom logs --follow waits for a task that has not started: nothing yet. */
+    struct loomd_job *x = j->ext;
+    int mpi = x && x->mpi;
+    int ranks = mpi ? (x->ranks > 0 ? x->ranks : (int)j->nslots) : 0;
+    if (t->attempt == 0 && json_is_true (json_object_get (req, "follow"))
+        && !LOOM__T_FINAL (t->state)) {
+        *fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+        return json_pack ("{s:b, s:I, s:I, s:s, s:b, s:i, s:b}", "ok", 1, "job",
+                          (json_int_t)j->id, "index", (json_int_t)t->index, "format",
+                          "raw", "mpi", mpi, "ranks", ranks, "running", 1);
+    }
     if (t->attempt == 0)
         return loomd_error (ENOENT, "job %llu task %lld has not started yet (%s)",
                             (unsigned long long)j->id, (long long)t->index,
@@ -471,12 +482,13 @@ json_t *loomd_req_logs (struct loomd *d, struct loomd_conn *c, json_t *req, int 
         return loomd_error (e, "job %llu task %lld: no log: %s",
                             (unsigned long long)j->id, (long long)t->index,
                             strerror (e));
-    struct loomd_job *x = j->ext;
-    int mpi = x && x->mpi;
-    return json_pack ("{s:b, s:I, s:I, s:s, s:b, s:i}", "ok", 1, "job",
+    /* "running": more may come, the task has not ended (loom logs --follow reads on
+     * until it is false).
+     */
+    return json_pack ("{s:b, s:I, s:I, s:s, s:b, s:i, s:b}", "ok", 1, "job",
                       (json_int_t)j->id, "index", (json_int_t)t->index, "format",
-                      format, "mpi", mpi, "ranks",
-                      mpi ? (x->ranks > 0 ? x->ranks : (int)j->nslots) : 0);
+                      format, "mpi", mpi, "ranks", ranks, "running",
+                      !LOOM__T_FINAL (t->state));
 }
 
 struct usage_acc {

@@ -104,6 +104,7 @@ struct loomd {
     uint64_t mem_mib;
     hwloc_bitmap_t saved_affinity;
     struct loom_launch *launch; /* loom::launch, created at the first --mpi task */
+    const char *rsh_agent;      /* mpirun's plm_rsh_agent for tasks on several nodes */
     struct event *launch_ev;
     struct loom__fw *batch;
     struct loomd_pid *pids[LOOMD_PID_BUCKETS];
@@ -137,6 +138,14 @@ void loomd_run_free (struct loomd_run *run);
 char *loomd_mask_list (const struct loomd_node *n, const uint64_t *mask, int pus);
 struct loomd_node *loomd_node_of (const struct loomd *d, uint32_t idx);
 int loomd_kill_stale (pid_t pid, uint64_t pstart);
+
+/* span.c: a task placed on several nodes runs through mpirun (loom::launch). */
+struct loom_node;
+struct loom_node *loomd_span_nodes (struct loomd *d, const struct loom__task *t);
+void loomd_span_nodes_free (struct loom_node *nodes, uint32_t n);
+/* "node:list node:list" of its PUs (pus) or core indexes; free(3). */
+char *loomd_span_where (struct loomd *d, const struct loom__task *t, int pus);
+int loomd_span_uses_node (const struct loom__task *t, uint32_t node);
 
 /* output.c: stdout/stderr pipes into log files. */
 struct loomd_out *loomd_out_open (struct loomd *d,

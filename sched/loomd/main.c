@@ -47,16 +47,9 @@ static int op_start (void *arg, struct loom__task *t)
     int local = 0;
     for (uint32_t p = 0; p < a->nparts; p++)
         local += (int)a->parts[p].node == d->local_node;
-    if (local == (int)a->nparts && a->nparts == 1)
+    /* A task on several nodes runs from here through mpirun (span.c). */
+    if ((local == (int)a->nparts && a->nparts == 1) || a->nparts > 1)
         return loomd_exec_start (d, t);
-    if (a->nparts > 1) {
-        /* One process tree per task: a task spread over nodes is not run yet. */
-        const char msg[] = "loomd: this task was placed on several nodes; a task "
-                           "runs on one node (use fewer slots or cores)\n";
-        loomd_out_append (d, t->job, t->index, 2, msg, sizeof (msg) - 1);
-        errno = EXDEV;
-        return -1;
-    }
     return loomd_agents_start (d, t);
 }
 
@@ -360,7 +353,7 @@ static void usage (FILE *f)
         f, "Usage: loomd [--state-dir DIR] [--cores N] [--cpuset PUS] [--mem MIB]\n"
            "             [--group NAME] [--kill-grace SEC] [--batch-weight W]\n"
            "             [--listen ADDR:PORT] [--heartbeat-timeout SEC] [--no-local]\n"
-           "             [--node-name NAME] [--ready-fd FD]\n"
+           "             [--node-name NAME] [--rsh-agent CMD] [--ready-fd FD]\n"
            "       loomd --agent HOST:PORT [--state-dir DIR] [--secret-file FILE]\n"
            "             [--node-name NAME] [--cores N] [--cpuset PUS] [--mem MIB]\n"
            "             [--reconnect SEC]\n"
@@ -380,23 +373,15 @@ int main (int argc, char **argv)
 {
     struct loomd *d = &D;
     static const struct option longopts[] = {
-        {"state-dir", 1, NULL, 'd'},
-        {"cores", 1, NULL, 'c'},
-        {"mem", 1, NULL, 'm'},
-        {"group", 1, NULL, 'g'},
-        {"kill-grace", 1, NULL, 'k'},
-        {"batch-weight", 1, NULL, 'w'},
-        {"ready-fd", 1, NULL, 'r'},
-        {"help", 0, NULL, 'h'},
-        {"listen", 1, NULL, 'L'},
-        {"heartbeat-timeout", 1, NULL, 'H'},
-        {"no-local", 0, NULL, 'N'},
-        {"cpuset", 1, NULL, 'C'},
-        {"agent", 1, NULL, 'A'},
-        {"node-name", 1, NULL, 'n'},
-        {"secret-file", 1, NULL, 'S'},
-        {"reconnect", 1, NULL, 'R'},
-        {NULL, 0, NULL, 0},
+        {"state-dir", 1, NULL, 'd'},   {"cores", 1, NULL, 'c'},
+        {"mem", 1, NULL, 'm'},         {"group", 1, NULL, 'g'},
+        {"kill-grace", 1, NULL, 'k'},  {"batch-weight", 1, NULL, 'w'},
+        {"ready-fd", 1, NULL, 'r'},    {"help", 0, NULL, 'h'},
+        {"listen", 1, NULL, 'L'},      {"heartbeat-timeout", 1, NULL, 'H'},
+        {"no-local", 0, NULL, 'N'},    {"cpuset", 1, NULL, 'C'},
+        {"agent", 1, NULL, 'A'},       {"node-name", 1, NULL, 'n'},
+        {"secret-file", 1, NULL, 'S'}, {"reconnect", 1, NULL, 'R'},
+        {"rsh-agent", 1, NULL, 'E'},   {NULL, 0, NULL, 0},
     };
     const char *listen_addr = NULL, *cpuset = NULL, *agent_head = NULL;
     const char *node_name = NULL, *secret_file = NULL;
@@ -441,6 +426,9 @@ int main (int argc, char **argv)
             break;
         case 'N':
             no_local = 1;
+            break;
+        case 'E':
+            d->rsh_agent = optarg;
             break;
         case 'C':
             cpuset = optarg;

@@ -5,7 +5,8 @@
  * an "out" message is followed by one raw frame of its "n" bytes.
  *
  *   agent -> head   hello {secret, node, mem, cores: [PU list per core], version}
- *                   out {job, pos, attempt, value: stream, n} + raw frame
+ *                   out {job, pos, attempt, value: stream, n} + raw frame, as the
+ *                       task writes (every 0.2 s) and at its end
  *                       (stream 1 stdout, 2 stderr, 3 an --mpi task's job log)
  *                   exit {job, pos, attempt, wstatus, maxrss}
  *                   hb {}

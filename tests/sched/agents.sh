@@ -6,7 +6,8 @@
 # back to the head. kill -9 of one agent and SIGSTOP of the other (a silent node)
 # mark their nodes down within the heartbeat timeout; their tasks are requeued and
 # finish elsewhere, and every task's output is there exactly once (checksums). A
-# restarted head knows the agents' nodes (SQLite) and the agents come back.
+# restarted head knows the agents' nodes (SQLite) and the agents come back. A task's
+# output reaches the head while it runs on an agent (loom logs, loom logs --follow).
 # Bad input: wrong secret, a 0644 secret file, an unreachable head, a node name
 # already taken, garbage on the TCP port.
 . "$(dirname "$0")/lib.sh"
@@ -189,6 +190,49 @@ expect_ok "after the restart" loom submit --array 1-6 -- sh -c "$TASK" 0.2
 expect_ok "wait" loom wait 4
 check_outputs 4 1 6
 [ "$(cut -d' ' -f1 "$TMP/nodes" | sort -u | wc -l)" -ge 2 ] || fail "tasks used one node only"
+
+# A running task's output reaches the head while it runs on an agent (sent every
+# 0.2 s); loom logs --follow prints it as it comes and returns at the task's end.
+expect_ok "talkers" loom submit --array 1-3 -- sh -c 'echo first {}; sleep 3; echo second {}'
+loom logs --follow 5.2 >"$TMP/follow" 2>&1 &
+follower=$!
+remote=
+for i in $(seq 100); do
+    loom ps --json --tasks 5 >"$TMP/ps" 2>/dev/null
+    remote=$(/usr/bin/python3 -c 'import json,sys
+print(next((t["index"] for t in json.load(open(sys.argv[1]))["jobs"][0]["tasks"]
+            if t["state"] == "running" and t.get("node") in ("a1", "a2")), ""))' "$TMP/ps" 2>/dev/null)
+    [ -n "$remote" ] && break
+    sleep 0.05
+done
+checks=$((checks + 1))
+if [ -z "$remote" ]; then
+    fail "no talker runs on an agent: $(cat "$TMP/ps")"
+else
+    t0=$EPOCHREALTIME
+    for i in $(seq 50); do
+        loom logs "5.$remote" >"$TMP/live" 2>&1
+        grep -q "^first $remote$" "$TMP/live" && break
+        sleep 0.05
+    done
+    lag=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.2f", b-a}')
+    loom ps --json --tasks 5 >"$TMP/ps"
+    state=$(/usr/bin/python3 -c 'import json,sys
+print([t["state"] for t in json.load(open(sys.argv[1]))["jobs"][0]["tasks"]
+       if t["index"] == int(sys.argv[2])][0])' "$TMP/ps" "$remote")
+    if ! grep -q "^first $remote$" "$TMP/live" || grep -q second "$TMP/live"; then
+        fail "task 5.$remote on an agent: its log while running: $(tr '\n' '|' <"$TMP/live")"
+    elif [ "$state" != running ]; then
+        fail "task 5.$remote: first line seen only when it was $state"
+    fi
+    echo "output of task 5.$remote (on an agent) on the head within ${lag}s, while it runs"
+fi
+checks=$((checks + 1))
+timeout 20 tail --pid=$follower -f /dev/null || fail "loom logs --follow 5.2 did not return"
+wait $follower || fail "loom logs --follow 5.2 failed: $(cat "$TMP/follow")"
+[ "$(cat "$TMP/follow")" = "$(printf 'first 2\nsecond 2')" ] \
+    || fail "loom logs --follow 5.2 printed: $(tr '\n' '|' <"$TMP/follow")"
+expect_ok "wait talkers" loom wait 5
 
 # loom sched stop tells the agents: they stop too.
 expect_ok "stop" loom sched stop
