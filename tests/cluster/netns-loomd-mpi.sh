@@ -109,7 +109,7 @@ step "MPI task of $n ranks across h1..h3: results and bindings checked"
 
 # Output while the task runs on an agent: on the head well before the task ends.
 expect_ok "submit a slow talker" loom submit --json -- \
-    sh -c 'echo first-line; sleep 4; echo second-line'
+    sh -c 'echo first-line; sleep 6; echo second-line'
 slow=$(sed -n 's/.*"job": *\([0-9]*\).*/\1/p' "$TMP/out")
 loom logs --follow "$slow" >"$TMP/follow" 2>&1 &
 follower=$!
@@ -123,16 +123,16 @@ for _ in $(seq 1 60); do
     sleep 0.05
 done
 loom logs "$slow" >"$TMP/live" 2>&1
-state=$(loom ps --json --all "$slow" | /usr/bin/python3 -c 'import json,sys
-print(json.load(sys.stdin)["jobs"][0]["state"])')
 checks=$((checks + 1))
+# The first line without the second: it reached the head before the task ended (an
+# agent sends the rest, then the end, only when the task is over).
 if [ -z "$seen" ]; then
     fail "the running task's first line never reached the head"
-elif [ "$state" != running ] || grep -q second-line "$TMP/live"; then
-    fail "first line seen only as the task ended (state $state): $(cat "$TMP/live")"
+elif grep -q second-line "$TMP/live"; then
+    fail "first line seen only as the task ended: $(cat "$TMP/live")"
 fi
 lag=$(awk -v a="$t0" -v b="${seen:-$t0}" 'BEGIN{printf "%.2f", b-a}')
-step "first line on the head $lag s after submit, while the task runs (4 s)"
+step "first line on the head $lag s after submit, while the task runs (6 s)"
 checks=$((checks + 1))
 timeout 30 tail --pid=$follower -f /dev/null || fail "loom logs --follow did not return"
 wait $follower || fail "loom logs --follow: exit $?: $(cat "$TMP/follow")"

@@ -193,7 +193,7 @@ check_outputs 4 1 6
 
 # A running task's output reaches the head while it runs on an agent (sent every
 # 0.2 s); loom logs --follow prints it as it comes and returns at the task's end.
-expect_ok "talkers" loom submit --array 1-3 -- sh -c 'echo first {}; sleep 3; echo second {}'
+expect_ok "talkers" loom submit --array 1-3 -- sh -c 'echo first {}; sleep 6; echo second {}'
 loom logs --follow 5.2 >"$TMP/follow" 2>&1 &
 follower=$!
 remote=
@@ -216,14 +216,10 @@ else
         sleep 0.05
     done
     lag=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.2f", b-a}')
-    loom ps --json --tasks 5 >"$TMP/ps"
-    state=$(/usr/bin/python3 -c 'import json,sys
-print([t["state"] for t in json.load(open(sys.argv[1]))["jobs"][0]["tasks"]
-       if t["index"] == int(sys.argv[2])][0])' "$TMP/ps" "$remote")
+    # The first line without the second: it reached the head before the task ended
+    # (an agent sends the rest, then the end, only when the task is over).
     if ! grep -q "^first $remote$" "$TMP/live" || grep -q second "$TMP/live"; then
         fail "task 5.$remote on an agent: its log while running: $(tr '\n' '|' <"$TMP/live")"
-    elif [ "$state" != running ]; then
-        fail "task 5.$remote: first line seen only when it was $state"
     fi
     echo "output of task 5.$remote (on an agent) on the head within ${lag}s, while it runs"
 fi
