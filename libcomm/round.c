@@ -162,6 +162,11 @@ static int unqueue_frame (loom_shuffle_t *sh, loom_error_t *error)
 
 static int start_round (loom_shuffle_t *sh, loom_error_t *error)
 {
+    /* Staged records for local peers are written before the counts that report
+     * them; those the direct path refuses join the filling frame first.
+     */
+    if (loom__local_flush_all (sh, error) < 0)
+        return -1;
     if (sh->qhead) {
         if (unqueue_frame (sh, error) < 0)
             return -1;
@@ -185,6 +190,7 @@ static int start_round (loom_shuffle_t *sh, loom_error_t *error)
         sh->cnt_send[LOOM__CNT * d + 1] = b->nrec;
         sh->cnt_send[LOOM__CNT * d + 2] = last ? LOOM__LAST : 0;
         sh->cnt_send[LOOM__CNT * d + 3] = off_node_max;
+        loom__local_counts (sh, &sh->cnt_send[LOOM__CNT * d + 4], d);
         sh->sent_to[d] += b->nrec;
         sh->st.records_sent += b->nrec;
         sh->st.bytes_sent += b->len;
@@ -393,8 +399,12 @@ static int complete_round (loom_shuffle_t *sh, loom_error_t *error)
     sh->round++;
     sh->st.rounds++;
     sh->state = ROUND_IDLE;
-    if (sh->all_last)
+    if (sh->all_last) {
+        /* Every sender's last counts are in: the regions are complete. */
+        if (loom__local_collect (sh, error) < 0)
+            return -1;
         sh->finished = true;
+    }
     return 0;
 }
 

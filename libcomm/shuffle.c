@@ -168,6 +168,7 @@ void loom_shuffle_destroy (loom_shuffle_t *sh)
     free (sh->pending);
     free (sh->put_to);
     free (sh->put_lim);
+    loom__local_free (sh);
     /* After a timeout requests may still reference the communicator; freeing it is
      * still allowed (MPI frees it once they complete), so always free.
      */
@@ -251,6 +252,7 @@ loom_shuffle_t *loom_shuffle_create (loom_comm_t *comm,
      */
     sh->direct = sh->comb.kind == LOOM_COMBINE_NONE
                  && !(params->flags & LOOM_SHUFFLE_NO_SELF_SHORTCUT);
+    sh->local_off = loom__local_setup (sh);
     sh->acc_cap = 16u << 10;
     while (sh->acc_cap < (64u << 20)
            && sh->acc_cap * 2 * 2 * (uint64_t)sh->size <= sh->pool_cap)
@@ -266,6 +268,8 @@ loom_shuffle_t *loom_shuffle_create (loom_comm_t *comm,
         loom__mpi_error (rc, "shuffle: MPI_Comm_dup", error);
         goto error;
     }
+    if (loom__local_open (sh, error) < 0)
+        goto error;
     return sh;
 nomem:
     loom_errset (error, ENOMEM, "shuffle: out of memory");
@@ -306,6 +310,12 @@ void loom__put_targets (loom_shuffle_t *sh)
         sh->put_to[sh->rank] = &sh->self;
         sh->put_lim[sh->rank] = UINT64_MAX;
     }
+    for (int d = 0; sh->lp && d < sh->size; d++) {
+        if (sh->lp[d].staged) {
+            sh->put_to[d] = &sh->lp[d].stage;
+            sh->put_lim[d] = LOOM__STAGE_BYTES;
+        }
+    }
 }
 
 /* Append one record for 'dest' to the filling frame; 'hash' is the record's key hash
@@ -329,13 +339,21 @@ static int put_record (loom_shuffle_t *sh,
                             (unsigned long long)sh->p.mem_bytes);
     struct loom__frame *f = &sh->fill;
     bool self = sh->direct && dest == sh->rank;
-    struct loom__buf *b = self ? &sh->self : frame_buf (sh, f, dest);
+    /* Records for a rank of this node may be staged for the direct path (local.c). */
+    bool staged = sh->lp && sh->lp[dest].staged;
+    struct loom__buf *b = sh->put_to[dest];
     if (f->bytes > 0
         && (f->bytes + need > sh->frame_cap
-            || (!self && b->len + need > sh->dest_cap))) {
+            || (!self && !staged && b->len + need > sh->dest_cap))) {
         if (loom__frame_ready (sh, error) < 0)
             return -1;
-        b = self ? &sh->self : frame_buf (sh, f, dest);
+        staged = sh->lp && sh->lp[dest].staged;
+        b = sh->put_to[dest];
+    }
+    if (staged && b->len && b->len + need > LOOM__STAGE_BYTES) {
+        if (loom__local_flush (sh, dest, error) < 0)
+            return -1;
+        b = sh->put_to[dest];
     }
     if (self && b->len + need > b->cap) {
         /* This rank's records skip the rounds: a full buffer goes to the store. */
@@ -585,7 +603,7 @@ int loom_shuffle_finish (loom_shuffle_t *sh, loom_error_t *error)
         return loom_errset (error, EINVAL, "shuffle: loom_shuffle_finish called twice");
     sh->finishing = true;
     loom_trace_span_t span = loom_trace_begin (&t_exchange);
-    int rc = 0;
+    int rc = loom__local_wait (sh, error);
     while (!sh->finished && rc == 0)
         rc = loom__round_progress (sh, true, error);
     if (rc == 0)
@@ -632,6 +650,7 @@ int loom_shuffle_reset (loom_shuffle_t *sh, loom_error_t *error)
             loom__ctab_clear (&sh->fill.tab[d]);
     }
     sh->fill.bytes = 0;
+    loom__local_close (sh);
     loom__store_reset (sh);
     int rc = 0;
     if (loom__spill_reset (&sh->send_spill, error) < 0
@@ -644,5 +663,8 @@ int loom_shuffle_reset (loom_shuffle_t *sh, loom_error_t *error)
     sh->sent_last = sh->all_last = false;
     sh->round = 0;
     sh->since_poll = 0;
+    sh->local_err = 0;
+    if (loom__local_open (sh, error) < 0)
+        rc = -1;
     return rc;
 }

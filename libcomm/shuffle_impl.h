@@ -20,6 +20,10 @@
  * for the own rank are copied once, the frames only carry data for other ranks (and
  * can be small enough to stay in the cache), and the store is a few large buffers
  * (huge pages, mem.c) whatever the round size.
+ *
+ * Node-local direct path (local.c): records for other ranks of the same node skip the
+ * frames too, staged per peer and written straight into the peer's memory; the count
+ * exchange reports how much, and after the last round those regions join the store.
  */
 #ifndef LOOM_LIBCOMM_SHUFFLE_IMPL_H
 #define LOOM_LIBCOMM_SHUFFLE_IMPL_H
@@ -186,6 +190,24 @@ struct loom__segment {
 
 enum round_state { ROUND_IDLE, ROUND_COUNTS, ROUND_DATA };
 
+/* Staging buffer per local peer of the node-local direct path: small enough that the
+ * buffers of all local peers stay in the L2 cache.
+ */
+#define LOOM__STAGE_BYTES (64u << 10)
+
+/* The node-local direct path's view of one rank (local.c). */
+struct loom__local_peer {
+    /* as sender to this rank */
+    struct loom__buf stage; /* records staged for it */
+    bool staged;            /* put() appends to 'stage' */
+    int state;              /* waiting for the hello, ok, off for this exchange */
+    int pid;
+    uint64_t raddr, rcap;   /* its region for us */
+    uint64_t written, nrec; /* bytes and records written there in this exchange */
+    /* as receiver from this rank */
+    char *region; /* reserved (capacity local_cap), NULL once the store took it */
+};
+
 struct loom_shuffle {
     loom_comm_t *comm;
     MPI_Comm mpi; /* the shuffle's own duplicate */
@@ -263,16 +285,28 @@ struct loom_shuffle {
     uint64_t it_buf_cap;
     int it_phase; /* 0 segments/table, 1 done */
 
+    /* node-local direct path (local.c) */
+    struct loom__local_peer *lp; /* [size], NULL when off on this rank */
+    uint64_t local_cap;          /* capacity of each region */
+    const char *local_off;       /* why it is off, for the trace */
+    int local_err;               /* errno of a failed write */
+    bool hello_all;              /* every rank posts the hello */
+    bool hello_pending;
+    MPI_Request hello_req;
+    uint64_t *hello_send, *hello_recv; /* [5 * size] */
+    uint64_t token;
+
     struct loom_shuffle_stats st;
 };
 
 #define LOOM__NBUCKETS 16
 
-/* Count exchange: per peer, bytes, records, flags (bit 0: last round of the sender)
- * and the sender's largest payload to a rank of another node (same in every entry),
- * from which every rank reaches the same algorithm choice.
+/* Count exchange: per peer, bytes, records, flags (bit 0: last round of the sender),
+ * the sender's largest payload to a rank of another node (same in every entry), from
+ * which every rank reaches the same algorithm choice, and the bytes and records the
+ * sender wrote into the peer's region so far (node-local direct path).
  */
-#define LOOM__CNT  4
+#define LOOM__CNT  6
 #define LOOM__LAST 1u
 /* Tags: flat data chunks use [0, LOOM__TAG_NODE); node-aware rounds the rest. */
 #define LOOM__TAG_CHUNK_MASK  0x3fff
@@ -302,6 +336,34 @@ int loom__store_finish (loom_shuffle_t *sh, loom_error_t *error);
 void loom__store_reset (loom_shuffle_t *sh);
 /* Point put_to[] at the filling frame (after it changed). */
 void loom__put_targets (loom_shuffle_t *sh);
+
+/* Hand a region of the node-local direct path ('bytes' of 'nrec' records from 'src',
+ * capacity 'cap') to the store, which takes ownership.
+ */
+int loom__store_region (loom_shuffle_t *sh,
+                        int src,
+                        char *data,
+                        uint64_t cap,
+                        uint64_t bytes,
+                        uint64_t nrec,
+                        loom_error_t *error);
+
+/* local.c: the node-local direct path. setup: decide at create (returns why it is off,
+ * or NULL), shrinking the pool by the regions. open: at create and reset, reserve the
+ * regions and post the hello. flush: write the records staged for 'd' (or move them to
+ * the round path). counts: cumulative bytes and records written to 'd', for the count
+ * exchange. collect: after the last round, the regions join the store. close: at
+ * reset; free: at destroy.
+ */
+const char *loom__local_setup (loom_shuffle_t *sh);
+int loom__local_open (loom_shuffle_t *sh, loom_error_t *error);
+int loom__local_wait (loom_shuffle_t *sh, loom_error_t *error);
+int loom__local_flush (loom_shuffle_t *sh, int d, loom_error_t *error);
+int loom__local_flush_all (loom_shuffle_t *sh, loom_error_t *error);
+void loom__local_counts (loom_shuffle_t *sh, uint64_t *cnt, int d);
+int loom__local_collect (loom_shuffle_t *sh, loom_error_t *error);
+void loom__local_close (loom_shuffle_t *sh);
+void loom__local_free (loom_shuffle_t *sh);
 
 /* partition.c */
 int loom__partition (loom_shuffle_t *sh,

@@ -151,7 +151,7 @@ static int store_buf (loom_shuffle_t *sh,
     struct loom__segment *s = &sh->segs[sh->nsegs];
     s->src = src;
     s->round = sh->round;
-    s->seq = sh->seg_seq++;
+    s->seq = ++sh->seg_seq; /* 0 is a region's (loom__store_region) */
     s->bytes = b->len;
     s->nrec = b->nrec;
     s->off = 0;
@@ -221,6 +221,45 @@ int loom__store_segment (loom_shuffle_t *sh,
         && loom__store_acc (sh, src, error) < 0)
         return -1;
     return store_buf (sh, src, b, false, true, error);
+}
+
+int loom__store_region (loom_shuffle_t *sh,
+                        int src,
+                        char *data,
+                        uint64_t cap,
+                        uint64_t bytes,
+                        uint64_t nrec,
+                        loom_error_t *error)
+{
+    if (sh->stream) {
+        struct loom_batch batch = {src, nrec, data, bytes, sh->shape.kw, sh->shape.vw};
+        errno = 0;
+        int rc = sh->recv_fn (&batch, sh->recv_arg);
+        loom__mem_free (data, cap);
+        sh->st.records_delivered += batch.nrecords;
+        if (rc < 0)
+            return loom_errset (error, errno ? errno : EIO,
+                                "shuffle: the receive callback failed");
+        return 0;
+    }
+    if (segs_reserve (sh) < 0) {
+        loom__mem_free (data, cap);
+        return loom_errset (error, ENOMEM, "shuffle: out of memory");
+    }
+    /* A region holds the first records its source sent this rank (the round path
+     * only took over after it): sequence 0 puts it first in deterministic order.
+     */
+    struct loom__segment *s = &sh->segs[sh->nsegs++];
+    s->src = src;
+    s->round = sh->round;
+    s->seq = 0;
+    s->bytes = bytes;
+    s->nrec = nrec;
+    s->data = data;
+    s->cap = cap;
+    s->off = 0;
+    sh->store_mem += bytes;
+    return 0;
 }
 
 int loom__store_self (loom_shuffle_t *sh, loom_error_t *error)

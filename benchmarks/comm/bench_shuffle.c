@@ -39,6 +39,28 @@ static int rank, size;
  */
 static int base_huge;
 static long faults_loom, faults_base; /* minor page faults of the last run */
+/* CPU seconds (user + sys, summed over the ranks) of the last run of each side: on a
+ * loaded machine less noisy than wall time, which counts the time a rank waits for a
+ * core.
+ */
+static double cpu_loom, cpu_base;
+/* Bytes libcomm's last run wrote straight into local peers (node-local direct path). */
+static uint64_t direct_loom;
+
+static double cpu_sec (void)
+{
+    struct rusage ru;
+    getrusage (RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6
+           + (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+static double tsum (double t)
+{
+    double s;
+    MPI_Allreduce (&t, &s, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    return s;
+}
 
 static long minflt (void)
 {
@@ -133,6 +155,7 @@ static double run_baseline (const char *in, uint64_t n, uint64_t *received)
     free (pos);
     MPI_Barrier (MPI_COMM_WORLD);
     long f0 = minflt ();
+    double c0 = cpu_sec ();
     double t0 = loom_clock_sec ();
     MPI_Alltoall (scnt, 1, MPI_INT, rcnt, 1, MPI_INT, MPI_COMM_WORLD);
     uint64_t total = 0;
@@ -160,6 +183,7 @@ static double run_baseline (const char *in, uint64_t n, uint64_t *received)
                    MPI_COMM_WORLD);
     double t = loom_clock_sec () - t0;
     faults_base = minflt () - f0;
+    cpu_base = cpu_sec () - c0;
     *received = total / RS;
     if (map)
         munmap (map, maplen);
@@ -191,6 +215,7 @@ static double run_loom (loom_comm_t *comm,
         die ("create", &e);
     MPI_Barrier (MPI_COMM_WORLD);
     long f0 = minflt ();
+    double c0 = cpu_sec ();
     double t0 = loom_clock_sec ();
     if (loom_shuffle_put_fixed (sh, in, n, &e) < 0)
         die ("put", &e);
@@ -207,6 +232,10 @@ static double run_loom (loom_comm_t *comm,
         fprintf (stderr, "rank %d: put %.3f s, finish %.3f s, iterate %.3f s\n", rank,
                  t1 - t0, t2 - t1, t0 + t - t2);
     faults_loom = minflt () - f0;
+    cpu_loom = cpu_sec () - c0;
+    struct loom_shuffle_stats st;
+    loom_shuffle_stats (sh, &st);
+    direct_loom = st.bytes_local_direct;
     *received = got;
     loom_shuffle_destroy (sh);
     return t;
@@ -234,6 +263,7 @@ static void mode_uniform (loom_comm_t *comm, uint64_t total, int reps, uint64_t 
     double *tl = calloc ((size_t)reps, sizeof (double));
     double *tb = calloc ((size_t)reps, sizeof (double));
     double *tm = calloc ((size_t)reps, sizeof (double));
+    double *cratio = calloc ((size_t)reps, sizeof (double));
     double load0 = loadavg ();
     for (int r = 0; r < reps; r++) {
         /* Fresh input each repetition, then the two sides in alternating order. */
@@ -263,29 +293,36 @@ static void mode_uniform (loom_comm_t *comm, uint64_t total, int reps, uint64_t 
         tb[r] = b;
         tm[r] = m;
         ratio[r] = l / b;
+        double cl = tsum (cpu_loom), cb = tsum (cpu_base);
+        uint64_t direct = 0;
+        MPI_Allreduce (&direct_loom, &direct, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+        cratio[r] = cl / cb;
         if (rank == 0)
             printf (
                 "{\"bench\":\"shuffle\",\"mode\":\"uniform\",\"np\":%d,\"rep\":%d,"
                 "\"bytes\":%llu,\"loom_s\":%.4f,\"alltoallv_s\":%.4f,\"ratio\":%.3f,"
+                "\"loom_cpu_s\":%.4f,\"alltoallv_cpu_s\":%.4f,\"cpu_ratio\":%.3f,"
                 "\"loom_GBps\":%.3f,\"memcpy_GBps\":%.3f,\"loom_faults\":%ld,"
-                "\"alltoallv_faults\":%ld}\n",
-                size, r, (unsigned long long)(n * RS * (uint64_t)size), l, b, l / b,
-                (double)(n * RS * (uint64_t)size) / l / 1e9, (double)(n * RS) / m / 1e9,
-                faults_loom, faults_base);
+                "\"alltoallv_faults\":%ld,\"local_direct_bytes\":%llu}\n",
+                size, r, (unsigned long long)(n * RS * (uint64_t)size), l, b, l / b, cl,
+                cb, cl / cb, (double)(n * RS * (uint64_t)size) / l / 1e9,
+                (double)(n * RS) / m / 1e9, faults_loom, faults_base,
+                (unsigned long long)direct);
     }
     double mr = median (ratio, reps), ml = median (tl, reps), mb = median (tb, reps);
-    double mm = median (tm, reps);
+    double mm = median (tm, reps), mc = median (cratio, reps);
     double bytes = (double)(n * RS * (uint64_t)size);
     if (rank == 0)
         printf (
             "{\"bench\":\"shuffle\",\"mode\":\"uniform\",\"np\":%d,\"summary\":true,"
-            "\"reps\":%d,\"median_ratio\":%.3f,\"median_loom_s\":%.4f,"
+            "\"reps\":%d,\"median_ratio\":%.3f,\"median_cpu_ratio\":%.3f,"
+            "\"median_loom_s\":%.4f,"
             "\"median_alltoallv_s\":%.4f,\"loom_GBps\":%.3f,\"alltoallv_GBps\":%.3f,"
             "\"memcpy_GBps\":%.3f,\"loom_vs_memcpy\":%.3f,\"batch\":%llu,"
             "\"hugepages\":%s,\"base_hugepages\":%s,\"load_start\":%.2f,\"load_end\":%."
             "2f,"
             "\"target_ratio\":1.25,\"met\":%s}\n",
-            size, reps, mr, ml, mb, bytes / ml / 1e9, bytes / mb / 1e9,
+            size, reps, mr, mc, ml, mb, bytes / ml / 1e9, bytes / mb / 1e9,
             (double)(n * RS) / mm / 1e9, (bytes / ml) / ((double)(n * RS) / mm),
             (unsigned long long)batch,
             (getenv ("LOOM_COMM_HUGEPAGES")
@@ -298,6 +335,7 @@ static void mode_uniform (loom_comm_t *comm, uint64_t total, int reps, uint64_t 
     free (tl);
     free (tb);
     free (tm);
+    free (cratio);
 }
 
 /* Zipf(1.0) over 'nw' words by inverse CDF. */

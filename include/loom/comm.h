@@ -458,6 +458,10 @@ struct loom_shuffle_stats {
     uint64_t spill_recv_bytes; /* received data beyond the budget */
     uint32_t rounds;
     uint32_t rounds_node_aware; /* rounds that used node-aware aggregation */
+    /* Bytes written straight into the memory of ranks of this node (included in
+     * bytes_sent): the node-local direct path.
+     */
+    uint64_t bytes_local_direct;
 };
 
 /* Fill 'st'. Can't fail. */

@@ -571,6 +571,109 @@ static void cases_node_aware (void)
     comm = flat;
 }
 
+/* The node-local direct path (libcomm/local.c): records for ranks of the same node
+ * are written into their memory, not sent. On one machine every rank is local; with
+ * pretend nodes of 2 ranks, some peers are local and the others go through the
+ * rounds. Checked: delivery (run_case), that exactly the bytes for local peers took
+ * the direct path when the regions are large, and, with regions capped so that they
+ * overflow mid-exchange, that the rest takes the rounds in deterministic order.
+ */
+static void cases_local_direct (void)
+{
+    loom_comm_t *flat = comm;
+    for (int ns = 0; ns <= 2; ns += 2) {
+        struct loom_comm_params cp = LOOM_COMM_PARAMS_INIT;
+        cp.node_size = ns;
+        comm = loom_comm_create (MPI_COMM_WORLD, &cp, NULL);
+        MT_REQUIRE (comm != NULL);
+        struct loom_shuffle_params p = LOOM_SHUFFLE_PARAMS_INIT;
+        p.key_width = 8;
+        p.value_width = 8;
+        p.batch_bytes = 64u << 10;
+        struct gen g = {.nrec = 40000};
+        for (int capped = 0; capped < 2; capped++) {
+            if (capped)
+                setenv ("LOOM_COMM_LOCAL_REGION_MAX", "131072", 1);
+            loom_error_t err = {{0}};
+            loom_shuffle_t *sh = loom_shuffle_create (comm, &p, &err);
+            MT_REQUIRE (sh != NULL);
+            MT_REQUIRE (put_all (sh, &g, &p, PUT_FIXED) == 0);
+            MT_EQ (loom_shuffle_finish (sh, &err), 0);
+            struct recv_state rs = {.p = &p, .last_src = -1};
+            struct loom_record rec;
+            while (loom_shuffle_next (sh, &rec, &err) == 1)
+                recv_one (&rs, &rec, -1);
+            struct sum want = expected (&g, &p);
+            MT_EQ (rs.got.n, want.n);
+            MT_CHECK (rs.got.add == want.add && rs.got.xor == want.xor);
+            MT_EQ (rs.wrong_owner, 0);
+            uint64_t *sent = calloc ((size_t)size, 8);
+            MT_EQ (loom_shuffle_counts (sh, sent, NULL), 0);
+            uint64_t local = 0;
+            for (int r = 0; r < size; r++)
+                if (r != rank
+                    && loom_comm_node_of (comm, r) == loom_comm_node_of (comm, rank))
+                    local += sent[r] * 16;
+            struct loom_shuffle_stats st;
+            loom_shuffle_stats (sh, &st);
+            if (!capped) {
+                MT_EQ (st.bytes_local_direct, local);
+            } else {
+                /* Regions of 128 KiB hold 8192 records of a peer, fewer than sent
+                 * to any peer at np <= 4 (40000 + 37 r records over 'size' ranks).
+                 */
+                MT_CHECK (local == 0 || st.bytes_local_direct > 0);
+                MT_CHECK (st.bytes_local_direct < local || local == 0);
+                MT_CHECK (st.bytes_local_direct <= 131072u * (uint64_t)size);
+            }
+            free (sent);
+            loom_shuffle_destroy (sh);
+        }
+        /* Overflowing regions keep the deterministic order: source, then put order
+         * (the value carries both).
+         */
+        struct loom_shuffle_params pd = p;
+        pd.value_width = 12;
+        pd.flags = LOOM_SHUFFLE_DETERMINISTIC;
+        loom_error_t err = {{0}};
+        loom_shuffle_t *sh = loom_shuffle_create (comm, &pd, &err);
+        MT_REQUIRE (sh != NULL);
+        for (uint64_t i = 0; i < 30000; i++) {
+            char r20[20];
+            uint64_t key = mix (i * 31 + (uint64_t)rank);
+            uint32_t r = (uint32_t)rank;
+            memcpy (r20, &key, 8);
+            memcpy (r20 + 8, &r, 4);
+            memcpy (r20 + 12, &i, 8);
+            MT_REQUIRE (loom_shuffle_put_fixed (sh, r20, 1, &err) == 0);
+        }
+        MT_EQ (loom_shuffle_finish (sh, &err), 0);
+        struct loom_record rec;
+        uint32_t last_src = 0;
+        uint64_t last_i = 0, n = 0;
+        int bad = 0;
+        while (loom_shuffle_next (sh, &rec, &err) == 1) {
+            uint32_t src;
+            uint64_t i;
+            memcpy (&src, rec.value, 4);
+            memcpy (&i, (const char *)rec.value + 4, 8);
+            if (n > 0 && (src < last_src || (src == last_src && i <= last_i)))
+                bad++;
+            last_src = src;
+            last_i = i;
+            n++;
+        }
+        MT_EQ (bad, 0);
+        uint64_t total = 0;
+        MPI_Allreduce (&n, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+        MT_EQ (total, 30000u * (uint64_t)size);
+        loom_shuffle_destroy (sh);
+        unsetenv ("LOOM_COMM_LOCAL_REGION_MAX");
+        loom_comm_destroy (comm);
+    }
+    comm = flat;
+}
+
 int main (int argc, char **argv)
 {
     mt_init (&argc, &argv);
@@ -585,6 +688,7 @@ int main (int argc, char **argv)
     cases_deterministic ();
     cases_reset ();
     cases_node_aware ();
+    cases_local_direct ();
     loom_comm_destroy (comm);
     return mt_finish ("test_shuffle");
 }
