@@ -6,9 +6,9 @@
  * round path reads a record, copies it into a send frame and then moves it again: on
  * DRAM-resident data that is about twice the memory traffic. Here put() appends the
  * records for each local peer to a small staging buffer that stays in the cache
- * (software write-combining), and a full one is written into the peer's region with
- * one process_vm_writev(2): the kernel copies it from our cache into the receiver's
- * memory, once. The receiver iterates the region in place.
+ * (software write-combining; shuffle_impl.h sizes them), and a full one is written into
+ * the peer's region with one process_vm_writev(2): the kernel copies it from our cache
+ * into the receiver's memory, once. The receiver iterates the region in place.
  *
  * Why not an MPI_Win_allocate_shared window. Shared memory is shmem (tmpfs), and the
  * kernels we run on do not give it transparent huge pages (shmem_enabled=never): every
@@ -98,13 +98,20 @@ const char *loom__local_setup (loom_shuffle_t *sh)
     const char *e = getenv ("LOOM_COMM_LOCAL_REGION_MAX");
     if (e && *e) {
         uint64_t max = strtoull (e, NULL, 0);
-        if (max >= 2 * LOOM__STAGE_BYTES && max < cap)
+        if (max >= 4 * LOOM__STAGE_MIN && max < cap)
             cap = max;
     }
     sh->lp = calloc ((size_t)sh->size, sizeof (*sh->lp));
     if (!sh->lp)
         return "out of memory";
     sh->local_cap = cap;
+    sh->stage_cap = LOOM__STAGE_ALL / (uint64_t)nlocal;
+    if (sh->stage_cap < LOOM__STAGE_MIN)
+        sh->stage_cap = LOOM__STAGE_MIN;
+    if (sh->stage_cap > LOOM__STAGE_MAX)
+        sh->stage_cap = LOOM__STAGE_MAX;
+    if (sh->stage_cap > cap / 4)
+        sh->stage_cap = cap / 4;
     sh->pool_cap -= cap * (uint64_t)nlocal;
     return NULL;
 }
@@ -134,7 +141,7 @@ int loom__local_open (loom_shuffle_t *sh, loom_error_t *error)
         p->staged = false;
         if (!is_local (sh, r))
             continue;
-        if (!p->stage.data && loom__buf_reserve (&p->stage, LOOM__STAGE_BYTES) < 0)
+        if (!p->stage.data && loom__buf_reserve (&p->stage, sh->stage_cap) < 0)
             return loom_errset (error, ENOMEM, "shuffle: out of memory");
         p->staged = true;
         if (!p->region)
@@ -172,7 +179,7 @@ int loom__local_wait (loom_shuffle_t *sh, loom_error_t *error)
 static bool peer_verified (loom_shuffle_t *sh, int d)
 {
     const uint64_t *h = &sh->hello_recv[HELLO * d];
-    if (!h[3] || h[4] < LOOM__STAGE_BYTES)
+    if (!h[3] || !h[4])
         return false;
     uint64_t tok = 0;
     struct iovec l = {&tok, sizeof (tok)}, r = {(void *)(uintptr_t)h[1], sizeof (tok)};
@@ -271,7 +278,8 @@ static const char *describe (loom_shuffle_t *sh, uint64_t got, char *buf, size_t
     }
     snprintf (buf, len, "%d local peers, regions of %llu MiB, %llu MiB received",
               sh->comm->node_cnt[sh->comm->node_id] - 1,
-              (unsigned long long)(sh->local_cap >> 20), (unsigned long long)(got >> 20));
+              (unsigned long long)(sh->local_cap >> 20),
+              (unsigned long long)(got >> 20));
     return buf;
 }
 
@@ -322,8 +330,10 @@ void loom__local_close (loom_shuffle_t *sh)
          * of landing in memory reused for something else; the next exchange gets a
          * fresh region.
          */
-        mmap (p->region, sh->local_cap, PROT_NONE,
-              MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (sh->local_cap >= LOOM__MEM_BIG)
+            mmap (p->region, sh->local_cap, PROT_NONE,
+                  MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        /* else a small malloc'd region (test hook): left allocated */
         p->region = NULL;
     }
 }

@@ -313,7 +313,7 @@ void loom__put_targets (loom_shuffle_t *sh)
     for (int d = 0; sh->lp && d < sh->size; d++) {
         if (sh->lp[d].staged) {
             sh->put_to[d] = &sh->lp[d].stage;
-            sh->put_lim[d] = LOOM__STAGE_BYTES;
+            sh->put_lim[d] = sh->stage_cap;
         }
     }
 }
@@ -350,7 +350,7 @@ static int put_record (loom_shuffle_t *sh,
         staged = sh->lp && sh->lp[dest].staged;
         b = sh->put_to[dest];
     }
-    if (staged && b->len && b->len + need > LOOM__STAGE_BYTES) {
+    if (staged && b->len && b->len + need > sh->stage_cap) {
         if (loom__local_flush (sh, dest, error) < 0)
             return -1;
         b = sh->put_to[dest];

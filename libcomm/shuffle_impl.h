@@ -190,10 +190,13 @@ struct loom__segment {
 
 enum round_state { ROUND_IDLE, ROUND_COUNTS, ROUND_DATA };
 
-/* Staging buffer per local peer of the node-local direct path: small enough that the
- * buffers of all local peers stay in the L2 cache.
+/* Staging buffers of the node-local direct path: together about half a (512 KiB) L2
+ * cache, so they stay in it, and each within [32 KiB, 256 KiB]: larger ones mean fewer
+ * system calls (one per flush).
  */
-#define LOOM__STAGE_BYTES (64u << 10)
+#define LOOM__STAGE_ALL (256u << 10)
+#define LOOM__STAGE_MIN (32u << 10)
+#define LOOM__STAGE_MAX (256u << 10)
 
 /* The node-local direct path's view of one rank (local.c). */
 struct loom__local_peer {
@@ -288,6 +291,7 @@ struct loom_shuffle {
     /* node-local direct path (local.c) */
     struct loom__local_peer *lp; /* [size], NULL when off on this rank */
     uint64_t local_cap;          /* capacity of each region */
+    uint64_t stage_cap;          /* of each staging buffer */
     const char *local_off;       /* why it is off, for the trace */
     int local_err;               /* errno of a failed write */
     bool hello_all;              /* every rank posts the hello */
