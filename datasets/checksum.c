@@ -15,48 +15,61 @@
 
 struct ds_sum {
     size_t n;
-    loom_hash_state_t *st[2 * DS_MAX_COLS];
+    struct ds_xxh64 st[2 * DS_MAX_COLS];
 };
 
 struct ds_sum *loom__sum_create (const loom_ds_schema_t *s)
 {
-    struct ds_sum *sum = calloc (1, sizeof (*sum));
-    if (!sum)
-        goto nomem;
+    struct ds_sum *sum = malloc (sizeof (*sum));
+    if (!sum) {
+        errno = ENOMEM;
+        return NULL;
+    }
     sum->n = loom__nstored (s);
     for (size_t i = 0; i < sum->n; i++)
-        if (!(sum->st[i] = loom_hash_state_create (0)))
-            goto nomem;
+        loom__xxh64_reset (&sum->st[i], 0);
     return sum;
-nomem:
-    loom__sum_destroy (sum);
-    errno = ENOMEM;
-    return NULL;
 }
 
 void loom__sum_update (struct ds_sum *sum, size_t idx, const void *p, size_t len)
 {
-    loom_hash_state_update (sum->st[idx], p, len);
+    loom__xxh64_update1 (&sum->st[idx], p, NULL, len);
+}
+
+void loom__sum_update_n (struct ds_sum *sum,
+                         size_t k,
+                         const size_t *idx,
+                         const void *const *p,
+                         void *const *dst,
+                         const size_t *len)
+{
+    struct ds_xxh64 *h[2 * DS_MAX_COLS];
+    for (size_t i = 0; i < k; i++)
+        h[i] = &sum->st[idx[i]];
+    loom__xxh64_update (h, k, p, dst, len);
+}
+
+/* The partition checksum from the digests of its stored datasets. */
+static uint64_t combine (const uint64_t *d, size_t n)
+{
+    uint8_t words[8 * 2 * DS_MAX_COLS];
+    for (size_t i = 0; i < n; i++)
+        for (int b = 0; b < 8; b++)
+            words[8 * i + b] = (uint8_t)(d[i] >> (8 * b));
+    return loom_hash64 (words, 8 * n, 0);
 }
 
 uint64_t loom__sum_digest (struct ds_sum *sum)
 {
-    uint8_t words[8 * 2 * DS_MAX_COLS];
-    for (size_t i = 0; i < sum->n; i++) {
-        uint64_t d = loom_hash_state_digest (sum->st[i]);
-        for (int b = 0; b < 8; b++)
-            words[8 * i + b] = (uint8_t)(d >> (8 * b));
-    }
-    return loom_hash64 (words, 8 * sum->n, 0);
+    uint64_t d[2 * DS_MAX_COLS];
+    for (size_t i = 0; i < sum->n; i++)
+        d[i] = loom__xxh64_digest (&sum->st[i]);
+    return combine (d, sum->n);
 }
 
 void loom__sum_destroy (struct ds_sum *sum)
 {
-    if (!sum)
-        return;
     int saved = errno;
-    for (size_t i = 0; i < sum->n; i++)
-        loom_hash_state_destroy (sum->st[i]);
     free (sum);
     errno = saved;
 }
@@ -64,22 +77,26 @@ void loom__sum_destroy (struct ds_sum *sum)
 uint64_t
 loom__checksum_cols (const loom_ds_schema_t *s, size_t n, const struct ds_coldata *cols)
 {
-    uint8_t words[8 * 2 * DS_MAX_COLS];
-    size_t k = 0;
+    struct ds_sum sum = {.n = 0};
+    const void *p[2 * DS_MAX_COLS];
+    size_t len[2 * DS_MAX_COLS], idx[2 * DS_MAX_COLS];
     for (size_t c = 0; c < s->ncols; c++) {
-        uint64_t d[2];
-        size_t nd = 0;
         if (s->cols[c].type == LOOM_DS_BYTES) {
-            d[nd++] = loom_hash64 (cols[c].offsets, (n + 1) * 8, 0);
-            d[nd++] = loom_hash64 (cols[c].data, cols[c].nbytes, 0);
+            p[sum.n] = cols[c].offsets;
+            len[sum.n++] = (n + 1) * 8;
+            p[sum.n] = cols[c].data;
+            len[sum.n++] = cols[c].nbytes;
         } else {
-            d[nd++] = loom_hash64 (cols[c].data, n * s->cols[c].width, 0);
+            p[sum.n] = cols[c].data;
+            len[sum.n++] = n * s->cols[c].width;
         }
-        for (size_t j = 0; j < nd; j++, k++)
-            for (int b = 0; b < 8; b++)
-                words[8 * k + b] = (uint8_t)(d[j] >> (8 * b));
     }
-    return loom_hash64 (words, 8 * k, 0);
+    for (size_t i = 0; i < sum.n; i++) {
+        loom__xxh64_reset (&sum.st[i], 0);
+        idx[i] = i;
+    }
+    loom__sum_update_n (&sum, sum.n, idx, p, NULL, len);
+    return loom__sum_digest (&sum);
 }
 
 void loom__coldata_free (const loom_ds_schema_t *s, struct ds_coldata *cols)

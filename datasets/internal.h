@@ -8,6 +8,8 @@
 #include <loom/dataset.h>
 #include <loom/error.h>
 
+struct ds_map; /* rawio.c */
+
 #define DS_MAX_COLS   64
 #define DS_MAX_NAME   63
 #define DS_MANIFEST   "manifest.json"
@@ -114,8 +116,13 @@ struct ds_partfile_meta {
 };
 
 typedef struct ds_pfw ds_pfw_t;
-ds_pfw_t *
-loom__pfw_create (const char *tmp_path, const loom_ds_schema_t *s, loom_error_t *error);
+/* 'whole': the partition will be written by one append of all its records (its
+ * big columns are then laid out for rawio.c's huge-page reads).
+ */
+ds_pfw_t *loom__pfw_create (const char *tmp_path,
+                            const loom_ds_schema_t *s,
+                            bool whole,
+                            loom_error_t *error);
 /* Append 'n' records. 'whole': this is the partition's only append (its sizes are
  * final), so its column datasets can be contiguous.
  */
@@ -157,6 +164,8 @@ struct ds_alloc {
  * Checks the file's partition number and generation against 'expect'. If 'checksum'
  * is not NULL, the partition checksum (see loom__checksum_cols) is computed while
  * reading, piece by piece as the data lands in the CPU cache, and stored there.
+ * If 'map' is not NULL, columns may be left in a mapping of the file (zero copy,
+ * rawio.c) instead of buffers from 'alloc': free with loom__pf_release().
  */
 int loom__pf_read (const char *path,
                    const char *label,
@@ -164,10 +173,18 @@ int loom__pf_read (const char *path,
                    uint32_t part,
                    uint32_t generation,
                    const struct ds_alloc *alloc,
+                   struct ds_map *map,
                    size_t *n,
                    struct ds_coldata *cols,
                    uint64_t *checksum,
                    loom_error_t *error);
+/* Give back the buffers of columns read by loom__pf_read (to 'alloc', or free(3) if
+ * NULL) and unmap 'map' (may be NULL). Preserves errno.
+ */
+void loom__pf_release (const loom_ds_schema_t *s,
+                       const struct ds_alloc *alloc,
+                       struct ds_map *map,
+                       struct ds_coldata *cols);
 /* Read only the attributes of a partition file (for resume). */
 int loom__pf_read_meta (const char *path,
                         uint32_t *partition,
@@ -175,6 +192,27 @@ int loom__pf_read_meta (const char *path,
                         uint64_t *config,
                         uint64_t *records,
                         uint64_t *checksum);
+
+/* xxh64_streams.c: xxh64 (the same value as libxxhash's XXH64) of several streams
+ * hashed in one loop, optionally copying the bytes as they are hashed.
+ */
+struct ds_xxh64 {
+    uint64_t v[4];
+    uint64_t total;
+    uint8_t mem[32]; /* a partial stripe */
+    uint32_t memsize;
+};
+void loom__xxh64_reset (struct ds_xxh64 *h, uint64_t seed);
+/* Feed len[i] bytes at src[i] to stream h[i], for i < k (k <= 2 * DS_MAX_COLS). If
+ * 'dst' is not NULL, also copy them to dst[i] (which must not overlap src[i]).
+ */
+void loom__xxh64_update (struct ds_xxh64 *const *h,
+                         size_t k,
+                         const void *const *src,
+                         void *const *dst,
+                         const size_t *len);
+void loom__xxh64_update1 (struct ds_xxh64 *h, const void *src, void *dst, size_t len);
+uint64_t loom__xxh64_digest (const struct ds_xxh64 *h);
 
 /* Checksum of column arrays in the stored form (see docs/datasets.md). */
 uint64_t loom__checksum_cols (const loom_ds_schema_t *s,
@@ -187,12 +225,67 @@ void loom__sum_update (struct ds_sum *sum,
                        size_t stored_idx,
                        const void *p,
                        size_t len);
+/* Several stored datasets at once (and copied to dst[i] if 'dst' is not NULL): see
+ * loom__xxh64_update.
+ */
+void loom__sum_update_n (struct ds_sum *sum,
+                         size_t k,
+                         const size_t *stored_idx,
+                         const void *const *p,
+                         void *const *dst,
+                         const size_t *len);
 uint64_t loom__sum_digest (struct ds_sum *sum);
 void loom__sum_destroy (struct ds_sum *sum);
 /* Number of stored HDF5 datasets of a schema (BYTES columns count twice). */
 size_t loom__nstored (const loom_ds_schema_t *s);
 
 void loom__coldata_free (const loom_ds_schema_t *s, struct ds_coldata *cols);
+
+/* rawio.c: the bytes of contiguous column datasets, moved with pwrite/pread or a
+ * mapping at their offsets in the file, bypassing HDF5's data path.
+ */
+#define LOOM__RAW_PIECE   (2u << 20) /* bytes per pwrite/pread call and hash step */
+#define LOOM__RAW_ALIGN   (2u << 20) /* file alignment of big columns (huge folios) */
+#define LOOM__RAW_BIG     (4u << 20) /* columns this big get that alignment */
+#define LOOM__RAW_MAP_MIN (4u << 20) /* map partitions with at least this much data */
+
+/* One stored dataset's bytes at offset 'at' of the file; stream 'idx' of a ds_sum. */
+struct ds_span {
+    uint64_t at, len;
+    size_t idx;
+    const void *src; /* writing: the bytes */
+    void *dst;       /* reading: where they go (in the mapping: zero copy) */
+};
+struct ds_map {
+    void *base; /* the file mapped from offset 0, or NULL */
+    size_t len;
+};
+/* Write the spans, hashing each piece into 'sum' first. Returns 0 or -1 (errno). */
+int loom__raw_write (int fd, const struct ds_span *sp, size_t n, struct ds_sum *sum);
+/* Read the spans into their 'dst', hashing into 'sum' if not NULL. Returns 0 or -1
+ * with errno (EPROTO: the file ends early).
+ */
+int loom__raw_read (int fd, const struct ds_span *sp, size_t n, struct ds_sum *sum);
+/* Map the file (size 'fsize') if the spans' pages come out as huge page-table
+ * entries (see rawio.c). Returns 1 (mapped: 'map' is filled), 0 (not worth it,
+ * nothing mapped: use loom__raw_read), or -1 with errno EPROTO (the file ends early).
+ */
+int loom__raw_map (int fd,
+                   uint64_t fsize,
+                   const struct ds_span *sp,
+                   size_t n,
+                   struct ds_map *map);
+/* Hash the spans in the mapping into 'sum' (if not NULL), copying each to its 'dst'
+ * unless 'dst' is its place in the mapping.
+ */
+void loom__raw_hash_mapped (const struct ds_map *map,
+                            const struct ds_span *sp,
+                            size_t n,
+                            struct ds_sum *sum);
+/* Is 'p' inside the mapping? */
+bool loom__raw_owns (const struct ds_map *map, const void *p);
+/* Accepts NULL or an empty map; preserves errno. */
+void loom__raw_unmap (struct ds_map *map);
 
 /* memstore.c: in-process copies of PERSIST_MEMORY/BOTH datasets. */
 struct ds_mem; /* refcounted */

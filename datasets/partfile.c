@@ -5,6 +5,7 @@
  * metadata) and no timestamps, so a deterministic producer writes identical bytes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,8 +150,10 @@ void loom__pfw_abort (ds_pfw_t *f)
     errno = saved;
 }
 
-ds_pfw_t *
-loom__pfw_create (const char *tmp_path, const loom_ds_schema_t *s, loom_error_t *error)
+ds_pfw_t *loom__pfw_create (const char *tmp_path,
+                            const loom_ds_schema_t *s,
+                            bool whole,
+                            loom_error_t *error)
 {
     ds_pfw_t *f = calloc (1, sizeof (*f));
     hid_t fapl = -1, fcpl = -1;
@@ -169,9 +172,14 @@ loom__pfw_create (const char *tmp_path, const loom_ds_schema_t *s, loom_error_t 
     f->nst = (size_t)nst;
     /* Column data of 64 KiB or more starts on a page boundary, so each page of the
      * page cache holds one column's values and copying it to the reader's buffer is
-     * one aligned copy per page (unaligned, reads cost up to 1.5x the CPU).
+     * one aligned copy per page (unaligned, reads cost up to 1.5x the CPU). In a
+     * partition written whole, big columns start on 2 MiB boundaries instead, so the
+     * page cache can hold them in huge folios that a reader maps (rawio.c); the gap
+     * before each is a hole in the file, not disk space.
      */
-    if ((fapl = file_fapl ()) < 0 || H5Pset_alignment (fapl, 65536, 4096) < 0
+    hsize_t threshold = whole ? LOOM__RAW_BIG : 65536;
+    hsize_t align = whole ? LOOM__RAW_ALIGN : 4096;
+    if ((fapl = file_fapl ()) < 0 || H5Pset_alignment (fapl, threshold, align) < 0
         || (fcpl = H5Pcreate (H5P_FILE_CREATE)) < 0
         || H5Pset_obj_track_times (fcpl, 0) < 0)
         goto h5error;
@@ -231,10 +239,15 @@ static int create_datasets (ds_pfw_t *f, size_t hint, const hsize_t *exact)
         } else {
             space = H5Screate_simple (1, &zero, &unlimited);
         }
+        /* Contiguous storage is allocated at creation, so its offset is known
+         * before any write (rawio.c writes there), and never filled (every byte
+         * gets written).
+         */
         if (space < 0 || (dcpl = H5Pcreate (H5P_DATASET_CREATE)) < 0
             || (f->contig[i] ? H5Pset_layout (dcpl, H5D_CONTIGUOUS)
                              : H5Pset_chunk (dcpl, 1, &chunk))
                    < 0
+            || (f->contig[i] && H5Pset_alloc_time (dcpl, H5D_ALLOC_TIME_EARLY) < 0)
             || H5Pset_obj_track_times (dcpl, 0) < 0
             || H5Pset_fill_time (dcpl, H5D_FILL_TIME_NEVER) < 0)
             goto error;
@@ -248,14 +261,16 @@ static int create_datasets (ds_pfw_t *f, size_t hint, const hsize_t *exact)
     }
     H5Pclose (dapl);
     dapl = -1;
-    /* A BYTES column's offsets start with 0; appends add one offset per record. */
+    /* A BYTES column's offsets start with 0; appends add one offset per record. (A
+     * contiguous one is written whole by write_whole(), its 0 included.)
+     */
     for (size_t i = 0; i < f->nst; i++) {
-        if (!f->st[i].is_offsets)
+        if (!f->st[i].is_offsets || f->contig[i])
             continue;
         uint64_t zero = 0;
         hsize_t one = 1, start = 0;
         hid_t fs, ms;
-        if ((!f->contig[i] && H5Dset_extent (f->dset[i], &one) < 0)
+        if (H5Dset_extent (f->dset[i], &one) < 0
             || (fs = H5Dget_space (f->dset[i])) < 0)
             goto error;
         ms = H5Screate_simple (1, &one, NULL);
@@ -364,6 +379,63 @@ static int append_stored (ds_pfw_t *f, size_t i, const void *buf, hsize_t n)
     return 0;
 }
 
+/* A partition written in one call: every non-empty dataset is contiguous and
+ * allocated at creation, and its bytes go straight to their offset with pwrite(2),
+ * in 2 MiB pieces hashed in one loop over all columns (rawio.c). HDF5 writes only
+ * the metadata. Should HDF5 not tell an offset (it always does for such datasets),
+ * the bytes go through H5Dwrite instead. Returns 0 or -1 (errno 0: HDF5 failed).
+ */
+static int write_whole (ds_pfw_t *f, size_t n, const struct loom_ds_colbuf *cols)
+{
+    const loom_ds_schema_t *s = f->schema;
+    struct ds_span sp[2 * DS_MAX_COLS];
+    hsize_t count[2 * DS_MAX_COLS];
+    size_t k = 0;
+    memset (sp, 0, sizeof (sp));
+    for (size_t c = 0; c < s->ncols; c++) {
+        if (s->cols[c].type == LOOM_DS_BYTES) {
+            const uint64_t *off = cols[c].offsets;
+            f->scratch[0] = 0;
+            for (size_t r = 0; r < n; r++)
+                f->scratch[r + 1] = off[r + 1] - off[0];
+            sp[k].src = f->scratch;
+            count[k++] = n + 1;
+            sp[k].src = (const uint8_t *)cols[c].data + off[0];
+            count[k++] = off[n] - off[0];
+        } else {
+            sp[k].src = cols[c].data;
+            count[k++] = n;
+        }
+    }
+    bool direct = true;
+    for (size_t i = 0; i < k; i++) {
+        sp[i].idx = i;
+        if (count[i] == 0) /* an empty dataset is chunked, with nothing to write */
+            continue;
+        sp[i].len = count[i] * f->st[i].esize;
+        haddr_t at = H5Dget_offset (f->dset[i]);
+        if (at == HADDR_UNDEF)
+            direct = false;
+        sp[i].at = at;
+    }
+    errno = 0;
+    if (direct) {
+        int fd = open (f->path, O_WRONLY | O_CLOEXEC);
+        int rc = fd < 0 ? -1 : loom__raw_write (fd, sp, k, f->sum);
+        if (fd >= 0 && close (fd) < 0)
+            rc = -1;
+        if (rc < 0)
+            return -1;
+    } else {
+        for (size_t i = 0; i < k; i++)
+            if (append_stored (f, i, sp[i].src, count[i]) < 0)
+                return -1;
+    }
+    for (size_t i = 0; i < k; i++)
+        f->len[i] = count[i];
+    return 0;
+}
+
 int loom__pfw_append (ds_pfw_t *f,
                       size_t n,
                       const struct loom_ds_colbuf *cols,
@@ -403,12 +475,19 @@ int loom__pfw_append (ds_pfw_t *f,
     }
     if (!f->created && create_datasets (f, n, whole ? exact : NULL) < 0)
         return loom_errset (error, EIO, "%s: cannot create HDF5 datasets", f->path);
-    if (n > f->scratch_cap) {
-        uint64_t *p = realloc (f->scratch, n * sizeof (*p));
+    if (n + 1 > f->scratch_cap) {
+        uint64_t *p = realloc (f->scratch, (n + 1) * sizeof (*p));
         if (!p)
             return loom_errset (error, ENOMEM, "%s: out of memory", f->path);
         f->scratch = p;
-        f->scratch_cap = n;
+        f->scratch_cap = n + 1;
+    }
+    if (whole) {
+        if (write_whole (f, n, cols) < 0)
+            return loom_errset (error, EIO, "%s: write failed: %s", f->path,
+                                errno ? strerror (errno) : "HDF5 error");
+        f->records += n;
+        return 0;
     }
     size_t k = 0;
     for (size_t c = 0; c < s->ncols; c++) {
@@ -588,17 +667,24 @@ static hsize_t read_piece (hid_t d, size_t esize)
     return n ? n : 1;
 }
 
-/* Read stored dataset k ('st') whole into a buffer from 'alloc' of *n elements,
- * hashing it into 'sum' (if not NULL) as it lands. On failure 'why' says why.
+/* What reading stored dataset k takes: its element count, and whether its bytes are
+ * one contiguous, unfiltered extent at a known offset of the file, in the type they
+ * have in memory, so rawio.c can move them without HDF5 ('span').
  */
-static void *read_stored (hid_t file,
+struct plan {
+    hsize_t n;
+    size_t bytes;
+    bool direct;
+    struct ds_span span;
+};
+
+/* Open and check stored dataset 'st'. Returns the open dataset (the caller closes
+ * it) with 'pl' filled, or -1 with 'why' saying what is wrong.
+ */
+static hid_t open_stored (hid_t file,
                           const struct stored *st,
-                          hid_t mtype,
-                          const struct ds_alloc *alloc,
-                          struct ds_sum *sum,
-                          size_t k,
-                          size_t *cap,
-                          hsize_t *n,
+                          hsize_t fsize,
+                          struct plan *pl,
                           char *why,
                           size_t whylen)
 {
@@ -614,11 +700,11 @@ static void *read_stored (hid_t file,
         H5Pclose (dapl);
     if (d < 0) {
         snprintf (why, whylen, "missing");
-        return NULL;
+        return -1;
     }
-    void *buf = NULL;
-    hid_t sp = H5Dget_space (d), ft = H5Dget_type (d);
-    hsize_t dims[2] = {0, 0}, fsize = 0;
+    hid_t sp = H5Dget_space (d), ft = H5Dget_type (d), dcpl = H5Dget_create_plist (d);
+    hsize_t dims[2] = {0, 0};
+    bool ok = false;
     if (sp < 0 || ft < 0 || H5Sget_simple_extent_ndims (sp) != 1
         || H5Sget_simple_extent_dims (sp, dims, NULL) != 1) {
         snprintf (why, whylen, "not a 1-D dataset");
@@ -631,63 +717,185 @@ static void *read_stored (hid_t file,
     /* Stored unfiltered, the values cannot outgrow their file (a corrupt extent
      * would otherwise ask for an absurd buffer, or overflow its size).
      */
-    if (H5Fget_filesize (file, &fsize) < 0 || dims[0] > fsize / st->esize) {
+    if (dims[0] > fsize / st->esize) {
         snprintf (why, whylen, "claims %llu values, more than its file holds",
                   (unsigned long long)dims[0]);
         goto out;
     }
-    size_t want = dims[0] * st->esize;
-    *cap = want ? want : 1;
-    buf = alloc ? alloc->alloc (alloc->ctx, (size_t)st->col, st->is_offsets, want, cap)
-                : malloc (*cap);
-    if (!buf) {
-        if (errno == ENOSPC)
-            snprintf (why, whylen, "needs %zu bytes, more than the buffer given", want);
-        else if (errno == EPROTO)
-            snprintf (why, whylen, "has more values than the manifest records");
-        else
-            snprintf (why, whylen, "out of memory");
-        goto out;
+    ok = true;
+    pl->n = dims[0];
+    pl->bytes = (size_t)dims[0] * st->esize;
+    pl->direct = false;
+    haddr_t at;
+    if (pl->bytes > 0 && dcpl >= 0 && H5Pget_layout (dcpl) == H5D_CONTIGUOUS
+        && H5Pget_nfilters (dcpl) == 0 && H5Pget_external_count (dcpl) == 0
+        && H5Tequal (ft, st->type) > 0 && (at = H5Dget_offset (d)) != HADDR_UNDEF
+        && at <= fsize && pl->bytes <= fsize - at) {
+        pl->direct = true;
+        pl->span.at = at;
+        pl->span.len = pl->bytes;
     }
-    if (pieces_io (d, mtype, st->esize, 0, dims[0], read_piece (d, st->esize), buf,
-                   false, sum, k)
-        < 0) {
-        if (alloc)
-            alloc->release (alloc->ctx, buf, *cap);
-        else
-            free (buf);
-        buf = NULL;
-        errno = EPROTO;
-        snprintf (why, whylen, "cannot be read (corrupt or truncated file)");
-        goto out;
-    }
-    *n = dims[0];
 out:
     if (sp >= 0)
         H5Sclose (sp);
     if (ft >= 0)
         H5Tclose (ft);
-    H5Dclose (d);
+    if (dcpl >= 0)
+        H5Pclose (dcpl);
+    if (!ok) {
+        H5Dclose (d);
+        return -1;
+    }
+    return d;
+}
+
+/* A buffer for stored dataset 'st' of 'bytes' from 'alloc' (malloc if NULL), or NULL
+ * with 'why' saying why.
+ */
+static void *get_buffer (const struct ds_alloc *alloc,
+                         const struct stored *st,
+                         size_t bytes,
+                         size_t *cap,
+                         char *why,
+                         size_t whylen)
+{
+    *cap = bytes ? bytes : 1;
+    void *buf = alloc ? alloc->alloc (alloc->ctx, (size_t)st->col, st->is_offsets,
+                                      bytes, cap)
+                      : malloc (*cap);
+    if (!buf) {
+        if (errno == ENOSPC)
+            snprintf (why, whylen, "needs %zu bytes, more than the buffer given", bytes);
+        else if (errno == EPROTO)
+            snprintf (why, whylen, "has more values than the manifest records");
+        else
+            snprintf (why, whylen, "out of memory");
+    }
     return buf;
 }
 
-static void release_cols (const loom_ds_schema_t *s,
-                          const struct ds_alloc *alloc,
-                          struct ds_coldata *cols)
+static void put_buffer (const struct ds_alloc *alloc,
+                        const struct ds_map *map,
+                        void *p,
+                        size_t cap)
 {
+    if (!p || loom__raw_owns (map, p))
+        return;
+    if (alloc)
+        alloc->release (alloc->ctx, p, cap);
+    else
+        free (p);
+}
+
+void loom__pf_release (const loom_ds_schema_t *s,
+                       const struct ds_alloc *alloc,
+                       struct ds_map *map,
+                       struct ds_coldata *cols)
+{
+    int saved = errno;
     for (size_t c = 0; c < s->ncols; c++) {
-        if (alloc) {
-            if (cols[c].data)
-                alloc->release (alloc->ctx, cols[c].data, cols[c].cap[0]);
-            if (cols[c].offsets)
-                alloc->release (alloc->ctx, cols[c].offsets, cols[c].cap[1]);
-        } else {
-            free (cols[c].data);
-            free (cols[c].offsets);
-        }
+        put_buffer (alloc, map, cols[c].data, cols[c].cap[0]);
+        put_buffer (alloc, map, cols[c].offsets, cols[c].cap[1]);
         cols[c].data = NULL;
         cols[c].offsets = NULL;
     }
+    loom__raw_unmap (map);
+    errno = saved;
+}
+
+/* Where the bytes of a dataset of 'st' may stay in the mapping (zero copy): at an
+ * address aligned for its element type.
+ */
+static bool in_place_ok (const struct stored *st, const loom_ds_schema_t *s, uint64_t at)
+{
+    bool chars = !st->is_offsets && (s->cols[st->col].type == LOOM_DS_FIXSTR
+                                     || s->cols[st->col].type == LOOM_DS_BYTES);
+    return chars || at % st->esize == 0;
+}
+
+/* Move the direct datasets' bytes (rawio.c), into 'keep' (zero copy) where allowed,
+ * else into buffers from 'alloc'. Returns 0, or -1 with errno and 'why'.
+ */
+static int read_direct (const char *path,
+                        hsize_t fsize,
+                        const loom_ds_schema_t *s,
+                        const struct stored *st,
+                        struct plan *pl,
+                        size_t nst,
+                        const struct ds_alloc *alloc,
+                        struct ds_map *keep,
+                        void **buf,
+                        size_t *cap,
+                        struct ds_sum *sum,
+                        size_t *bad,
+                        char *why,
+                        size_t whylen)
+{
+    struct ds_span sp[2 * DS_MAX_COLS];
+    size_t ix[2 * DS_MAX_COLS], n = 0;
+    for (size_t k = 0; k < nst; k++)
+        if (pl[k].direct) {
+            sp[n] = pl[k].span;
+            sp[n].idx = k;
+            ix[n++] = k;
+        }
+    if (n == 0)
+        return 0;
+    *bad = ix[0];
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf (why, whylen, "cannot be opened: %s", strerror (errno));
+        return -1;
+    }
+    struct ds_map map = {NULL, 0};
+    int mapped = loom__raw_map (fd, fsize, sp, n, &map);
+    if (mapped < 0) {
+        close (fd);
+        snprintf (why, whylen, "ends early (truncated file)");
+        return -1;
+    }
+    bool in_place = false;
+    for (size_t j = 0; j < n; j++) {
+        size_t k = ix[j];
+        if (mapped && keep && in_place_ok (&st[k], s, sp[j].at)) {
+            buf[k] = (char *)map.base + sp[j].at;
+            cap[k] = 0;
+            in_place = true;
+        } else if (!(buf[k] = get_buffer (alloc, &st[k], pl[k].bytes, &cap[k], why,
+                                          whylen))) {
+            int saved = errno;
+            *bad = k;
+            for (size_t i = 0; i < j; i++)
+                put_buffer (alloc, &map, buf[ix[i]], cap[ix[i]]), buf[ix[i]] = NULL;
+            loom__raw_unmap (&map);
+            close (fd);
+            errno = saved;
+            return -1;
+        }
+        sp[j].dst = buf[k];
+    }
+    int rc = 0;
+    if (mapped) {
+        loom__raw_hash_mapped (&map, sp, n, sum);
+    } else if (loom__raw_read (fd, sp, n, sum) < 0) {
+        rc = -1;
+        snprintf (why, whylen, "cannot be read (%s)",
+                  errno == EPROTO ? "truncated file" : strerror (errno));
+    }
+    close (fd);
+    if (rc < 0) {
+        int saved = errno;
+        for (size_t j = 0; j < n; j++)
+            put_buffer (alloc, &map, buf[ix[j]], cap[ix[j]]), buf[ix[j]] = NULL;
+        loom__raw_unmap (&map);
+        errno = saved == EPROTO ? EPROTO : EIO;
+        return -1;
+    }
+    if (in_place)
+        *keep = map;
+    else
+        loom__raw_unmap (&map);
+    return 0;
 }
 
 int loom__pf_read (const char *path,
@@ -696,16 +904,23 @@ int loom__pf_read (const char *path,
                    uint32_t part,
                    uint32_t generation,
                    const struct ds_alloc *alloc,
+                   struct ds_map *map,
                    size_t *nrec,
                    struct ds_coldata *cols,
                    uint64_t *checksum,
                    loom_error_t *error)
 {
     loom__h5_quiet ();
+    if (map)
+        map->base = NULL;
     struct stored st[2 * DS_MAX_COLS];
+    struct plan pl[2 * DS_MAX_COLS];
+    void *buf[2 * DS_MAX_COLS];
+    size_t cap[2 * DS_MAX_COLS];
     int nst = stored_list (s, st);
     struct ds_sum *sum = checksum ? loom__sum_create (s) : NULL;
     hid_t file = -1, fapl = file_fapl ();
+    hsize_t fsize = 0;
     if (nst < 0 || fapl < 0 || (checksum && !sum)) {
         stored_free (st, nst < 0 ? 0 : (size_t)nst);
         loom__sum_destroy (sum);
@@ -713,9 +928,13 @@ int loom__pf_read (const char *path,
             H5Pclose (fapl);
         return loom_errset (error, ENOMEM, "%s: out of memory", label);
     }
+    memset (buf, 0, sizeof (buf));
+    memset (pl, 0, sizeof (pl));
     file = H5Fopen (path, H5F_ACC_RDONLY, fapl);
     H5Pclose (fapl);
-    if (file < 0) {
+    if (file < 0 || H5Fget_filesize (file, &fsize) < 0) {
+        if (file >= 0)
+            H5Fclose (file);
         stored_free (st, (size_t)nst);
         loom__sum_destroy (sum);
         return loom_errset (error, EPROTO,
@@ -741,38 +960,66 @@ int loom__pf_read (const char *path,
                      label, fpart, fgen, part, generation);
         goto error;
     }
-    size_t n = 0;
-    int have_n = 0;
+    /* Datasets that HDF5 must read (chunked ones) are read now; the others after
+     * every dataset has been checked, all at once (read_direct).
+     */
+    char why[160];
     for (int k = 0; k < nst; k++) {
-        char why[128];
-        hsize_t len = 0;
-        size_t cap = 0;
         errno = 0;
-        void *buf = read_stored (file, &st[k], mem_type (&st[k], s), alloc, sum,
-                                 (size_t)k, &cap, &len, why, sizeof (why));
-        if (!buf) {
+        hid_t d = open_stored (file, &st[k], fsize, &pl[k], why, sizeof (why));
+        if (d >= 0 && !pl[k].direct) {
+            buf[k] = get_buffer (alloc, &st[k], pl[k].bytes, &cap[k], why, sizeof (why));
+            if (buf[k]
+                && pieces_io (d, mem_type (&st[k], s), st[k].esize, 0, pl[k].n,
+                              read_piece (d, st[k].esize), buf[k], false, sum,
+                              (size_t)k)
+                       < 0) {
+                put_buffer (alloc, NULL, buf[k], cap[k]);
+                buf[k] = NULL;
+                errno = EPROTO;
+                snprintf (why, sizeof (why),
+                          "cannot be read (corrupt or truncated file)");
+            }
+        }
+        if (d >= 0)
+            H5Dclose (d);
+        if (d < 0 || (!pl[k].direct && !buf[k])) {
             loom_errset (error, errno == ENOMEM || errno == ENOSPC ? errno : EPROTO,
                          "%s: column '%s' %s", label, st[k].name, why);
             goto error;
         }
+    }
+    H5Fclose (file);
+    file = -1;
+    size_t bad = 0;
+    if (read_direct (path, fsize, s, st, pl, (size_t)nst, alloc, map, buf, cap, sum,
+                     &bad, why, sizeof (why))
+        < 0) {
+        int e = errno == ENOMEM || errno == ENOSPC || errno == EIO ? errno : EPROTO;
+        loom_errset (error, e, "%s: column '%s' %s", label, st[bad].name, why);
+        goto error;
+    }
+    /* Hand the buffers to their columns and check that the columns agree. */
+    size_t n = 0;
+    int have_n = 0;
+    for (int k = 0; k < nst; k++) {
         struct ds_coldata *cd = &cols[st[k].col];
+        hsize_t len = pl[k].n;
         size_t records = st[k].is_offsets ? (size_t)len - 1 : (size_t)len;
-        cd->cap[st[k].is_offsets] = cap;
+        cd->cap[st[k].is_offsets] = cap[k];
         if (st[k].is_offsets) {
-            cd->offsets = buf;
-            if (len == 0) {
-                loom_errset (error, EPROTO, "%s: column '%s' is empty", label,
-                             st[k].name);
-                goto error;
-            }
-        } else if (s->cols[st[k].col].type == LOOM_DS_BYTES) {
-            cd->data = buf;
-            cd->nbytes = (size_t)len;
-            continue; /* its records were counted by the offsets */
+            cd->offsets = buf[k];
         } else {
-            cd->data = buf;
-            cd->nbytes = (size_t)len * st[k].esize;
+            cd->data = buf[k];
+            cd->nbytes = pl[k].bytes;
         }
+        buf[k] = NULL;
+        if (st[k].is_offsets && len == 0) {
+            loom_errset (error, EPROTO, "%s: column '%s' is empty", label, st[k].name);
+            goto error;
+        }
+        if (!st[k].is_offsets && s->cols[st[k].col].type == LOOM_DS_BYTES)
+            continue; /* its records were counted by the offsets */
         if (have_n && records != n) {
             loom_errset (error, EPROTO, "%s: column '%s' has %zu records, others %zu",
                          label, st[k].name, records, n);
@@ -799,7 +1046,6 @@ int loom__pf_read (const char *path,
                 goto error;
             }
     }
-    H5Fclose (file);
     stored_free (st, (size_t)nst);
     if (checksum)
         *checksum = loom__sum_digest (sum);
@@ -808,10 +1054,13 @@ int loom__pf_read (const char *path,
     return 0;
 error : {
     int saved = errno;
-    H5Fclose (file);
+    if (file >= 0)
+        H5Fclose (file);
+    for (int k = 0; k < nst; k++)
+        put_buffer (alloc, map, buf[k], cap[k]);
     stored_free (st, (size_t)nst);
     loom__sum_destroy (sum);
-    release_cols (s, alloc, cols);
+    loom__pf_release (s, alloc, map, cols);
     errno = saved;
     return -1;
 }

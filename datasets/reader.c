@@ -44,6 +44,7 @@ struct loom_ds_part {
     struct ds_coldata *cols; /* owned unless 'mem' */
     struct ds_mem *mem;      /* borrowed arrays of an in-memory dataset */
     loom_ds_t *ds;           /* gets the buffers back (disk partitions) */
+    struct ds_map map;       /* columns read in place from the file (zero copy) */
 };
 
 /* ds_alloc of a reader: the smallest pooled buffer that fits, else malloc. */
@@ -299,13 +300,15 @@ static loom_ds_part_t *part_from_memory (loom_ds_t *ds, uint32_t part)
     return pr;
 }
 
-/* Read partition 'part' of a dataset on disk into 'cols' (buffers from 'alloc') and
- * check it against the manifest: size, record count and (unless LOOM_DS_NO_VERIFY)
- * the checksum, computed while the data is read. On failure nothing is left in 'cols'.
+/* Read partition 'part' of a dataset on disk into 'cols' (buffers from 'alloc', or
+ * in place in a mapping of the file if 'map' is not NULL) and check it against the
+ * manifest: size, record count and (unless LOOM_DS_NO_VERIFY) the checksum, computed
+ * while the data is read. On failure nothing is left in 'cols' or 'map'.
  */
 static int read_file_part (loom_ds_t *ds,
                            uint32_t part,
                            const struct ds_alloc *alloc,
+                           struct ds_map *map,
                            struct ds_coldata *cols,
                            loom_error_t *error)
 {
@@ -336,8 +339,8 @@ static int read_file_part (loom_ds_t *ds,
             (long long)st.st_size, (unsigned long long)m->parts[part].bytes);
         goto error;
     }
-    if (loom__pf_read (file, label, &m->schema, part, m->generation, alloc, &n, cols,
-                       verify ? &sum : NULL, error)
+    if (loom__pf_read (file, label, &m->schema, part, m->generation, alloc, map, &n,
+                       cols, verify ? &sum : NULL, error)
         < 0)
         goto error;
     loaded = true;
@@ -365,14 +368,7 @@ error : {
     int saved = errno;
     loom_trace_end (span, part);
     if (loaded)
-        for (size_t c = 0; c < m->schema.ncols; c++) {
-            if (cols[c].data)
-                alloc->release (alloc->ctx, cols[c].data, cols[c].cap[0]);
-            if (cols[c].offsets)
-                alloc->release (alloc->ctx, cols[c].offsets, cols[c].cap[1]);
-            cols[c].data = NULL;
-            cols[c].offsets = NULL;
-        }
+        loom__pf_release (&m->schema, alloc, map, cols);
     free (name);
     free (file);
     errno = saved;
@@ -416,7 +412,7 @@ loom_ds_part_t *loom_ds_part_read (loom_ds_t *ds, uint32_t part, loom_error_t *e
         return NULL;
     }
     struct ds_alloc alloc = {pool_alloc, pool_release, ds};
-    if (read_file_part (ds, part, &alloc, pr->cols, error) < 0) {
+    if (read_file_part (ds, part, &alloc, &pr->map, pr->cols, error) < 0) {
         int saved = errno;
         free (pr->cols);
         free (pr);
@@ -521,7 +517,7 @@ int loom_ds_part_read_into (loom_ds_t *ds,
     }
     struct into in = {bufs, s, records};
     struct ds_alloc alloc = {into_alloc, into_release, &in};
-    return read_file_part (ds, part, &alloc, cols, error);
+    return read_file_part (ds, part, &alloc, NULL, cols, error);
 }
 
 size_t loom_ds_part_nrecords (const loom_ds_part_t *pr)
@@ -557,9 +553,12 @@ void loom_ds_part_destroy (loom_ds_part_t *pr)
     int saved = errno;
     if (pr->ds && pr->cols) {
         for (size_t c = 0; c < pr->schema->ncols; c++) {
-            pool_put (pr->ds, pr->cols[c].data, pr->cols[c].cap[0]);
-            pool_put (pr->ds, pr->cols[c].offsets, pr->cols[c].cap[1]);
+            if (!loom__raw_owns (&pr->map, pr->cols[c].data))
+                pool_put (pr->ds, pr->cols[c].data, pr->cols[c].cap[0]);
+            if (!loom__raw_owns (&pr->map, pr->cols[c].offsets))
+                pool_put (pr->ds, pr->cols[c].offsets, pr->cols[c].cap[1]);
         }
+        loom__raw_unmap (&pr->map);
         free (pr->cols);
         ds_unref (pr->ds);
     } else if (!pr->mem && pr->cols) {

@@ -446,8 +446,9 @@ void loom_ds_part_abort (loom_ds_part_writer_t *pw)
     errno = saved;
 }
 
-loom_ds_part_writer_t *
-loom_ds_part_begin (loom_ds_writer_t *w, uint32_t part, loom_error_t *error)
+/* Begin partition 'part'; 'whole': loom_ds_write_partition, one append of all. */
+static loom_ds_part_writer_t *
+part_begin (loom_ds_writer_t *w, uint32_t part, bool whole, loom_error_t *error)
 {
     loom__h5_quiet ();
     if (!w) {
@@ -469,6 +470,7 @@ loom_ds_part_begin (loom_ds_writer_t *w, uint32_t part, loom_error_t *error)
         goto nomem;
     pw->w = w;
     pw->part = part;
+    pw->whole = whole;
     pw->span = loom_trace_begin (&t_part_write, part, 0, 0);
     if (is_disk (w)) {
         char *name = loom__part_name (part, w->m.generation);
@@ -480,7 +482,7 @@ loom_ds_part_begin (loom_ds_writer_t *w, uint32_t part, loom_error_t *error)
         free (name);
         if (!pw->final || !pw->tmp)
             goto nomem;
-        if (!(pw->file = loom__pfw_create (pw->tmp, &w->m.schema, error))) {
+        if (!(pw->file = loom__pfw_create (pw->tmp, &w->m.schema, whole, error))) {
             loom_ds_part_abort (pw);
             return NULL;
         }
@@ -503,6 +505,12 @@ nomem:
     loom_ds_part_abort (pw);
     loom_errset (error, ENOMEM, "%s: out of memory", w->path);
     return NULL;
+}
+
+loom_ds_part_writer_t *
+loom_ds_part_begin (loom_ds_writer_t *w, uint32_t part, loom_error_t *error)
+{
+    return part_begin (w, part, false, error);
 }
 
 static int grow (void **p, size_t *cap, size_t need)
@@ -666,10 +674,9 @@ int loom_ds_write_partition (loom_ds_writer_t *w,
                              const struct loom_ds_colbuf *cols,
                              loom_error_t *error)
 {
-    loom_ds_part_writer_t *pw = loom_ds_part_begin (w, part, error);
+    loom_ds_part_writer_t *pw = part_begin (w, part, true, error);
     if (!pw)
         return -1;
-    pw->whole = true;
     if (loom_ds_part_append (pw, n, cols, error) < 0) {
         loom_ds_part_abort (pw);
         return -1;
