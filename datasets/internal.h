@@ -270,11 +270,8 @@ int loom__raw_read (int fd, const struct ds_span *sp, size_t n, struct ds_sum *s
  * entries (see rawio.c). Returns 1 (mapped: 'map' is filled), 0 (not worth it,
  * nothing mapped: use loom__raw_read), or -1 with errno EPROTO (the file ends early).
  */
-int loom__raw_map (int fd,
-                   uint64_t fsize,
-                   const struct ds_span *sp,
-                   size_t n,
-                   struct ds_map *map);
+int loom__raw_map (
+    int fd, uint64_t fsize, const struct ds_span *sp, size_t n, struct ds_map *map);
 /* Hash the spans in the mapping into 'sum' (if not NULL), copying each to its 'dst'
  * unless 'dst' is its place in the mapping.
  */

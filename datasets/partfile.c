@@ -760,12 +760,13 @@ static void *get_buffer (const struct ds_alloc *alloc,
                          size_t whylen)
 {
     *cap = bytes ? bytes : 1;
-    void *buf = alloc ? alloc->alloc (alloc->ctx, (size_t)st->col, st->is_offsets,
-                                      bytes, cap)
-                      : malloc (*cap);
+    void *buf =
+        alloc ? alloc->alloc (alloc->ctx, (size_t)st->col, st->is_offsets, bytes, cap)
+              : malloc (*cap);
     if (!buf) {
         if (errno == ENOSPC)
-            snprintf (why, whylen, "needs %zu bytes, more than the buffer given", bytes);
+            snprintf (why, whylen, "needs %zu bytes, more than the buffer given",
+                      bytes);
         else if (errno == EPROTO)
             snprintf (why, whylen, "has more values than the manifest records");
         else
@@ -774,10 +775,8 @@ static void *get_buffer (const struct ds_alloc *alloc,
     return buf;
 }
 
-static void put_buffer (const struct ds_alloc *alloc,
-                        const struct ds_map *map,
-                        void *p,
-                        size_t cap)
+static void
+put_buffer (const struct ds_alloc *alloc, const struct ds_map *map, void *p, size_t cap)
 {
     if (!p || loom__raw_owns (map, p))
         return;
@@ -806,10 +805,12 @@ void loom__pf_release (const loom_ds_schema_t *s,
 /* Where the bytes of a dataset of 'st' may stay in the mapping (zero copy): at an
  * address aligned for its element type.
  */
-static bool in_place_ok (const struct stored *st, const loom_ds_schema_t *s, uint64_t at)
+static bool
+in_place_ok (const struct stored *st, const loom_ds_schema_t *s, uint64_t at)
 {
-    bool chars = !st->is_offsets && (s->cols[st->col].type == LOOM_DS_FIXSTR
-                                     || s->cols[st->col].type == LOOM_DS_BYTES);
+    bool chars = !st->is_offsets
+                 && (s->cols[st->col].type == LOOM_DS_FIXSTR
+                     || s->cols[st->col].type == LOOM_DS_BYTES);
     return chars || at % st->esize == 0;
 }
 
@@ -968,7 +969,8 @@ int loom__pf_read (const char *path,
         errno = 0;
         hid_t d = open_stored (file, &st[k], fsize, &pl[k], why, sizeof (why));
         if (d >= 0 && !pl[k].direct) {
-            buf[k] = get_buffer (alloc, &st[k], pl[k].bytes, &cap[k], why, sizeof (why));
+            buf[k] =
+                get_buffer (alloc, &st[k], pl[k].bytes, &cap[k], why, sizeof (why));
             if (buf[k]
                 && pieces_io (d, mem_type (&st[k], s), st[k].esize, 0, pl[k].n,
                               read_piece (d, st[k].esize), buf[k], false, sum,

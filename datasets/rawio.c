@@ -200,11 +200,8 @@ static int populate (char *base, uint64_t at, uint64_t len)
     return madvise (base + lo, (size_t)(hi - lo), MADV_POPULATE_READ);
 }
 
-int loom__raw_map (int fd,
-                   uint64_t fsize,
-                   const struct ds_span *sp,
-                   size_t n,
-                   struct ds_map *map)
+int loom__raw_map (
+    int fd, uint64_t fsize, const struct ds_span *sp, size_t n, struct ds_map *map)
 {
     map->base = NULL;
     map->len = 0;

@@ -72,8 +72,8 @@ void loom__xxh64_reset (struct ds_xxh64 *h, uint64_t seed)
 /* The inner loops: 'm' stripes of 32 bytes of one or two streams, copied to 'd' when
  * 'copy' (a constant after inlining, so each use compiles to its own loop).
  */
-static inline __attribute__ ((always_inline)) void stripes1 (
-    uint64_t *v, const uint8_t *s, uint8_t *d, size_t m, const int copy)
+static inline __attribute__ ((always_inline)) void
+stripes1 (uint64_t *v, const uint8_t *s, uint8_t *d, size_t m, const int copy)
 {
     uint64_t a = v[0], b = v[1], c = v[2], e = v[3];
     for (size_t i = 0; i < m; i++, s += 32) {

@@ -7,17 +7,22 @@
  *                  [--drop-caches] [--dir DIR] [--single] [--no-verify] [--many 1000]
  *
  * Each repeat times, between barriers (so the slowest rank counts): raw write, Loom
- * write (order alternates between repeats), then four reads (order rotates): raw
- * read into buffers already in use and Loom reading into the same buffers
- * (loom_ds_part_read_into), and raw read into fresh memory and Loom reading into
- * buffers of its own (loom_ds_part_read, which allocates them). Both sides get the same
- * conditions: the previous outputs are removed and sync(2) flushes everything before
- * each timed write, and before each timed read (with --drop-caches also the page cache
- * is dropped, so the read comes from disk). Data: two u64 columns (an edge list), the
- * same bytes on both sides. Default is page-cache I/O (no fsync on either side);
- * --sync fsyncs every file and directory on both sides, as Loom's commit normally
- * does. Loom verifies the checksum of every byte it reads. One JSON line per repeat,
- * then the medians of the per-repeat ratios (Loom bandwidth / raw bandwidth).
+ * write (order alternates between repeats), then three reads (order rotates): raw
+ * read(2) into buffers already in use, Loom reading into the same buffers
+ * (loom_ds_part_read_into), and Loom reading into memory of its own
+ * (loom_ds_part_read: the file mapped in place when its page cache is in huge pages,
+ * docs/datasets.md). All three reads are compared with the same raw read, the
+ * fastest a program can read bytes into memory it already has. Both sides get the
+ * same conditions: the previous outputs are removed and sync(2) flushes everything
+ * before each timed write, and before each timed read (with --drop-caches also the
+ * page cache is dropped, so the read comes from disk); both write in 2 MiB calls.
+ * Data: two u64 columns (an edge list), the same bytes on both sides. Default is
+ * page-cache I/O (no fsync on either side); --sync fsyncs every file and directory
+ * on both sides, as Loom's commit normally does. Loom verifies the checksum of every
+ * byte it reads. One JSON line per repeat, with each phase's wall time as GiB/s and
+ * the CPU seconds both ranks spent in it (getrusage: less sensitive to other load
+ * than wall time), then the medians of the per-repeat ratios (Loom bandwidth / raw
+ * bandwidth, and raw CPU / Loom CPU).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,14 +70,25 @@ static double median (double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* CPU seconds (user + system) this process has used. */
+static double cpu_now (void)
+{
+    struct rusage ru;
+    getrusage (RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec
+           + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
 static void write_all (int fd, const void *buf, size_t len, const char *path)
 {
     const char *p = buf;
     while (len) {
-        /* 1 MiB calls, like Loom's pieces: on this VM one 128 MiB write(2) was
-         * slower (0.15 against 0.2 GiB/s), and the baseline should be the faster.
+        /* 2 MiB calls, like Loom's pieces, so both sides leave the page cache in the
+         * same (huge) folios. On this VM 2 MiB calls were as fast as 1 MiB ones and
+         * one 128 MiB call slower (0.15 against 0.2 GiB/s): the baseline should be
+         * the faster.
          */
-        ssize_t n = write (fd, p, len > (1u << 20) ? (1u << 20) : len);
+        ssize_t n = write (fd, p, len > (2u << 20) ? (2u << 20) : len);
         if (n < 0)
             die (path, strerror (errno));
         p += n;
@@ -123,13 +140,6 @@ static void raw_write (
 static void
 raw_read (const char *dir, uint32_t parts, uint64_t *a, uint64_t *b, size_t n)
 {
-    uint64_t *fresh[2] = {NULL, NULL};
-    if (!a) { /* into fresh memory, as loom_ds_part_read does */
-        a = fresh[0] = malloc (n * 8);
-        b = fresh[1] = malloc (n * 8);
-        if (!a || !b)
-            die ("raw read", "out of memory");
-    }
     for (uint32_t p = (uint32_t)rank; p < parts; p += (uint32_t)size) {
         char path[4200];
         snprintf (path, sizeof (path), "%.4096s/raw-%05u.bin", dir, p);
@@ -140,10 +150,6 @@ raw_read (const char *dir, uint32_t parts, uint64_t *a, uint64_t *b, size_t n)
         read_all (fd, b, n * 8, path);
         close (fd);
     }
-    if (fresh[0] && a[n - 1] != (n - 1) * 0x9E3779B97F4A7C15ull)
-        die ("raw read", "wrong value");
-    free (fresh[0]);
-    free (fresh[1]);
 }
 
 static void loom_write (
@@ -452,75 +458,82 @@ int main (int argc, char **argv)
     char dspath[4200], h5path[4200];
     snprintf (dspath, sizeof (dspath), "%s/loom.h5", dir);
     snprintf (h5path, sizeof (h5path), "%s/single.h5", dir);
-    double *rw = calloc ((size_t)repeat, sizeof (double)),
-           *rr = calloc ((size_t)repeat, sizeof (double)),
-           *ra = calloc ((size_t)repeat, sizeof (double)),
-           *sw = calloc ((size_t)repeat, sizeof (double));
+    /* Per repeat: ratios of write, read_into and part_read (wall time, then CPU). */
+    double *ratio[7];
+    for (int i = 0; i < 7; i++)
+        if (!(ratio[i] = calloc ((size_t)repeat, sizeof (double))))
+            die ("buffers", "out of memory");
     /* Repeat -1 is a warm-up, not counted: the first writes of a run are several
      * times slower on this VM (memory its host reclaimed faults in on first use), and
      * would penalize whichever side goes first.
      */
     for (int r = -1; r < repeat; r++) {
-        double t_rawW = 0, t_loomW = 0, t_single = 0, t_read[4] = {0, 0, 0, 0}, t0;
-        for (int k = 0; k < 2; k++) {
-            int loom_turn = (k + r + 4) % 2;
-            before_write (dir, loom_turn ? dspath : NULL, parts);
-            t0 = now ();
-            if (loom_turn)
+        /* Phases: 0 raw write, 1 Loom write, 2 raw read into a, b, 3 Loom into a, b
+         * (loom_ds_part_read_into), 4 Loom into its own (loom_ds_part_read),
+         * 5 one shared HDF5 file (--single). Wall seconds and CPU seconds (all ranks).
+         */
+        double wall[6] = {0}, cpu[6] = {0};
+        for (int k = 0; k < 2 + (single ? 1 : 0); k++) {
+            int ph = k == 2 ? 5 : (k + r + 4) % 2;
+            before_write (dir, ph == 1 ? dspath : ph == 5 ? h5path : NULL, parts);
+            double t0 = now (), c0 = cpu_now ();
+            if (ph == 1)
                 loom_write (dspath, parts, a, b, n);
+            else if (ph == 5)
+                single_write (h5path, parts, a, b, n);
             else
                 raw_write (dir, parts, a, b, n);
-            MPI_Barrier (MPI_COMM_WORLD);
-            *(loom_turn ? &t_loomW : &t_rawW) = now () - t0;
+            double used = cpu_now () - c0;
+            MPI_Barrier (MPI_COMM_WORLD); /* its busy wait is not counted */
+            wall[ph] = now () - t0;
+            MPI_Reduce (&used, &cpu[ph], 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
         }
-        if (single) {
-            before_write (dir, h5path, 0);
-            t0 = now ();
-            single_write (h5path, parts, a, b, n);
-            MPI_Barrier (MPI_COMM_WORLD);
-            t_single = now () - t0;
-        }
-        /* 0: raw read into a, b; 1: Loom into a, b (loom_ds_part_read_into);
-         * 2: raw read into fresh memory; 3: Loom into its own (loom_ds_part_read).
-         */
-        for (int k = 0; k < 4; k++) {
-            int which = (k + r + 4) % 4;
+        for (int k = 0; k < 3; k++) {
+            int ph = 2 + (k + r + 3) % 3;
             memset (a, 0, n * 8); /* untimed: a stale copy must not pass check() */
             memset (b, 0, n * 8);
             before_read (drop);
-            t0 = now ();
-            if (which % 2 == 0)
-                raw_read (dir, parts, which ? NULL : a, which ? NULL : b, n);
+            double t0 = now (), c0 = cpu_now ();
+            if (ph == 2)
+                raw_read (dir, parts, a, b, n);
             else
-                loom_read (dspath, which == 1, a, b, n);
+                loom_read (dspath, ph == 3, a, b, n);
+            double used = cpu_now () - c0;
             MPI_Barrier (MPI_COMM_WORLD);
-            t_read[which] = now () - t0;
-            if (which < 2)
-                check (a, b, n, which ? "loom read_into" : "raw read");
+            wall[ph] = now () - t0;
+            MPI_Reduce (&used, &cpu[ph], 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+            if (ph < 4)
+                check (a, b, n, ph == 3 ? "loom read_into" : "raw read");
         }
         fill (a, b, n); /* the next write writes the same bytes again */
         if (r < 0)
             continue;
-        rw[r] = t_rawW / t_loomW; /* Loom bandwidth as a fraction of raw */
-        rr[r] = t_read[0] / t_read[1];
-        ra[r] = t_read[2] / t_read[3];
-        sw[r] = single ? t_single / t_loomW : 0;
+        /* Loom bandwidth as a fraction of raw: raw time / Loom time. */
+        ratio[0][r] = wall[0] / wall[1];
+        ratio[1][r] = wall[2] / wall[3];
+        ratio[2][r] = wall[2] / wall[4];
+        ratio[3][r] = cpu[0] / cpu[1];
+        ratio[4][r] = cpu[2] / cpu[3];
+        ratio[5][r] = cpu[2] / cpu[4];
+        ratio[6][r] = single ? wall[5] / wall[1] : 0;
         if (rank == 0) {
             double load[3] = {0, 0, 0};
             getloadavg (load, 3);
             printf ("{\"bench\":\"datasets-io\",\"repeat\":%d,\"np\":%d,\"parts\":%u,"
-                    "\"gib\":%.2f,\"sync\":%d,\"cold_read\":%d,\"verify\":%d,\"load1\":"
-                    "%.2f,"
-                    "\"raw_write_gibs\":%.3f,\"loom_write_gibs\":%.3f,"
+                    "\"gib\":%.2f,\"sync\":%d,\"cold_read\":%d,\"verify\":%d,"
+                    "\"load1\":%.2f,\"raw_write_gibs\":%.3f,\"loom_write_gibs\":%.3f,"
                     "\"write_ratio\":%.3f,\"raw_read_gibs\":%.3f,"
-                    "\"loom_read_into_gibs\":%.3f,\"read_ratio\":%.3f,"
-                    "\"raw_read_fresh_gibs\":%.3f,\"loom_read_own_gibs\":%.3f,"
-                    "\"read_own_ratio\":%.3f",
+                    "\"loom_read_into_gibs\":%.3f,\"read_into_ratio\":%.3f,"
+                    "\"loom_part_read_gibs\":%.3f,\"part_read_ratio\":%.3f,"
+                    "\"cpu_s\":{\"raw_write\":%.3f,\"loom_write\":%.3f,"
+                    "\"raw_read\":%.3f,\"loom_read_into\":%.3f,"
+                    "\"loom_part_read\":%.3f}",
                     r, size, parts, gibs, do_sync, drop, !no_verify, load[0],
-                    gibs / t_rawW, gibs / t_loomW, rw[r], gibs / t_read[0],
-                    gibs / t_read[1], rr[r], gibs / t_read[2], gibs / t_read[3], ra[r]);
+                    gibs / wall[0], gibs / wall[1], ratio[0][r], gibs / wall[2],
+                    gibs / wall[3], ratio[1][r], gibs / wall[4], ratio[2][r], cpu[0],
+                    cpu[1], cpu[2], cpu[3], cpu[4]);
             if (single)
-                printf (",\"single_file_write_gibs\":%.3f", gibs / t_single);
+                printf (",\"single_file_write_gibs\":%.3f", gibs / wall[5]);
             printf ("}\n");
             fflush (stdout);
         }
@@ -528,19 +541,21 @@ int main (int argc, char **argv)
     if (rank == 0) {
         printf ("{\"bench\":\"datasets-io-summary\",\"np\":%d,\"parts\":%u,"
                 "\"gib\":%.2f,\"sync\":%d,\"cold_read\":%d,\"verify\":%d,"
-                "\"repeats\":%d,"
-                "\"median_write_ratio\":%.3f,\"median_read_ratio\":%.3f,"
-                "\"median_read_own_ratio\":%.3f",
+                "\"repeats\":%d,\"median_write_ratio\":%.3f,"
+                "\"median_read_into_ratio\":%.3f,\"median_part_read_ratio\":%.3f,"
+                "\"median_cpu_write_ratio\":%.3f,\"median_cpu_read_into_ratio\":%.3f,"
+                "\"median_cpu_part_read_ratio\":%.3f",
                 size, parts, gibs, do_sync, drop, !no_verify, repeat,
-                median (rw, repeat), median (rr, repeat), median (ra, repeat));
+                median (ratio[0], repeat), median (ratio[1], repeat),
+                median (ratio[2], repeat), median (ratio[3], repeat),
+                median (ratio[4], repeat), median (ratio[5], repeat));
         if (single)
-            printf (",\"median_single_file_vs_loom_write\":%.3f", median (sw, repeat));
+            printf (",\"median_single_file_vs_loom_write\":%.3f",
+                    median (ratio[6], repeat));
         printf ("}\n");
     }
-    free (rw);
-    free (rr);
-    free (ra);
-    free (sw);
+    for (int i = 0; i < 7; i++)
+        free (ratio[i]);
     free (a);
     free (b);
     MPI_Barrier (MPI_COMM_WORLD);
