@@ -454,6 +454,12 @@ typedef struct loom_ds_part loom_ds_part_t;
 
 /* Read partition 'part' whole and check it against the manifest (record count,
  * checksum unless LOOM_DS_NO_VERIFY). Not collective.
+ * Where it pays (a big partition written by loom_ds_write_partition() whose page
+ * cache is in huge pages, docs/datasets.md), the columns are the file itself,
+ * mapped read-only and checked in place: no copy. Loom never changes a committed
+ * partition file in place (new versions are new files), so the arrays stay valid
+ * until loom_ds_part_destroy() even if the dataset is overwritten or removed; a file
+ * truncated by some other program meanwhile would make reading them fault (SIGBUS).
  * Returns the partition (destroy with loom_ds_part_destroy()), or NULL with errno
  * EINVAL (part out of range), ENOENT (partition file missing), EPROTO (truncated,
  * corrupt, or checksum mismatch: the error names file and partition), EXDEV (held in
@@ -503,7 +509,7 @@ LOOM_API const uint64_t *loom_ds_part_offsets (const loom_ds_part_t *pr, size_t 
 
 /* Destroy 'pr'. Its buffers go back to its dataset handle, which reuses them for
  * the next partition read (reading partitions one at a time then costs no fresh
- * memory). Accepts NULL; preserves errno.
+ * memory); a mapping of its file is unmapped. Accepts NULL; preserves errno.
  */
 LOOM_API void loom_ds_part_destroy (loom_ds_part_t *pr);
 
