@@ -639,7 +639,7 @@ static long pmd_mapped_kb (void)
  */
 static void big_partition_direct_io (void **state)
 {
-    const size_t n = 3u << 19; /* whole 2 MiB blocks: no small-page tails */
+    const size_t n = 1u << 20; /* whole 2 MiB blocks: no small-page tails */
     uint64_t *x = malloc (n * 8), *y = malloc (n * 8);
     int32_t *w = malloc (n * 4);
     assert_true (x && y && w);
