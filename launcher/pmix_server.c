@@ -110,11 +110,13 @@ static pmix_status_t up_abort (const pmix_proc_t *p,
         queue_event (ev);
     }
     /* The event is queued before the rank can go on and exit, so the abort status
-     * is known before its exit is seen.
+     * is known before its exit is seen. Done here and now: PMIX_OPERATION_SUCCEEDED
+     * tells PMIx so, and it must not be called back (calling cbfunc from inside the
+     * upcall re-entered PMIx's progress thread).
      */
-    if (cbfunc)
-        cbfunc (PMIX_SUCCESS, cbdata);
-    return PMIX_SUCCESS;
+    (void)cbfunc;
+    (void)cbdata;
+    return PMIX_OPERATION_SUCCEEDED;
 }
 
 /* Text of a log datum: strings as they are, byte objects (Open MPI packs its
@@ -316,6 +318,16 @@ int loom__pmix_init (loom_launch_t *l, loom_error_t *error)
     if (il.failed) {
         il_free (&il);
         return loom_errset (error, ENOMEM, "out of memory");
+    }
+    /* The shared-memory job store (gds ds21/ds12) guards its segments with robust
+     * mutexes that clients hold too: a rank killed or aborting while it holds one
+     * made PMIx 4.2.2's server thread assert or hang at job end (1-2 runs in 20 of
+     * `loom-hello --abort`). The hash store keeps job data in the server's own
+     * memory. An explicit PMIX_MCA_gds from the user wins.
+     */
+    if (setenv ("PMIX_MCA_gds", "hash", 0) < 0) {
+        il_free (&il);
+        return loom_errset (error, errno, "cannot set PMIX_MCA_gds");
     }
     server = l;
     pmix_status_t rc = PMIx_server_init (&module, il.a, il.n);
