@@ -5,7 +5,14 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <loom/hugemem.h>
+
 #include "internal.h"
+#include "shuffle_impl.h"
+
+/* libcomm's user of the huge-page allocator (shuffle_impl.h): LOOM_COMM_HUGEPAGES. */
+struct loom_hugemem loom__comm_mem =
+    LOOM_HUGEMEM_INIT ("LOOM_COMM_HUGEPAGES", LOOM__MEM_BIG);
 
 static void comm_free (MPI_Comm *c)
 {

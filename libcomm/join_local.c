@@ -24,8 +24,8 @@ int join_buf_reserve (struct join_buf *b, size_t need)
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + need)
         cap *= 2;
-    /* Large buffers on huge pages (mem.c): the puts and the received tuples are
-     * written into fresh memory, where 4 KiB faults cost more than the copy.
+    /* Large buffers on huge pages (common/hugemem.c): the puts and the received tuples
+     * are written into fresh memory, where 4 KiB faults cost more than the copy.
      */
     cap = (size_t)loom__mem_round (cap);
     char *d = loom__mem_grow (b->data, b->len, b->cap, cap);
@@ -133,8 +133,9 @@ static char *scatter (const struct join_side *sd,
     size_t n = 0, nparts = (size_t)1 << bits, fs = l->s->fixed_size;
     for (size_t i = 0; i < sd->nbufs; i++)
         n += sd->bufs[i].n;
-    /* Huge pages (mem.c): the scatter writes to up to 2^14 places at once, which on
-     * 4 KiB pages misses the TLB on nearly every tuple, and faults them in first.
+    /* Huge pages (common/hugemem.c): the scatter writes to up to 2^14 places at once,
+     * which on 4 KiB pages misses the TLB on nearly every tuple, and faults them in
+     * first.
      */
     uint64_t hcap = loom__mem_round ((n ? n : 1) * sizeof (uint64_t));
     uint64_t *h = loom__mem_alloc (hcap);

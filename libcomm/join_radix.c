@@ -36,9 +36,9 @@
 #define NONE        UINT32_MAX
 
 struct rside {
-    char *buf; /* this rank's tuples by destination, then partition (mem.c) */
+    char *buf; /* this rank's tuples by destination, then partition (hugemem) */
     uint64_t cap, n;
-    char *rbuf; /* from the other ranks, by source, then partition (mem.c) */
+    char *rbuf; /* from the other ranks, by source, then partition (hugemem) */
     uint64_t rcap;
     const char **seg; /* [size]: where source r's tuples start */
     uint64_t *start;  /* [size * (nparts + 1)]: partition offsets (tuples) in seg[r] */
@@ -106,7 +106,7 @@ static inline __attribute__ ((always_inline)) void hash_pass (struct radix *x,
  * cache line): each of the 'nout' outputs gathers a cache line in a small buffer
  * that stays in the cache, and full lines go out with non-temporal stores, so the
  * scatter writes each line once instead of reading it first and writing it back
- * later. 'out' is 64-byte aligned (mem.c); fill[] are the outputs' first tuples.
+ * later. 'out' is 64-byte aligned (hugemem); fill[] are the outputs' first tuples.
  * Returns 0, or -1 (no memory for the buffers: the caller scatters directly).
  */
 static int scatter_wc (char *out,

@@ -13,9 +13,10 @@
  * Why not an MPI_Win_allocate_shared window. Shared memory is shmem (tmpfs), and the
  * kernels we run on do not give it transparent huge pages (shmem_enabled=never): every
  * 4 KiB of a 512 MiB receive would be a page fault, which costs more than the copy we
- * save. A region here is the receiver's private anonymous memory (mem.c: 2 MiB aligned,
- * huge pages advised), which the kernel faults in 2 MiB at a time while it copies, and
- * which counts in the receiver's RSS only, like the memory MPI would receive into.
+ * save. A region here is the receiver's private anonymous memory (common/hugemem.c: 2
+ * MiB aligned, huge pages advised), which the kernel faults in 2 MiB at a time while it
+ * copies, and which counts in the receiver's RSS only, like the memory MPI would
+ * receive into.
  *
  * Protocol. At create and at every reset each rank reserves (address space only) one
  * region per local source and tells every rank, with one non-blocking MPI_Ialltoall

@@ -19,7 +19,7 @@
  * (acc[src]); full buffers become segments of the store without a copy. So records
  * for the own rank are copied once, the frames only carry data for other ranks (and
  * can be small enough to stay in the cache), and the store is a few large buffers
- * (huge pages, mem.c) whatever the round size.
+ * (huge pages, common/hugemem.c) whatever the round size.
  *
  * Node-local direct path (local.c): records for other ranks of the same node skip the
  * frames too, staged per peer and written straight into the peer's memory; the count
@@ -29,6 +29,8 @@
 #define LOOM_LIBCOMM_SHUFFLE_IMPL_H
 
 #include <stdio.h>
+
+#include <loom/hugemem.h>
 
 #include "internal.h"
 
@@ -77,23 +79,40 @@ struct loom__buf {
 int loom__buf_reserve (struct loom__buf *b, uint64_t need);
 void loom__buf_free (struct loom__buf *b);
 
-/* ---- large-buffer memory (mem.c) ---- */
+/* ---- large-buffer memory (common/hugemem.c) ---- */
 
 /* Buffers of at least this capacity are mapped on their own (2 MiB aligned, huge
- * pages advised); smaller ones come from malloc. The kind follows from the capacity,
- * so memory from these functions is freed with the capacity it was allocated with.
+ * pages advised unless LOOM_COMM_HUGEPAGES=0 or LOOM_HUGEPAGES=0); smaller ones come
+ * from malloc. The kind follows from the capacity, so memory from these functions is
+ * freed with the capacity it was allocated with. See include/loom/hugemem.h.
  */
 #define LOOM__MEM_BIG (4u << 20)
+extern struct loom_hugemem loom__comm_mem; /* comm.c */
+
 /* The capacity actually allocated for 'cap' (big ones round up to 2 MiB). */
-uint64_t loom__mem_round (uint64_t cap);
+static inline uint64_t loom__mem_round (uint64_t cap)
+{
+    return loom_hugemem_round (&loom__comm_mem, (size_t)cap);
+}
 /* NULL on failure (errno ENOMEM). 'cap' is rounded with loom__mem_round(). */
-void *loom__mem_alloc (uint64_t cap);
+static inline void *loom__mem_alloc (uint64_t cap)
+{
+    return loom_hugemem_alloc (&loom__comm_mem, (size_t)cap);
+}
 /* Grow 'p' (capacity old_cap, 'len' bytes in use) to new_cap, a loom__mem_round()
  * value; keeps the bytes. NULL on failure, 'p' then unchanged.
  */
-void *loom__mem_grow (void *p, uint64_t len, uint64_t old_cap, uint64_t new_cap);
+static inline void *
+loom__mem_grow (void *p, uint64_t len, uint64_t old_cap, uint64_t new_cap)
+{
+    return loom_hugemem_grow (&loom__comm_mem, p, (size_t)len, (size_t)old_cap,
+                              (size_t)new_cap);
+}
 /* Accepts NULL. */
-void loom__mem_free (void *p, uint64_t cap);
+static inline void loom__mem_free (void *p, uint64_t cap)
+{
+    loom_hugemem_free (&loom__comm_mem, p, (size_t)cap);
+}
 
 /* ---- spill files (spill.c) ---- */
 

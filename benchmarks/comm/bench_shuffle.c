@@ -13,9 +13,10 @@
  *
  * Data is DRAM-resident (far above the L3) and freshly allocated per repetition for
  * both sides, so neither side measures a cache-resident buffer. libcomm maps its
- * large buffers with transparent huge pages advised (LOOM_COMM_HUGEPAGES=0 turns
- * that off); --base-hugepages gives the baseline's receive buffer the same, so the
- * ratio can be read with equal page-fault costs on both sides too.
+ * large buffers with transparent huge pages advised (LOOM_COMM_HUGEPAGES=0 or
+ * LOOM_HUGEPAGES=0 turns that off); --base-hugepages gives the baseline's receive
+ * buffer the same, so the ratio can be read with equal page-fault costs on both sides
+ * too.
  */
 #include <getopt.h>
 #include <math.h>
@@ -28,6 +29,7 @@
 #include <loom/clock.h>
 #include <loom/comm.h>
 #include <loom/hash.h>
+#include <loom/hugemem.h>
 
 #define RS 100 /* record size: 10-byte key + 90-byte payload */
 #define KW 10
@@ -38,6 +40,15 @@ static int rank, size;
  * compare the two with equal page-fault costs.
  */
 static int base_huge;
+
+/* Whether libcomm advises huge pages: its switch read the way libcomm reads it
+ * (LOOM_COMM_HUGEPAGES, else LOOM_HUGEPAGES; docs/hugepages.md).
+ */
+static bool comm_hugepages (void)
+{
+    static struct loom_hugemem m = LOOM_HUGEMEM_INIT ("LOOM_COMM_HUGEPAGES", 4u << 20);
+    return loom_hugemem_advised (&m);
+}
 static long faults_loom, faults_base; /* minor page faults of the last run */
 /* CPU seconds (user + sys, summed over the ranks) of the last run of each side: on a
  * loaded machine less noisy than wall time, which counts the time a rank waits for a
@@ -324,11 +335,7 @@ static void mode_uniform (loom_comm_t *comm, uint64_t total, int reps, uint64_t 
             "\"target_ratio\":1.25,\"met\":%s}\n",
             size, reps, mr, mc, ml, mb, bytes / ml / 1e9, bytes / mb / 1e9,
             (double)(n * RS) / mm / 1e9, (bytes / ml) / ((double)(n * RS) / mm),
-            (unsigned long long)batch,
-            (getenv ("LOOM_COMM_HUGEPAGES")
-             && !strcmp (getenv ("LOOM_COMM_HUGEPAGES"), "0"))
-                ? "false"
-                : "true",
+            (unsigned long long)batch, comm_hugepages () ? "true" : "false",
             base_huge ? "true" : "false", load0, loadavg (),
             mr <= 1.25 ? "true" : "false");
     free (ratio);

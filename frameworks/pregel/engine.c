@@ -24,6 +24,10 @@
 
 #include "internal.h"
 
+/* Pregel's user of the huge-page allocator (internal.h): arrays from 2 MiB up. */
+struct loom_hugemem pregel_mem =
+    LOOM_HUGEMEM_INIT ("LOOM_PREGEL_HUGEPAGES", LOOM_HUGEMEM_PAGE);
+
 static enum pregel_fast fast_kind (const struct loom_pregel_program *p)
 {
     if (p->combiner == LOOM_PREGEL_NONE)
@@ -110,14 +114,14 @@ loom_pregel_t *loom_pregel_create (loom_pregel_graph_t *g,
         goto nomem;
     job->params.checkpoint = job->checkpoint;
     size_t n = g->n, slots = g->n + g->ng;
-    job->values = pregel_big_alloc (n + 1, job->vs, true);
+    job->values = pregel_big_alloc (n + 1, job->vs, &job->values_cap);
     job->halted = calloc (n + 1, 1);
     job->cap_value = calloc (1, job->vs);
     if (!job->values || !job->halted || !job->cap_value)
         goto nomem;
     if (job->fast != FAST_NONE) {
-        job->out = pregel_big_alloc (slots + 1, job->ms, false);
-        job->in = pregel_big_alloc (slots + 1, job->ms, false);
+        job->out = pregel_big_alloc (slots + 1, job->ms, &job->msgs_cap);
+        job->in = pregel_big_alloc (slots + 1, job->ms, &job->msgs_cap);
         job->out_has = calloc (slots + 1, 1);
         job->in_has = calloc (slots + 1, 1);
         job->identity = calloc (1, job->ms);
@@ -151,15 +155,15 @@ void loom_pregel_destroy (loom_pregel_t *job)
     loom_shuffle_destroy (job->sh_far);
     loom_exchange_destroy (job->bx);
     free (job->checkpoint);
-    free (job->values);
+    pregel_big_free (job->values, job->values_cap);
     free (job->halted);
     free (job->cap_value);
-    free (job->out);
-    free (job->in);
+    pregel_big_free (job->out, job->msgs_cap);
+    pregel_big_free (job->in, job->msgs_cap);
     free (job->out_has);
     free (job->in_has);
     free (job->identity);
-    free (job->bcast);
+    pregel_big_free (job->bcast, job->bcast_cap);
     free (job->bflag);
     free (job->list_slot);
     free (job->list_msg);
@@ -363,7 +367,7 @@ int loom_pregel_run (loom_pregel_t *job, loom_error_t *error)
             return -1;
         size_t slots = g->n + g->nm + g->ns;
         if (!job->bcast)
-            job->bcast = pregel_big_alloc (slots + 1, job->ms, true);
+            job->bcast = pregel_big_alloc (slots + 1, job->ms, &job->bcast_cap);
         if (!job->bflag)
             job->bflag = calloc (slots + 1, 1);
         int failed = !job->bcast || !job->bflag;

@@ -163,8 +163,8 @@ void loom_pregel_graph_destroy (loom_pregel_graph_t *g)
     free (g->ghost_id);
     free (g->ghost_rlid);
     free (g->peer_off);
-    free (g->in_off);
-    free (g->in_src);
+    pregel_big_free (g->in_off, g->in_off_cap);
+    pregel_big_free (g->in_src, g->in_src_cap);
     free (g->mo_off);
     free (g->mi_off);
     free (g->mo_lid);

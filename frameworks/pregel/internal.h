@@ -10,6 +10,7 @@
 #include <loom/comm.h>
 #include <loom/exchange.h>
 #include <loom/hash.h>
+#include <loom/hugemem.h>
 #include <loom/pregel.h>
 
 /* Slots: an edge's target is a 32-bit slot, < n for a local vertex (its local index)
@@ -42,13 +43,14 @@ struct loom_pregel_graph {
      * once per superstep) and n + nm + k for self mirror k (below).
      */
     bool pull_ready;
-    size_t nm;         /* mirrors on this rank */
-    uint64_t *in_off;  /* n + 1 */
-    uint32_t *in_src;  /* in-edges */
-    size_t n_with_out; /* local vertices with out-edges */
-    size_t *mo_off;    /* size + 1: my vertices mirrored on rank p */
-    uint32_t *mo_lid;  /* ... their local indexes, by (p, lid) */
-    uint32_t *mo_slot; /* ... and their mirror index on p */
+    size_t nm;                     /* mirrors on this rank */
+    uint64_t *in_off;              /* n + 1 */
+    uint32_t *in_src;              /* in-edges */
+    size_t in_off_cap, in_src_cap; /* their capacities (pregel_big_free) */
+    size_t n_with_out;             /* local vertices with out-edges */
+    size_t *mo_off;                /* size + 1: my vertices mirrored on rank p */
+    uint32_t *mo_lid;              /* ... their local indexes, by (p, lid) */
+    uint32_t *mo_slot;             /* ... and their mirror index on p */
     /* size + 1: the mirrors of rank q's vertices are [mi_off[q], mi_off[q+1]), in
      * the order of q's mo_lid: a fixed pattern (see pregel_exchange()).
      */
@@ -154,6 +156,7 @@ struct loom_pregel {
     size_t vs, ms; /* value and message sizes */
 
     uint8_t *values; /* n * vs */
+    size_t values_cap;
     uint8_t *halted; /* n */
 
     /* Combined path: 'out' accumulates this superstep's messages for every slot
@@ -161,6 +164,7 @@ struct loom_pregel {
      */
     uint8_t *out, *out_has;
     uint8_t *in, *in_has;
+    size_t msgs_cap;   /* of 'out' and of 'in' (the same size, they swap) */
     uint8_t *identity; /* ms bytes: the combiner's identity (built-ins) */
 
     /* Listed path (no combiner): messages of this superstep as (slot, message), and
@@ -180,6 +184,7 @@ struct loom_pregel {
      * along in-edges (see pull.c), whichever touches fewer edges.
      */
     uint8_t *bcast, *bflag;
+    size_t bcast_cap;
     size_t nbcast;        /* local vertices with out-edges that broadcast */
     uint64_t bcast_edges; /* their out-edges */
     bool pull;            /* this superstep gathers */
@@ -231,10 +236,31 @@ static inline void pregel_copy_msg (void *dst, const void *src, size_t ms)
     }
 }
 
-/* n * size bytes (zeroed with 'zero'), on transparent huge pages when large (mem.c);
- * freed with free(). NULL on overflow or ENOMEM.
+/* The arrays a superstep sweeps (values, inbox and outbox, broadcasts, in-edges).
+ * PageRank's gather reads one broadcast per in-edge at a random slot of an array of
+ * several MiB: with 4 KiB pages nearly every read also misses the TLB, and on a
+ * virtual machine each miss is a two-level page walk. So arrays from 2 MiB up are
+ * huge-page mappings (common/hugemem.c; LOOM_PREGEL_HUGEPAGES=0 turns the advice
+ * off). Defined in engine.c.
  */
-void *pregel_big_alloc (size_t n, size_t size, bool zero);
+extern struct loom_hugemem pregel_mem;
+
+/* n * size bytes, zeroed; '*cap' gets the capacity to free with (and is left alone
+ * on failure, so a capacity shared by two arrays stays right when the second fails).
+ * NULL (errno ENOMEM) on overflow or when out of memory.
+ */
+static inline void *pregel_big_alloc (size_t n, size_t size, size_t *cap)
+{
+    void *p = loom_hugemem_calloc (&pregel_mem, n, size);
+    if (p)
+        *cap = loom_hugemem_round (&pregel_mem, n * size);
+    return p;
+}
+/* Accepts NULL. */
+static inline void pregel_big_free (void *p, size_t cap)
+{
+    loom_hugemem_free (&pregel_mem, p, cap);
+}
 
 /* Grow the listed-messages buffer; sets job->failed on ENOMEM. */
 int pregel_list_reserve (struct loom_pregel *job, size_t more);

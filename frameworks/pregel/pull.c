@@ -193,7 +193,7 @@ int pregel_graph_build_pull (struct loom_pregel_graph *g, loom_error_t *error)
     int failed = !send || !recv || !base || !mybase || local_mirrors (g, &P, &np) < 0;
     g->mo_off = calloc ((size_t)size + 1, sizeof (size_t));
     g->mi_off = calloc ((size_t)size + 1, sizeof (size_t));
-    g->in_off = pregel_big_alloc (g->n + 1, sizeof (uint64_t), true);
+    g->in_off = pregel_big_alloc (g->n + 1, sizeof (uint64_t), &g->in_off_cap);
     if (!g->mo_off || !g->mi_off || !g->in_off)
         failed = 1;
     if (!failed) {
@@ -292,7 +292,7 @@ int pregel_graph_build_pull (struct loom_pregel_graph *g, loom_error_t *error)
     for (uint64_t e = 0; !failed && e < g->m; e++)
         m_in += g->tgt[e] < g->n;
     if (!failed) {
-        g->in_src = pregel_big_alloc (m_in + 1, sizeof (uint32_t), false);
+        g->in_src = pregel_big_alloc (m_in + 1, sizeof (uint32_t), &g->in_src_cap);
         cnt = calloc (g->n + 1, sizeof (uint64_t));
         self = malloc ((g->n + 1) * sizeof (uint32_t));
         failed = !g->in_src || !cnt || !self || order_self (g, self) < 0;
@@ -358,7 +358,7 @@ error:
     free (recv);
     free (base);
     free (mybase);
-    free (g->in_src);
+    pregel_big_free (g->in_src, g->in_src_cap);
     free (g->mo_lid);
     free (g->mo_slot);
     free (g->so_lid);
@@ -370,7 +370,7 @@ error:
     g->in_src = NULL;
     g->mo_lid = g->mo_slot = NULL;
     g->mo_off = NULL;
-    free (g->in_off);
+    pregel_big_free (g->in_off, g->in_off_cap);
     g->in_off = NULL;
     return -1;
 }

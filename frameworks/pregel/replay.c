@@ -154,7 +154,7 @@ static int load_inputs (struct loom_pregel *job, json_t *m, loom_error_t *error)
         if (!load ("in.bin", job->in, n * job->ms, error)
             || !load ("in_has.bin", job->in_has, n, error))
             return -1;
-        job->bcast = malloc ((n + 1) * job->ms);
+        job->bcast = pregel_big_alloc (n + 1, job->ms, &job->bcast_cap);
         job->bflag = calloc (n + 1, 1);
         if (!job->bcast || !job->bflag)
             return loom_errset (error, ENOMEM, "out of memory");
