@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <loom/hugemem.h>
 
@@ -48,23 +49,40 @@ static double env_timeout (void)
     return (*end == '\0' && t > 0) ? t : 0;
 }
 
-/* Number the nodes by their lowest rank: node_of[r] for every rank r. */
+/* LOOM_COMM_LOCAL_DIRECT=0 turns the shuffle's node-local direct path off (local.c). */
+static int env_local_direct (void)
+{
+    const char *e = getenv ("LOOM_COMM_LOCAL_DIRECT");
+    return !(e && strcmp (e, "0") == 0);
+}
+
+/* Number the nodes by their lowest rank: node_of[r] for every rank r. The same
+ * allgather carries each rank's LOOM_COMM_LOCAL_DIRECT, so that every rank agrees on
+ * the node-local direct path (on only where it is on everywhere) without a
+ * collective of its own.
+ */
 static int find_nodes (loom_comm_t *c, loom_error_t *error)
 {
     int rc, lowest = c->rank;
     rc = MPI_Allreduce (MPI_IN_PLACE, &lowest, 1, MPI_INT, MPI_MIN, c->node);
     if (rc != MPI_SUCCESS)
         return loom__mpi_error (rc, "comm: node leader", error);
-    int *low = malloc (sizeof (int) * (size_t)c->size);
+    int *low = malloc (2 * sizeof (int) * (size_t)c->size);
     c->node_of = malloc (sizeof (int) * (size_t)c->size);
     if (!low || !c->node_of) {
         free (low);
         return loom_errset (error, ENOMEM, "comm: out of memory");
     }
-    rc = MPI_Allgather (&lowest, 1, MPI_INT, low, 1, MPI_INT, c->mpi);
+    int mine[2] = {lowest, env_local_direct ()};
+    rc = MPI_Allgather (mine, 2, MPI_INT, low, 2, MPI_INT, c->mpi);
     if (rc != MPI_SUCCESS) {
         free (low);
         return loom__mpi_error (rc, "comm: node map", error);
+    }
+    c->local_direct = true;
+    for (int r = 0; r < c->size; r++) {
+        c->local_direct = c->local_direct && low[2 * r + 1];
+        low[r] = low[2 * r]; /* compact in place: r <= 2r */
     }
     /* A node's lowest rank is the first rank of that node seen in rank order, so
      * numbering the first occurrences in order numbers nodes by their lowest rank.

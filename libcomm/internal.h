@@ -18,6 +18,7 @@ struct loom_comm {
     int *node_base; /* [nnodes]: lowest rank of every node */
     int *node_cnt;  /* [nnodes]: ranks on every node */
     bool uniform;
+    bool local_direct; /* LOOM_COMM_LOCAL_DIRECT is not 0 on any rank (comm.c) */
     double timeout_sec;
     uint32_t shuffles; /* shuffles created so far (trace flow ids) */
     /* Node-shared windows kept for loom_bcast_shared() (bcast_shared.c). */

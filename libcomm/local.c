@@ -34,8 +34,9 @@
  * beyond the budget as before; a region is always a prefix of what a sender sent to
  * that peer, which keeps LOOM_SHUFFLE_DETERMINISTIC's order. Combining shuffles do not
  * use it (records must meet in the combine tables). LOOM_COMM_LOCAL_DIRECT=0 in the
- * environment turns it off; LOOM_COMM_LOCAL_REGION_MAX (bytes) caps the regions, for
- * tests of the overflow.
+ * environment of any rank turns it off for the communicator (read once, at
+ * loom_comm_create()), and then no hello is exchanged at all;
+ * LOOM_COMM_LOCAL_REGION_MAX (bytes) caps the regions, for tests of the overflow.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -61,12 +62,6 @@ LOOM_TRACE_TYPE (t_local, "comm", "shuffle.local_path", "bytes", "name:s", "reas
 
 enum { PEER_WAIT = 0, PEER_OK = 1, PEER_OFF = -1 };
 
-static bool env_allows (void)
-{
-    const char *e = getenv ("LOOM_COMM_LOCAL_DIRECT");
-    return !(e && strcmp (e, "0") == 0);
-}
-
 static bool is_local (const loom_shuffle_t *sh, int r)
 {
     const int *node_of = sh->comm->node_of;
@@ -81,16 +76,17 @@ const char *loom__local_setup (loom_shuffle_t *sh)
         if (c->node_cnt[n] > max_node)
             max_node = c->node_cnt[n];
     /* The hello is collective over the shuffle's communicator: every rank posts it
-     * when any node holds several ranks, whatever it decides for itself.
+     * when any node holds several ranks, whatever it decides for itself, unless the
+     * path is off everywhere (c->local_direct, agreed at loom_comm_create()).
      */
-    sh->hello_all = max_node > 1;
+    sh->hello_all = max_node > 1 && c->local_direct;
+    if (!c->local_direct)
+        return "LOOM_COMM_LOCAL_DIRECT=0";
     int nlocal = c->node_cnt[c->node_id] - 1;
     if (nlocal == 0)
         return "no other rank on this node";
     if (sh->comb.kind != LOOM_COMBINE_NONE)
         return "combiner (records meet in the combine tables)";
-    if (!env_allows ())
-        return "LOOM_COMM_LOCAL_DIRECT=0";
     uint64_t cap = sh->pool_cap / 2 / (uint64_t)nlocal;
     cap &= ~(uint64_t)((2u << 20) - 1);
     if (cap < REGION_MIN)

@@ -676,6 +676,79 @@ static void cases_local_direct (void)
     comm = flat;
 }
 
+/* Hello exchanges of the node-local direct path, counted by interposing on
+ * MPI_Ialltoall (libcomm's calls resolve to this definition first): the hello is the
+ * only all-to-all of 5 uint64 per peer in a shuffle (HELLO in libcomm/local.c).
+ */
+static int hellos;
+
+int MPI_Ialltoall (const void *sbuf,
+                   int scount,
+                   MPI_Datatype stype,
+                   void *rbuf,
+                   int rcount,
+                   MPI_Datatype rtype,
+                   MPI_Comm c,
+                   MPI_Request *req)
+{
+    if (scount == 5 && stype == MPI_UINT64_T)
+        hellos++;
+    return PMPI_Ialltoall (sbuf, scount, stype, rbuf, rcount, rtype, c, req);
+}
+
+/* LOOM_COMM_LOCAL_DIRECT=0 costs no hello: not at create, not at reset. The switch is
+ * read at loom_comm_create() and agreed by all ranks, so set on rank 0 alone it turns
+ * the path off everywhere (a rank that posted the hello alone would hang its
+ * peers). On (every rank's default) with ranks sharing a node, one hello per create
+ * and per reset.
+ */
+static void cases_local_direct_off (void)
+{
+    loom_comm_t *flat = comm;
+    for (int mode = 0; mode < 3; mode++) { /* on, off everywhere, off on rank 0 */
+        if (mode == 1 || (mode == 2 && rank == 0))
+            setenv ("LOOM_COMM_LOCAL_DIRECT", "0", 1);
+        comm = loom_comm_create (MPI_COMM_WORLD, NULL, NULL);
+        unsetenv ("LOOM_COMM_LOCAL_DIRECT");
+        MT_REQUIRE (comm != NULL);
+        bool shared = loom_comm_node_size (comm) > 1;
+        struct loom_shuffle_params p = LOOM_SHUFFLE_PARAMS_INIT;
+        p.key_width = 8;
+        p.value_width = 8;
+        struct gen g = {.nrec = 2000 * (uint64_t)size};
+        hellos = 0;
+        loom_error_t err = {{0}};
+        loom_shuffle_t *sh = loom_shuffle_create (comm, &p, &err);
+        MT_REQUIRE (sh != NULL);
+        uint64_t direct = 0;
+        for (int ex = 0; ex < 2; ex++) {
+            if (ex)
+                MT_EQ (loom_shuffle_reset (sh, &err), 0);
+            MT_REQUIRE (put_all (sh, &g, &p, PUT_FIXED) == 0);
+            MT_EQ (loom_shuffle_finish (sh, &err), 0);
+            struct recv_state rs = {.p = &p, .last_src = -1};
+            struct loom_record rec;
+            while (loom_shuffle_next (sh, &rec, &err) == 1)
+                recv_one (&rs, &rec, -1);
+            struct sum want = expected (&g, &p);
+            MT_EQ (rs.got.n, want.n);
+            MT_CHECK (rs.got.add == want.add && rs.got.xor == want.xor);
+            struct loom_shuffle_stats st;
+            loom_shuffle_stats (sh, &st);
+            direct += st.bytes_local_direct;
+        }
+        loom_shuffle_destroy (sh);
+        int want_hellos = mode == 0 && shared ? 2 : 0; /* create + reset */
+        MT_EQ (hellos, want_hellos);
+        if (mode != 0)
+            MT_EQ (direct, 0);
+        else if (shared)
+            MT_CHECK (direct > 0);
+        loom_comm_destroy (comm);
+    }
+    comm = flat;
+}
+
 int main (int argc, char **argv)
 {
     mt_init (&argc, &argv);
@@ -691,6 +764,7 @@ int main (int argc, char **argv)
     cases_reset ();
     cases_node_aware ();
     cases_local_direct ();
+    cases_local_direct_off ();
     loom_comm_destroy (comm);
     return mt_finish ("test_shuffle");
 }
