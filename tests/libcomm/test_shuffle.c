@@ -210,6 +210,24 @@ static void recv_one (struct recv_state *st, const struct loom_record *rec, int 
     }
 }
 
+/* Receive everything after finish() and check it is what put_all() of 'g' sent from
+ * every rank (count and sums). Returns the state for further checks.
+ */
+static struct recv_state recv_all_check (loom_shuffle_t *sh,
+                                         const struct gen *g,
+                                         const struct loom_shuffle_params *p)
+{
+    loom_error_t err = {{0}};
+    struct recv_state rs = {.p = p, .last_src = -1};
+    struct loom_record rec;
+    while (loom_shuffle_next (sh, &rec, &err) == 1)
+        recv_one (&rs, &rec, -1);
+    struct sum want = expected (g, p);
+    MT_EQ (rs.got.n, want.n);
+    MT_CHECK (rs.got.add == want.add && rs.got.xor == want.xor);
+    return rs;
+}
+
 static int recv_cb (const struct loom_batch *b, void *arg)
 {
     struct recv_state *st = arg;
@@ -419,13 +437,7 @@ static void cases_spill (void)
         if (rank != 0)
             MT_REQUIRE (put_all (sh, &g, &pq, PUT_ONE) == 0);
         MT_EQ (loom_shuffle_finish (sh, &err), 0);
-        struct recv_state rs = {.p = &p, .last_src = -1};
-        struct loom_record rec;
-        while (loom_shuffle_next (sh, &rec, &err) == 1)
-            recv_one (&rs, &rec, -1);
-        struct sum want = expected (&g, &p);
-        MT_EQ (rs.got.n, want.n);
-        MT_CHECK (rs.got.add == want.add && rs.got.xor == want.xor);
+        recv_all_check (sh, &g, &p);
         loom_shuffle_stats (sh, &st);
         if (rank == 0 && pass == 1)
             MT_CHECK (st.spill_send_bytes > 0);
@@ -600,13 +612,7 @@ static void cases_local_direct (void)
             MT_REQUIRE (sh != NULL);
             MT_REQUIRE (put_all (sh, &g, &p, PUT_FIXED) == 0);
             MT_EQ (loom_shuffle_finish (sh, &err), 0);
-            struct recv_state rs = {.p = &p, .last_src = -1};
-            struct loom_record rec;
-            while (loom_shuffle_next (sh, &rec, &err) == 1)
-                recv_one (&rs, &rec, -1);
-            struct sum want = expected (&g, &p);
-            MT_EQ (rs.got.n, want.n);
-            MT_CHECK (rs.got.add == want.add && rs.got.xor == want.xor);
+            struct recv_state rs = recv_all_check (sh, &g, &p);
             MT_EQ (rs.wrong_owner, 0);
             uint64_t *sent = calloc ((size_t)size, 8);
             MT_EQ (loom_shuffle_counts (sh, sent, NULL), 0);
@@ -726,13 +732,7 @@ static void cases_local_direct_off (void)
                 MT_EQ (loom_shuffle_reset (sh, &err), 0);
             MT_REQUIRE (put_all (sh, &g, &p, PUT_FIXED) == 0);
             MT_EQ (loom_shuffle_finish (sh, &err), 0);
-            struct recv_state rs = {.p = &p, .last_src = -1};
-            struct loom_record rec;
-            while (loom_shuffle_next (sh, &rec, &err) == 1)
-                recv_one (&rs, &rec, -1);
-            struct sum want = expected (&g, &p);
-            MT_EQ (rs.got.n, want.n);
-            MT_CHECK (rs.got.add == want.add && rs.got.xor == want.xor);
+            recv_all_check (sh, &g, &p);
             struct loom_shuffle_stats st;
             loom_shuffle_stats (sh, &st);
             direct += st.bytes_local_direct;
