@@ -371,8 +371,10 @@ text_add (struct mr_sink *s, const struct loom_record *r, loom_error_t *error)
         if (mr__buf_reserve (&s->text, need) < 0)
             return loom_errset (error, ENOMEM, "out of memory");
         char *p = s->text.data + s->text.len;
-        memcpy (p, r->key, r->key_len);
-        p += r->key_len;
+        if (r->key_len) { /* an empty key may be NULL, which memcpy must not get */
+            memcpy (p, r->key, r->key_len);
+            p += r->key_len;
+        }
         if (tab)
             *p++ = '\t';
         if (r->value_len) {
