@@ -259,6 +259,7 @@ struct ds_span {
 struct ds_map {
     void *base; /* the file mapped from offset 0, or NULL */
     size_t len;
+    bool lazy; /* cold file: pages are populated as they are hashed */
 };
 /* Write the spans, hashing each piece into 'sum' first. Returns 0 or -1 (errno). */
 int loom__raw_write (int fd, const struct ds_span *sp, size_t n, struct ds_sum *sum);
@@ -273,12 +274,13 @@ int loom__raw_read (int fd, const struct ds_span *sp, size_t n, struct ds_sum *s
 int loom__raw_map (
     int fd, uint64_t fsize, const struct ds_span *sp, size_t n, struct ds_map *map);
 /* Hash the spans in the mapping into 'sum' (if not NULL), copying each to its 'dst'
- * unless 'dst' is its place in the mapping.
+ * unless 'dst' is its place in the mapping. Returns 0, or -1 with errno EPROTO (a
+ * lazy mapping found the file shorter than its metadata says).
  */
-void loom__raw_hash_mapped (const struct ds_map *map,
-                            const struct ds_span *sp,
-                            size_t n,
-                            struct ds_sum *sum);
+int loom__raw_hash_mapped (const struct ds_map *map,
+                           const struct ds_span *sp,
+                           size_t n,
+                           struct ds_sum *sum);
 /* Is 'p' inside the mapping? */
 bool loom__raw_owns (const struct ds_map *map, const void *p);
 /* Accepts NULL or an empty map; preserves errno. */

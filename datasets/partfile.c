@@ -848,7 +848,7 @@ static int read_direct (const char *path,
         snprintf (why, whylen, "cannot be opened: %s", strerror (errno));
         return -1;
     }
-    struct ds_map map = {NULL, 0};
+    struct ds_map map = {NULL, 0, false};
     int mapped = loom__raw_map (fd, fsize, sp, n, &map);
     if (mapped < 0) {
         close (fd);
@@ -876,9 +876,8 @@ static int read_direct (const char *path,
         sp[j].dst = buf[k];
     }
     int rc = 0;
-    if (mapped) {
-        loom__raw_hash_mapped (&map, sp, n, sum);
-    } else if (loom__raw_read (fd, sp, n, sum) < 0) {
+    if (mapped ? loom__raw_hash_mapped (&map, sp, n, sum) < 0
+               : loom__raw_read (fd, sp, n, sum) < 0) {
         rc = -1;
         snprintf (why, whylen, "cannot be read (%s)",
                   errno == EPROTO ? "truncated file" : strerror (errno));

@@ -21,6 +21,16 @@
  * to the hypervisor, ~2 us, slower than copying the page. So the reader asks the
  * kernel how the mapping came out (PAGEMAP_SCAN, Linux 6.7) and falls back to
  * pread(2) unless nearly all of it is huge.
+ *
+ * Cold files. When the columns are not all in the page cache (cachestat(2), Linux
+ * 6.5, which reads nothing), populating the whole mapping first and hashing it after
+ * would wait for the disk and then for the hash, one after the other; read(2)
+ * overlaps them, copying what has arrived while its readahead fetches more. So a
+ * cold mapping is populated 2 MiB at a time in file order, each piece hashed (and
+ * copied) right after: the kernel's mmap readahead keeps the disk busy meanwhile.
+ * The probe must not read: preadv2(RWF_NOWAIT) on a cold file returns EAGAIN but
+ * starts readahead through the read(2) path, whose first folios are small, so the
+ * probe block below then maps as 4 KiB entries and the mapping is refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +38,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -48,6 +59,17 @@ struct pm_scan_arg {
 #define PAGEMAP_SCAN _IOWR ('f', 16, struct pm_scan_arg)
 #define PAGE_IS_HUGE (1 << 6)
 #endif
+
+/* cachestat(2) (Linux 6.5, include/uapi/linux/mman.h), for older headers. */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451 /* the same number on every architecture */
+#endif
+struct ds_cachestat_range {
+    uint64_t off, len;
+};
+struct ds_cachestat {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
 
 #define HUGE_PAGE (2u << 20)
 #define PAGE      4096u
@@ -200,11 +222,32 @@ static int populate (char *base, uint64_t at, uint64_t len)
     return madvise (base + lo, (size_t)(hi - lo), MADV_POPULATE_READ);
 }
 
+/* Are all the spans' pages in the page cache? 1 yes, 0 no, -1 the kernel cannot
+ * tell (before Linux 6.5). Reads nothing and starts no readahead.
+ */
+static int spans_cached (int fd, const struct ds_span *sp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (sp[i].len == 0)
+            continue;
+        uint64_t lo = sp[i].at & ~(uint64_t)(PAGE - 1);
+        uint64_t hi = (sp[i].at + sp[i].len + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+        struct ds_cachestat_range r = {lo, hi - lo};
+        struct ds_cachestat cs;
+        if (syscall (__NR_cachestat, fd, &r, &cs, 0) < 0)
+            return -1;
+        if (cs.nr_cache < (hi - lo) / PAGE)
+            return 0;
+    }
+    return 1;
+}
+
 int loom__raw_map (
     int fd, uint64_t fsize, const struct ds_span *sp, size_t n, struct ds_map *map)
 {
     map->base = NULL;
     map->len = 0;
+    map->lazy = false;
     uint64_t total = 0;
     size_t big = n;
     for (size_t i = 0; i < n; i++) {
@@ -238,12 +281,24 @@ int loom__raw_map (
      * 2 MiB block of the biggest column before populating everything.
      */
     madvise (m, len, MADV_HUGEPAGE);
+    bool cold = spans_cached (fd, sp, n) == 0; /* asked before the probe reads */
     uint64_t probe = (sp[big].at + HUGE_PAGE - 1) & ~(uint64_t)(HUGE_PAGE - 1);
     int64_t small = 0;
     if (probe + HUGE_PAGE > sp[big].at + sp[big].len
         || populate (m, probe, HUGE_PAGE) < 0
         || (small = small_bytes (m + probe, HUGE_PAGE)) != 0)
         goto no;
+    if (cold) {
+        /* The probe block came in huge: the uncached rest will too (same file, same
+         * fault path); parts some other reader left in small folios map as 4 KiB
+         * entries, correct but slower. Pages are populated as they are hashed
+         * (loom__raw_hash_mapped).
+         */
+        map->base = m;
+        map->len = len;
+        map->lazy = true;
+        return 1;
+    }
     uint64_t nsmall = 0;
     for (size_t i = 0; i < n; i++) {
         if (sp[i].len == 0)
@@ -279,6 +334,7 @@ void loom__raw_unmap (struct ds_map *map)
         munmap (map->base, map->len);
         map->base = NULL;
         map->len = 0;
+        map->lazy = false;
         errno = saved;
     }
 }
@@ -289,11 +345,50 @@ bool loom__raw_owns (const struct ds_map *map, const void *p)
            && (const char *)p < (const char *)map->base + map->len;
 }
 
-void loom__raw_hash_mapped (const struct ds_map *map,
-                            const struct ds_span *sp,
-                            size_t n,
-                            struct ds_sum *sum)
+/* A cold mapping: the spans in file order (sequential for the kernel's readahead),
+ * each 2 MiB piece populated, then hashed and copied while in the CPU cache.
+ */
+static int hash_lazy (const struct ds_map *map,
+                      const struct ds_span *sp,
+                      size_t n,
+                      struct ds_sum *sum)
 {
+    size_t order[2 * DS_MAX_COLS], k = 0;
+    for (size_t i = 0; i < n; i++) { /* insertion sort by file offset */
+        size_t j = k++;
+        for (; j > 0 && sp[order[j - 1]].at > sp[i].at; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    char *base = map->base;
+    for (size_t o = 0; o < k; o++) {
+        const struct ds_span *s = &sp[order[o]];
+        const char *src = base + s->at;
+        char *dst = s->dst == src ? NULL : s->dst; /* in place: hash only */
+        for (uint64_t done = 0; done < s->len; done += LOOM__RAW_PIECE) {
+            size_t len = (size_t)min_u64 (LOOM__RAW_PIECE, s->len - done);
+            if (populate (base, s->at + done, len) < 0) {
+                errno = EPROTO; /* the file is shorter than HDF5 said */
+                return -1;
+            }
+            const void *p = src + done;
+            void *d = dst ? dst + done : NULL;
+            if (sum)
+                loom__sum_update_n (sum, 1, &s->idx, &p, &d, &len);
+            else if (d)
+                memcpy (d, p, len);
+        }
+    }
+    return 0;
+}
+
+int loom__raw_hash_mapped (const struct ds_map *map,
+                           const struct ds_span *sp,
+                           size_t n,
+                           struct ds_sum *sum)
+{
+    if (map->lazy)
+        return hash_lazy (map, sp, n, sum);
     size_t idx[2 * DS_MAX_COLS], len[2 * DS_MAX_COLS];
     const void *p[2 * DS_MAX_COLS];
     void *d[2 * DS_MAX_COLS];
@@ -308,9 +403,10 @@ void loom__raw_hash_mapped (const struct ds_map *map,
     }
     if (sum) {
         loom__sum_update_n (sum, k, idx, p, d, len);
-        return;
+        return 0;
     }
     for (size_t j = 0; j < k; j++) /* not verifying: copy only */
         if (d[j])
             memcpy (d[j], p[j], len[j]);
+    return 0;
 }

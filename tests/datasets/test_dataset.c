@@ -5,13 +5,17 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -732,6 +736,102 @@ static void big_partition_direct_io (void **state)
     free (w2);
 }
 
+/* Drop a file's pages from the page cache (they are clean once synced), so the next
+ * read comes from the disk. Returns whether the kernel says none are left
+ * (cachestat(2), Linux 6.5), or true if it cannot tell.
+ */
+static bool evict (const char *file)
+{
+    int fd = open (file, O_RDONLY);
+    assert_true (fd >= 0);
+    assert_int_equal (fdatasync (fd), 0);
+    assert_int_equal (posix_fadvise (fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    struct {
+        uint64_t off, len;
+    } range = {0, 0}; /* 0: to the end of the file */
+    uint64_t cs[5];   /* nr_cache first */
+    bool gone = syscall (451 /* cachestat */, fd, &range, cs, 0) < 0 || cs[0] == 0;
+    close (fd);
+    return gone;
+}
+
+/* The same partition read cold (not in the page cache): rawio.c then populates the
+ * mapping piece by piece as it hashes. Values and checksums must come out as from
+ * the page cache, and a flipped byte must still be caught.
+ */
+static void big_partition_cold_read (void **state)
+{
+    const size_t n = 3u << 20; /* 24 MiB columns: several 2 MiB pieces each */
+    uint64_t *x = malloc (n * 8), *y = malloc (n * 8), *x2 = calloc (n, 8),
+             *y2 = calloc (n, 8);
+    assert_true (x && y && x2 && y2);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = i * 0x9E3779B97F4A7C15ull;
+        y[i] = ~i ^ (i << 40);
+    }
+    const char *path = dspath ("cold.h5");
+    loom_error_t err;
+    loom_ds_schema_t *s = loom_ds_schema_parse ("x:u64,y:u64", &err);
+    struct loom_ds_create_params p = LOOM_DS_CREATE_PARAMS_INIT;
+    loom_ds_writer_t *wr = loom_ds_create (MPI_COMM_NULL, path, s, &p, &err);
+    assert_non_null (wr);
+    struct loom_ds_colbuf cols[2] = {{x, NULL}, {y, NULL}};
+    assert_int_equal (loom_ds_write_partition (wr, 0, n, cols, &err), 0);
+    assert_int_equal (loom_ds_commit (wr, &err), 0);
+    loom_ds_writer_destroy (wr);
+    char file[300];
+    snprintf (file, sizeof (file), "%s/part-00000.g1.h5", path);
+
+    loom_ds_t *ds = loom_ds_open (MPI_COMM_NULL, path, NULL, &err);
+    assert_non_null (ds);
+    bool gone = evict (file);
+    long before = pmd_mapped_kb ();
+    loom_ds_part_t *pr = loom_ds_part_read (ds, 0, &err);
+    if (!pr)
+        fail_msg ("cold part_read: %s", err.text);
+    print_message ("cold part_read (evicted: %s) mapped %ld kB of huge pages\n",
+                   gone ? "yes" : "no", pmd_mapped_kb () - before);
+    assert_memory_equal (loom_ds_part_column (pr, 0), x, n * 8);
+    assert_memory_equal (loom_ds_part_column (pr, 1), y, n * 8);
+    loom_ds_part_destroy (pr);
+    evict (file);
+    struct loom_ds_readbuf bufs[2] = {{x2, n * 8, NULL}, {y2, n * 8, NULL}};
+    if (loom_ds_part_read_into (ds, 0, bufs, &err) < 0)
+        fail_msg ("cold read_into: %s", err.text);
+    assert_memory_equal (x2, x, n * 8);
+    assert_memory_equal (y2, y, n * 8);
+    loom_ds_close (ds);
+
+    /* Flip one byte near the end of y (the last piece hashed), then read cold. */
+    int fd = open (file, O_RDWR);
+    assert_true (fd >= 0);
+    struct stat st;
+    assert_int_equal (fstat (fd, &st), 0);
+    char *img = malloc ((size_t)st.st_size);
+    assert_int_equal (pread (fd, img, (size_t)st.st_size, 0), st.st_size);
+    const char *hit = memmem (img, (size_t)st.st_size, &y[n - 3], 8);
+    assert_non_null (hit);
+    char c = (char)(hit[5] ^ 0x01);
+    assert_int_equal (pwrite (fd, &c, 1, hit - img + 5), 1);
+    close (fd);
+    free (img);
+    ds = loom_ds_open (MPI_COMM_NULL, path, NULL, &err);
+    assert_non_null (ds);
+    evict (file);
+    assert_null (loom_ds_part_read (ds, 0, &err));
+    assert_int_equal (errno, EPROTO);
+    assert_non_null (strstr (err.text, "checksum mismatch"));
+    evict (file);
+    assert_int_equal (loom_ds_part_read_into (ds, 0, bufs, &err), -1);
+    assert_non_null (strstr (err.text, "checksum mismatch"));
+    loom_ds_close (ds);
+    loom_ds_schema_destroy (s);
+    free (x);
+    free (y);
+    free (x2);
+    free (y2);
+}
+
 static void gc_removes_orphans (void **state)
 {
     const char *path = dspath ("gc.h5");
@@ -831,6 +931,7 @@ int main (void)
         cmocka_unit_test (verify_finds_flipped_byte),
         cmocka_unit_test (big_partition_and_read_into),
         cmocka_unit_test (big_partition_direct_io),
+        cmocka_unit_test (big_partition_cold_read),
         cmocka_unit_test (gc_removes_orphans),
         cmocka_unit_test (bad_params),
     };
