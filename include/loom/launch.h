@@ -15,6 +15,10 @@
  *    process exit. A placement spanning other nodes is handed to an existing engine
  *    (mpirun with a rankfile, or srun with --cpu-bind maps) started as one child.
  *
+ * 3. Tasks (loom_launch_task_*): start one process on this node bound to exactly the
+ *    PUs given, optionally as another user, with no launcher object, placement or PMIx
+ *    (loomd's plain tasks: thousands a second). The caller reaps it by pid.
+ *
  * Event model (for daemons with their own loop, e.g. loomd on libevent):
  *   - loom_launch_fd() is one file descriptor (an epoll fd) that becomes readable when
  *     the launcher has work: a process ended, output arrived, a PMIx event (abort, log)
@@ -341,6 +345,69 @@ LOOM_API pid_t loom_launch_job_pid (const loom_launch_job_t *job, int rank);
  * segments. Accepts NULL, preserves errno.
  */
 LOOM_API void loom_launch_job_destroy (loom_launch_job_t *job);
+
+/* ---- Tasks ----------------------------------------------------------------------- */
+
+typedef enum {
+    LOOM_LAUNCH_TASK_KEEP_PGRP = 1 << 0, /* stay in the caller's process group (default:
+                                          * lead a new one, so a kill reaches whatever
+                                          * the task starts) */
+    LOOM_LAUNCH_TASK_PDEATHSIG = 1 << 1, /* SIGKILL the task when the thread that
+                                          * started it ends (PR_SET_PDEATHSIG); costs a
+                                          * fork instead of a vfork */
+} loom_launch_task_flags_t;
+
+/* One process to start. Pointers are read during loom_launch_task_start() only. */
+struct loom_launch_task_spec {
+    char *const *argv; /* required: program and arguments; argv[0] is searched in the
+                        * caller's PATH when it has no '/'. Never through a shell. */
+    char *const *envp; /* the whole environment, NULL-terminated; NULL: the caller's */
+    const char *cwd;   /* working directory (entered as the task's user); NULL: the
+                        * caller's */
+    hwloc_const_cpuset_t cpuset; /* PUs (OS indexes) the task is bound to, exactly; an
+                                  * error if one is outside the PUs this process may
+                                  * use. NULL: the calling thread's binding. */
+    const char *user; /* non-NULL: run as this user: setgid(gid), the user's groups
+                       * (initgroups(user, gid)), setuid(uid), in that order, before
+                       * exec. Needs root (CAP_SETUID, CAP_SETGID). */
+    uid_t uid;
+    gid_t gid;
+    int stdin_fd;  /* the task's stdin (dup'ed; the caller keeps it); -1: /dev/null */
+    int stdout_fd; /* its stdout and stderr (dup'ed); -1: the caller's own */
+    int stderr_fd;
+    unsigned flags; /* loom_launch_task_flags_t */
+};
+#define LOOM_LAUNCH_TASK_SPEC_INIT                                                     \
+    {                                                                                  \
+        .argv = NULL, .envp = NULL, .cwd = NULL, .cpuset = NULL, .user = NULL,         \
+        .uid = 0, .gid = 0, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,          \
+        .flags = 0                                                                     \
+    }
+
+/* Start one process as 'spec' says and store its pid in *pid. It leads its own process
+ * group (unless LOOM_LAUNCH_TASK_KEEP_PGRP), has an empty signal mask and the default
+ * disposition of the signals daemons ignore (SIGPIPE, SIGCHLD, SIGTERM, SIGINT,
+ * SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2), and inherits no descriptor of the caller but 0, 1
+ * and 2. Returns once the program is executing (or failed to), so a program that cannot
+ * be run is an error here, not an exit status 127 later. The caller reaps the process
+ * by pid (waitpid(2)/wait4(2) on *pid, or a pidfd); nothing else is kept about it. Uses
+ * the calling thread's CPU mask for the duration of the call (restored before
+ * returning): not for a thread that others bind concurrently. Returns 0, or -1 with
+ * errno set: EINVAL (no argv[0], unknown flags, an empty or infinite cpuset, a PU this
+ * process may not use); ENOENT/EACCES/ENOEXEC (the program, or cwd); EPERM (switching
+ * user without privilege); ENOMEM; fork's errno. 'error' says what failed in one line,
+ * naming the program ("cannot start 'x': ...").
+ */
+LOOM_API int loom_launch_task_start (const struct loom_launch_task_spec *spec,
+                                     pid_t *pid,
+                                     loom_error_t *error);
+
+/* Send 'sig' to the process group that task 'pid' leads, or to the process alone if it
+ * leads none (LOOM_LAUNCH_TASK_KEEP_PGRP). sig 0 checks that it exists. Returns 0, or
+ * -1 with errno: EINVAL (pid <= 1, which would reach processes that are not the task; a
+ * bad signal); ESRCH (gone); EPERM.
+ */
+LOOM_API int loom_launch_task_kill (pid_t pid, int sig);
 
 #ifdef __cplusplus
 }

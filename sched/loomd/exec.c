@@ -7,30 +7,26 @@
  * the PUs of the cores it was granted, with stdout and stderr appended to files under
  * <state>/logs/<job>/ and stdin from /dev/null. Commands are argv arrays: no shell.
  *
- * When loomd runs as the submitting user, processes start with posix_spawn (vfork
- * speed); the binding is inherited from loomd's thread, which binds itself for the
- * call and then restores its own mask. When loomd is root and the user is not, a
- * forked child binds, opens nothing new, then drops privileges in the required order
- * (setgid, initgroups, setuid) before exec.
+ * Each process is started by the launcher's task API (loom_launch_task_start(),
+ * launcher/task.c), which binds it to exactly the slot's PUs and, when loomd is root
+ * and the user is not, switches to the user (setgid, initgroups, setuid) before exec.
+ * This file keeps loomd's bookkeeping: argv and environment of each slot, output
+ * capture, the pid table, and reaping by pid (never wait(-1): loom::launch reaps the
+ * processes of its jobs itself).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <hwloc/glibc-sched.h>
 #include <loom/launch.h>
 #include <loom/log.h>
 
@@ -78,7 +74,7 @@ int loomd_kill_stale (pid_t pid, uint64_t pstart)
     /* Same process only if it started when we recorded (clock ticks are coarse). */
     if (s == 0 || (s > pstart ? s - pstart : pstart - s) > 1000)
         return 0;
-    return kill (-pid, SIGKILL) == 0;
+    return loom_launch_task_kill (pid, SIGKILL) == 0;
 }
 
 static void pid_add (struct loomd *d, pid_t pid, struct loom__task *t)
@@ -273,103 +269,6 @@ static char **task_env (const struct loomd *d,
     return e;
 }
 
-/* Fork path: the child becomes the user. Only async-signal-safe calls after fork. */
-static pid_t spawn_as_user (const struct loomd_job *x,
-                            const struct loom__job *j,
-                            char **argv,
-                            char **env,
-                            const cpu_set_t *cpus,
-                            int outfd,
-                            int errfd)
-{
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    sigset_t none;
-    sigemptyset (&none);
-    setpgid (0, 0);
-    signal (SIGPIPE, SIG_DFL);
-    signal (SIGCHLD, SIG_DFL);
-    signal (SIGTERM, SIG_DFL);
-    signal (SIGINT, SIG_DFL);
-    sigprocmask (SIG_SETMASK, &none, NULL);
-    sched_setaffinity (0, sizeof (*cpus), cpus);
-    int nullfd = open ("/dev/null", O_RDONLY);
-    if (nullfd < 0 || dup2 (nullfd, 0) < 0 || dup2 (outfd, 1) < 0
-        || dup2 (errfd, 2) < 0)
-        _exit (126);
-    const char *why = "setgid";
-    if (setgid (j->gid) < 0)
-        goto fail;
-    why = "initgroups";
-    if (initgroups (x->user, j->gid) < 0)
-        goto fail;
-    why = "setuid";
-    if (setuid (j->uid) < 0)
-        goto fail;
-    why = "chdir";
-    if (x->cwd && chdir (x->cwd) < 0)
-        goto fail;
-    why = "exec";
-    execvpe (argv[0], argv, env);
-fail:;
-    int e = errno;
-    static const char pre[] = "loomd: cannot start task: ";
-    (void)!write (2, pre, sizeof (pre) - 1);
-    (void)!write (2, why, strlen (why));
-    (void)!write (2, ": ", 2);
-    (void)!write (2, strerror (e), strlen (strerror (e)));
-    (void)!write (2, "\n", 1);
-    _exit (e == ENOENT ? 127 : 126);
-}
-
-static pid_t spawn_same_user (struct loomd *d,
-                              const struct loomd_job *x,
-                              char **argv,
-                              char **env,
-                              const cpu_set_t *cpus,
-                              int outfd,
-                              int errfd,
-                              int *err)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, def;
-    pid_t pid = -1;
-
-    posix_spawn_file_actions_init (&fa);
-    posix_spawnattr_init (&at);
-    sigemptyset (&none);
-    sigemptyset (&def);
-    sigaddset (&def, SIGPIPE);
-    sigaddset (&def, SIGCHLD);
-    sigaddset (&def, SIGTERM);
-    sigaddset (&def, SIGINT);
-    sigaddset (&def, SIGHUP);
-    posix_spawnattr_setflags (&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK
-                                       | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
-    posix_spawnattr_setpgroup (&at, 0);
-    posix_spawnattr_setsigmask (&at, &none);
-    posix_spawnattr_setsigdefault (&at, &def);
-    posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2 (&fa, outfd, 1);
-    posix_spawn_file_actions_adddup2 (&fa, errfd, 2);
-    if (x->cwd)
-        posix_spawn_file_actions_addchdir_np (&fa, x->cwd);
-
-    /* The child inherits this thread's binding: bind, spawn, restore. */
-    cpu_set_t saved;
-    int bound = sched_getaffinity (0, sizeof (saved), &saved) == 0
-                && sched_setaffinity (0, sizeof (*cpus), cpus) == 0;
-    *err = posix_spawnp (&pid, argv[0], &fa, &at, argv, env);
-    if (bound)
-        sched_setaffinity (0, sizeof (saved), &saved);
-    (void)d;
-    posix_spawn_file_actions_destroy (&fa);
-    posix_spawnattr_destroy (&at);
-    return *err ? -1 : pid;
-}
-
 static int start_mpi (struct loomd *d,
                       struct loom__task *t,
                       struct loomd_run *run,
@@ -477,25 +376,35 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
             seen = 0;
             slot++;
         }
-        cpu_set_t cs;
-        hwloc_cpuset_to_glibc_sched_affinity (d->hw, slotset, &cs, sizeof (cs));
         char *slotcpus = NULL;
         hwloc_bitmap_list_asprintf (&slotcpus, slotset);
         char **env = task_env (d, x, t, slotcpus, s);
         free (slotcpus);
+        struct loom_launch_task_spec ts = LOOM_LAUNCH_TASK_SPEC_INIT;
+        ts.argv = argv;
+        ts.envp = env;
+        ts.cwd = x->cwd;
+        ts.cpuset = slotset;
+        ts.stdout_fd = outfd;
+        ts.stderr_fd = errfd;
+        if (as_user) {
+            ts.user = x->user ? x->user : "?";
+            ts.uid = j->uid;
+            ts.gid = j->gid;
+        }
         pid_t pid = -1;
-        if (env) {
-            if (as_user) {
-                pid = spawn_as_user (x, j, argv, env, &cs, outfd, errfd);
-                e = errno;
-            } else {
-                pid = spawn_same_user (d, x, argv, env, &cs, outfd, errfd, &e);
-            }
+        loom_error_t why;
+        if (!env) {
+            e = ENOMEM;
+            snprintf (why.text, sizeof (why.text), "cannot start '%s': out of memory",
+                      argv[0]);
+        } else if (loom_launch_task_start (&ts, &pid, &why) < 0) {
+            e = errno;
         }
         free_strv (env);
         if (pid < 0) {
             /* Say why in the task's stderr, as a shell would. */
-            dprintf (errfd, "loomd: cannot start '%s': %s\n", argv[0], strerror (e));
+            dprintf (errfd, "loomd: %s\n", why.text);
             break;
         }
         run->pids[run->nleft++] = pid;
@@ -507,7 +416,7 @@ int loomd_exec_start (struct loomd *d, struct loom__task *t)
     if (run->nleft < nprocs) { /* a partial start: the rest is killed, the task fails */
         run->wstatus = 127 << 8;
         for (int i = 0; i < run->nleft; i++)
-            kill (-run->pids[i], SIGKILL);
+            loom_launch_task_kill (run->pids[i], SIGKILL);
     }
     run->t = t;
     run_link (d, run);
@@ -549,7 +458,7 @@ void loomd_exec_kill (struct loomd *d, struct loom__task *t, int sig)
     }
     for (int i = 0; i < run->nprocs; i++)
         if (run->pids[i] > 0)
-            kill (-run->pids[i], sig);
+            loom_launch_task_kill (run->pids[i], sig);
 }
 
 /* An MPI task that traced (LOOM_TRACE) ends when its ranks' trace files are merged
@@ -601,7 +510,7 @@ reaped (struct loomd *d, struct loom__task *t, pid_t pid, int st, long maxrss)
         if (st != 0) /* one process failed: the task has failed, stop the rest */
             for (int i = 0; i < run->nprocs; i++)
                 if (run->pids[i] > 0)
-                    kill (-run->pids[i], SIGTERM);
+                    loom_launch_task_kill (run->pids[i], SIGTERM);
         return;
     }
     /* Its output is in the pipes already: move it before the end is reported. */
