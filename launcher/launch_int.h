@@ -139,6 +139,15 @@ int loom__env_set (char ***env, const char *name, const char *value);
 char **loom__env_base (char *const *extra);
 void loom__env_free (char **env);
 
+/* task.c: loom_launch_task_start() without its checks, exec'ing 'path' (NULL: argv[0]
+ * searched in PATH); errors begin with 'who' ("rank 3").
+ */
+int loom__task_start (const struct loom_launch_task_spec *spec,
+                      const char *path,
+                      const char *who,
+                      pid_t *pid,
+                      loom_error_t *error);
+
 /* io_forward.c */
 void loom__io_read (struct proc *pr, int stream, int final);
 void loom__io_close (struct proc *pr);

@@ -1,22 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* Starting one process: environment, fork, binding, exec.
- *
- * The child is bound with hwloc before exec (Open MPI keeps a binding it finds when
- * direct-launched), gets PR_SET_PDEATHSIG so it dies with the launcher, and leads its
- * own process group so a kill reaches whatever it started (unless its stdin is a
- * terminal, which only the foreground group may read).
+/* Starting one rank (or engine) process: environment, output pipes, then the task
+ * API (task.c) binds it to its PUs before exec (Open MPI keeps a binding it finds when
+ * direct-launched), gives it PR_SET_PDEATHSIG so it dies with the launcher, and makes
+ * it lead its own process group so a kill reaches whatever it started (unless its
+ * stdin is a terminal, which only the foreground group may read).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/close_range.h>
 #include <sys/pidfd.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <loom/clock.h>
@@ -134,18 +129,6 @@ char *loom__find_program (const char *name)
     return NULL;
 }
 
-/* In the child: write a short message and exit 127, as a shell does for exec. */
-static void child_fail (const char *what, const char *path)
-{
-    char msg[512];
-    int n = snprintf (msg, sizeof (msg), "loom: launch: %s %s: %s\n", what, path,
-                      strerror (errno));
-    if (n > 0 && write (2, msg, (size_t)n) < 0) {
-        /* nothing left to report to */
-    }
-    _exit (127);
-}
-
 int loom__spawn (loom_launch_job_t *job,
                  struct proc *pr,
                  const char *path,
@@ -169,51 +152,35 @@ int loom__spawn (loom_launch_job_t *job,
         }
         return loom_errset (error, e, "cannot create output pipes: %s", strerror (e));
     }
+    /* The task API binds, forks and execs (task.c): one implementation for loomd's
+     * tasks and the launcher's ranks.
+     */
+    struct loom_launch_task_spec ts = LOOM_LAUNCH_TASK_SPEC_INIT;
+    ts.argv = argv;
+    ts.envp = env;
+    ts.cwd = p->cwd;
+    ts.cpuset = binding;
+    ts.stdin_fd = in_fd;
+    ts.stdout_fd = p->output ? out[1] : p->stdout_fd;
+    ts.stderr_fd = p->output ? err[1] : p->stderr_fd;
     pr->own_pgrp = !(in_fd >= 0 && isatty (in_fd));
-    pid_t parent = getpid ();
+    ts.flags =
+        LOOM_LAUNCH_TASK_PDEATHSIG | (pr->own_pgrp ? 0 : LOOM_LAUNCH_TASK_KEEP_PGRP);
+    char who[32];
+    if (pr->rank >= 0)
+        snprintf (who, sizeof (who), "rank %d", pr->rank);
+    else
+        snprintf (who, sizeof (who), "the engine");
     pr->start_ns = loom_clock_ns ();
-    pid_t pid = fork ();
-    if (pid < 0) {
-        int e = errno;
+    pid_t pid = -1;
+    if (loom__task_start (&ts, path, who, &pid, error) < 0) {
         if (p->output) {
             close (out[0]), close (out[1]), close (err[0]), close (err[1]);
         }
-        return loom_errset (error, e, "cannot fork: %s", strerror (e));
-    }
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent) /* the launcher died before prctl */
-            _exit (137);
-        if (pr->own_pgrp)
-            setpgid (0, 0);
-        /* Default dispositions: the launcher may ignore or block signals. */
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        signal (SIGPIPE, SIG_DFL);
-        signal (SIGINT, SIG_DFL);
-        signal (SIGTERM, SIG_DFL);
-        int devnull = open ("/dev/null", O_RDWR | O_CLOEXEC);
-        if (dup2 (in_fd >= 0 ? in_fd : devnull, 0) < 0)
-            child_fail ("cannot set stdin of", path);
-        int o = p->output ? out[1] : p->stdout_fd,
-            e = p->output ? err[1] : p->stderr_fd;
-        if ((o >= 0 && dup2 (o, 1) < 0) || (e >= 0 && dup2 (e, 2) < 0))
-            child_fail ("cannot set output of", path);
-        if (p->cwd && chdir (p->cwd) < 0)
-            child_fail ("cannot enter", p->cwd);
-        if (binding
-            && hwloc_set_cpubind (job->l->topo, binding, HWLOC_CPUBIND_PROCESS) < 0)
-            child_fail ("cannot bind", path);
-        /* The host's own descriptors (a daemon's sockets) stay out of the job. */
-        close_range (3, ~0U, CLOSE_RANGE_CLOEXEC);
-        execve (path, argv, env);
-        child_fail ("cannot run", path);
+        return -1;
     }
     pr->pid = pid;
-    pr->running = 1;
-    if (pr->own_pgrp)
-        setpgid (pid, pid); /* also from here, so a kill right away finds the group */
+    pr->running = 1; /* its group exists: the task API returns after its exec */
     if (p->output) {
         close (out[1]);
         close (err[1]);

@@ -41,6 +41,8 @@
 #include <loom/error.h>
 #include <loom/launch.h>
 
+#include "launch_int.h"
+
 extern char **environ;
 
 #define TASK_FLAGS (LOOM_LAUNCH_TASK_KEEP_PGRP | LOOM_LAUNCH_TASK_PDEATHSIG)
@@ -84,9 +86,18 @@ static int mask_get_thread (struct mask *m)
     return -1;
 }
 
+/* One start: the spec, the program to exec (NULL: argv[0] searched in PATH), and how
+ * errors name it ("cannot start 'x'", or the launcher's "rank 3").
+ */
+struct start {
+    const struct loom_launch_task_spec *s;
+    const char *path;
+    const char *who;
+};
+
 /* Bind the calling thread to exactly 'cpuset', saving its mask in 'saved'. */
 static int bind_thread (hwloc_const_cpuset_t cpuset,
-                        const char *prog,
+                        const char *who,
                         struct mask *saved,
                         loom_error_t *error)
 {
@@ -94,9 +105,8 @@ static int bind_thread (hwloc_const_cpuset_t cpuset,
     int e;
     if (mask_get_thread (saved) < 0) {
         e = errno;
-        return loom_errset (error, e,
-                            "cannot start '%s': cannot read this thread's CPU mask: %s",
-                            prog, strerror (e));
+        return loom_errset (error, e, "%s: cannot read this thread's CPU mask: %s", who,
+                            strerror (e));
     }
     size_t bits = saved->size * 8, last = (size_t)hwloc_bitmap_last (cpuset);
     if (last + 1 > bits)
@@ -117,8 +127,7 @@ static int bind_thread (hwloc_const_cpuset_t cpuset,
         CPU_FREE (want.set);
         CPU_FREE (got.set);
         CPU_FREE (saved->set);
-        return loom_errset (error, e, "cannot start '%s': cannot bind to PUs: %s", prog,
-                            strerror (e));
+        return loom_errset (error, e, "%s: cannot bind to PUs: %s", who, strerror (e));
     }
     if (!CPU_EQUAL_S (want.size, want.set, got.set)) {
         sched_setaffinity (0, saved->size, saved->set);
@@ -132,9 +141,9 @@ static int bind_thread (hwloc_const_cpuset_t cpuset,
             hwloc_bitmap_list_asprintf (&list, missing);
         }
         loom_errset (error, EINVAL,
-                     "cannot start '%s': PUs %s are not available to this process "
+                     "%s: PUs %s are not available to this process "
                      "(outside its allowed cpuset, or offline)",
-                     prog, list ? list : "?");
+                     who, list ? list : "?");
         free (list);
         hwloc_bitmap_free (missing);
         CPU_FREE (want.set);
@@ -149,7 +158,7 @@ nomem:
     if (want.set)
         CPU_FREE (want.set);
     CPU_FREE (saved->set);
-    return loom_errset (error, ENOMEM, "cannot start '%s': out of memory", prog);
+    return loom_errset (error, ENOMEM, "%s: out of memory", who);
 }
 
 static void unbind_thread (struct mask *saved)
@@ -161,47 +170,47 @@ static void unbind_thread (struct mask *saved)
     saved->set = NULL;
 }
 
-/* After a failed start from a fork: say which step failed. 'stage' is what the child
- * reported; chdir and exec name the directory and program.
+/* After a failed start: say which step failed ('stage', from the fork child or
+ * guessed after posix_spawn) and why ('e').
  */
 enum stage { ST_STDIO = 1, ST_SETGID, ST_GROUPS, ST_SETUID, ST_CHDIR, ST_EXEC };
 
-static int start_error (const struct loom_launch_task_spec *s,
-                        int stage,
-                        int e,
-                        loom_error_t *error)
+static int start_error (const struct start *st, int stage, int e, loom_error_t *error)
 {
-    const char *prog = s->argv[0];
+    const struct loom_launch_task_spec *s = st->s;
     switch (stage) {
     case ST_STDIO:
-        return loom_errset (error, e,
-                            "cannot start '%s': cannot set its stdin/stdout/stderr: %s",
-                            prog, strerror (e));
+        return loom_errset (error, e, "%s: cannot set its stdin/stdout/stderr: %s",
+                            st->who, strerror (e));
     case ST_SETGID:
     case ST_GROUPS:
     case ST_SETUID:
-        return loom_errset (error, e, "cannot start '%s' as user %s: %s: %s", prog,
+        return loom_errset (error, e, "%s: cannot become user %s: %s: %s", st->who,
                             s->user,
                             stage == ST_SETGID   ? "setgid"
                             : stage == ST_GROUPS ? "initgroups"
                                                  : "setuid",
                             strerror (e));
     case ST_CHDIR:
-        return loom_errset (error, e, "cannot start '%s': cannot enter %s: %s", prog,
-                            s->cwd, strerror (e));
+        return loom_errset (error, e, "%s: cannot enter %s: %s", st->who, s->cwd,
+                            strerror (e));
     default:
-        return loom_errset (error, e, "cannot start '%s': %s", prog, strerror (e));
+        if (st->path)
+            return loom_errset (error, e, "%s: cannot run %s: %s", st->who, st->path,
+                                strerror (e));
+        return loom_errset (error, e, "%s: %s", st->who, strerror (e));
     }
 }
 
 /* The fork child. Only async-signal-safe calls: the parent may have other threads. */
-static _Noreturn void child (const struct loom_launch_task_spec *s,
+static _Noreturn void child (const struct start *st,
                              char *const *env,
                              const gid_t *groups,
                              int ngroups,
                              pid_t parent,
                              int report)
 {
+    const struct loom_launch_task_spec *s = st->s;
     int stage = ST_STDIO;
     if (s->flags & LOOM_LAUNCH_TASK_PDEATHSIG) {
         prctl (PR_SET_PDEATHSIG, SIGKILL);
@@ -242,7 +251,10 @@ static _Noreturn void child (const struct loom_launch_task_spec *s,
     if (s->cwd && chdir (s->cwd) < 0)
         goto fail;
     stage = ST_EXEC;
-    execvpe (s->argv[0], s->argv, env);
+    if (st->path)
+        execve (st->path, s->argv, env);
+    else
+        execvpe (s->argv[0], s->argv, env);
 fail:;
     int msg[2] = {stage, errno};
     if (write (report, msg, sizeof (msg)) < 0) {
@@ -251,11 +263,12 @@ fail:;
     _exit (127);
 }
 
-static int start_fork (const struct loom_launch_task_spec *s,
+static int start_fork (const struct start *st,
                        char *const *env,
                        pid_t *pid_out,
                        loom_error_t *error)
 {
+    const struct loom_launch_task_spec *s = st->s;
     gid_t *groups = NULL;
     int ngroups = 0, rep[2], e;
     if (s->user) {
@@ -266,8 +279,7 @@ static int start_fork (const struct loom_launch_task_spec *s,
             gid_t *g = realloc (groups, (size_t)n * sizeof (*g));
             if (!g) {
                 free (groups);
-                return loom_errset (error, ENOMEM, "cannot start '%s': out of memory",
-                                    s->argv[0]);
+                return loom_errset (error, ENOMEM, "%s: out of memory", st->who);
             }
             groups = g;
             if (getgrouplist (s->user, s->gid, groups, &n) >= 0) {
@@ -280,20 +292,18 @@ static int start_fork (const struct loom_launch_task_spec *s,
     if (pipe2 (rep, O_CLOEXEC) < 0) {
         e = errno;
         free (groups);
-        return loom_errset (error, e, "cannot start '%s': pipe: %s", s->argv[0],
-                            strerror (e));
+        return loom_errset (error, e, "%s: pipe: %s", st->who, strerror (e));
     }
     pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0)
-        child (s, env, groups, ngroups, parent, rep[1]);
+        child (st, env, groups, ngroups, parent, rep[1]);
     e = errno;
     close (rep[1]);
     free (groups);
     if (pid < 0) {
         close (rep[0]);
-        return loom_errset (error, e, "cannot start '%s': fork: %s", s->argv[0],
-                            strerror (e));
+        return loom_errset (error, e, "%s: fork: %s", st->who, strerror (e));
     }
     int msg[2];
     ssize_t n;
@@ -307,14 +317,15 @@ static int start_fork (const struct loom_launch_task_spec *s,
     }
     while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
         ;
-    return start_error (s, msg[0], msg[1], error);
+    return start_error (st, msg[0], msg[1], error);
 }
 
-static int start_spawn (const struct loom_launch_task_spec *s,
+static int start_spawn (const struct start *st,
                         char *const *env,
                         pid_t *pid_out,
                         loom_error_t *error)
 {
+    const struct loom_launch_task_spec *s = st->s;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     sigset_t none, def;
@@ -344,7 +355,8 @@ static int start_spawn (const struct loom_launch_task_spec *s,
     if (s->cwd)
         posix_spawn_file_actions_addchdir_np (&fa, s->cwd);
     posix_spawn_file_actions_addclosefrom_np (&fa, 3);
-    int e = posix_spawnp (pid_out, s->argv[0], &fa, &at, s->argv, env);
+    int e = st->path ? posix_spawn (pid_out, st->path, &fa, &at, s->argv, env)
+                     : posix_spawnp (pid_out, s->argv[0], &fa, &at, s->argv, env);
     posix_spawn_file_actions_destroy (&fa);
     posix_spawnattr_destroy (&at);
     if (e == 0)
@@ -353,8 +365,28 @@ static int start_spawn (const struct loom_launch_task_spec *s,
      */
     if (s->cwd && (e == ENOENT || e == EACCES || e == ENOTDIR)
         && access (s->cwd, X_OK) < 0)
-        return start_error (s, ST_CHDIR, errno, error);
-    return start_error (s, ST_EXEC, e, error);
+        return start_error (st, ST_CHDIR, errno, error);
+    return start_error (st, ST_EXEC, e, error);
+}
+
+int loom__task_start (const struct loom_launch_task_spec *spec,
+                      const char *path,
+                      const char *who,
+                      pid_t *pid,
+                      loom_error_t *error)
+{
+    const struct start st = {spec, path, who};
+    struct mask saved = {NULL, 0};
+    if (spec->cpuset && bind_thread (spec->cpuset, who, &saved, error) < 0)
+        return -1;
+    char *const *env = spec->envp ? spec->envp : environ;
+    int rc = spec->user || (spec->flags & LOOM_LAUNCH_TASK_PDEATHSIG)
+                 ? start_fork (&st, env, pid, error)
+                 : start_spawn (&st, env, pid, error);
+    int e = errno;
+    unbind_thread (&saved);
+    errno = e;
+    return rc;
 }
 
 int loom_launch_task_start (const struct loom_launch_task_spec *spec,
@@ -376,17 +408,9 @@ int loom_launch_task_start (const struct loom_launch_task_spec *spec,
         return loom_errset (
             error, EINVAL, "task: cpuset for '%s' is %s: it must name some PUs",
             spec->argv[0], hwloc_bitmap_iszero (spec->cpuset) ? "empty" : "infinite");
-    struct mask saved = {NULL, 0};
-    if (spec->cpuset && bind_thread (spec->cpuset, spec->argv[0], &saved, error) < 0)
-        return -1;
-    char *const *env = spec->envp ? spec->envp : environ;
-    int rc = spec->user || (spec->flags & LOOM_LAUNCH_TASK_PDEATHSIG)
-                 ? start_fork (spec, env, pid, error)
-                 : start_spawn (spec, env, pid, error);
-    int e = errno;
-    unbind_thread (&saved);
-    errno = e;
-    return rc;
+    char who[160];
+    snprintf (who, sizeof (who), "cannot start '%.128s'", spec->argv[0]);
+    return loom__task_start (spec, NULL, who, pid, error);
 }
 
 int loom_launch_task_kill (pid_t pid, int sig)

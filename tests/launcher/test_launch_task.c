@@ -469,7 +469,7 @@ static void as_user (void **state)
     char *ok[] = {"true", NULL};
     s.argv = ok;
     s.cwd = dir;
-    expect_fail (&s, EACCES, "cannot enter /tmp/loom-task-");
+    expect_fail (&s, EACCES, "cannot start 'true': cannot enter /tmp/loom-task-");
     s.cwd = "/";
     char prog[300];
     snprintf (prog, sizeof (prog), "%s/prog", dir);
