@@ -268,8 +268,19 @@ static void bad_params (void **state)
     assert_null (loom_launch_job_start (L, &jp, &e));
     assert_int_equal (errno, ENOENT);
     assert_string_equal (e.text, "/nonexistent/prog: command not found");
-    char *bad_env[] = {"NOEQUALS", NULL};
+    /* A rank that cannot start fails the start (the task API reports it), not a
+     * status 127 later.
+     */
     jp.argv = argv;
+    jp.flags = LOOM_LAUNCH_NO_PMIX;
+    jp.cwd = "/nonexistent/dir";
+    assert_null (loom_launch_job_start (L, &jp, &e));
+    assert_int_equal (errno, ENOENT);
+    assert_string_equal (
+        e.text, "rank 0: cannot enter /nonexistent/dir: No such file or directory");
+    jp.cwd = NULL;
+    jp.flags = 0;
+    char *bad_env[] = {"NOEQUALS", NULL};
     jp.env = bad_env;
     assert_null (loom_launch_job_start (L, &jp, &e));
     assert_int_equal (errno, EINVAL);
