@@ -95,8 +95,19 @@ void loom__job_abort (
         if (rank >= 0 && rank < job->nprocs)
             job->procs[rank].aborted = 1;
     }
-    if (!job->killing)
+    if (job->killing || job->abort_deadline_ns)
+        return;
+    /* Kill the others once the aborting rank has ended (it does right away), not
+     * while it is ending: see loom__pmix_sync(). Bounded by the kill grace.
+     */
+    if (rank >= 0 && rank < job->nprocs && job->procs[rank].running) {
+        double grace = job->p.kill_grace_sec > 0 ? job->p.kill_grace_sec : 2.0;
+        job->abort_rank = rank;
+        job->abort_deadline_ns = loom_clock_ns () + (uint64_t)(grace * NS_PER_SEC);
+        loom__launch_rearm_timer (l);
+    } else {
         start_kill (job, SIGTERM);
+    }
 }
 
 void loom__job_log (loom_launch_t *l, const char *nspace, int rank, const char *text)
@@ -168,9 +179,13 @@ void loom__job_proc_ended (struct proc *pr, int status, const void *rusage)
     }
     if (job->p.proc_exit)
         job->p.proc_exit (job, &st, job->p.arg);
-    if (failed && job->nrunning > 0 && !job->killing
-        && !(job->p.flags & LOOM_LAUNCH_KEEP_GOING))
+    int take_down = failed && !(job->p.flags & LOOM_LAUNCH_KEEP_GOING);
+    if (job->abort_deadline_ns && pr->rank == job->abort_rank)
+        take_down = 1;
+    if (take_down && job->nrunning > 0 && !job->killing) {
+        loom__pmix_sync (job); /* PMIx takes this death before those we cause */
         start_kill (job, SIGTERM);
+    }
 }
 
 void loom__job_deadlines (loom_launch_t *l, uint64_t now)
@@ -187,6 +202,10 @@ void loom__job_deadlines (loom_launch_t *l, uint64_t now)
                           j->p.timeout_sec);
             }
             start_kill (j, SIGTERM);
+            changed = 1;
+        }
+        if (j->abort_deadline_ns && now >= j->abort_deadline_ns && !j->killing) {
+            start_kill (j, SIGTERM); /* the aborting rank did not end */
             changed = 1;
         }
         if (j->kill_deadline_ns && now >= j->kill_deadline_ns) {

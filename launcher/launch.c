@@ -62,6 +62,9 @@ void loom__launch_rearm_timer (loom_launch_t *l)
             next = j->deadline_ns;
         if (j->kill_deadline_ns && (!next || j->kill_deadline_ns < next))
             next = j->kill_deadline_ns;
+        if (j->abort_deadline_ns && !j->killing
+            && (!next || j->abort_deadline_ns < next))
+            next = j->abort_deadline_ns;
     }
     struct itimerspec its = {0};
     if (next) {

@@ -67,6 +67,7 @@ struct loom_launch {
     char host[256];
     char *mpirun, *srun, *rsh_agent;
     int pmix_up;
+    int pmix_stuck;      /* a PMIx call did not complete in time: call it no more */
     unsigned long pidns; /* our PID namespace (names of our files carry it) */
     int no_fabric; /* no RDMA/HPC NIC or GPU here: MPI's fabric components are moot */
     unsigned seq;
@@ -89,9 +90,11 @@ struct loom_launch_job {
     struct loom_launch_job_params
         p; /* callbacks, arg, flags, timeouts (no pointers kept) */
     uint64_t start_ns;
-    uint64_t deadline_ns;      /* timeout, or 0 */
-    uint64_t kill_deadline_ns; /* SIGKILL escalation, or 0 */
-    int killing;               /* we are taking the job down */
+    uint64_t deadline_ns;       /* timeout, or 0 */
+    uint64_t kill_deadline_ns;  /* SIGKILL escalation, or 0 */
+    int killing;                /* we are taking the job down */
+    int abort_rank;             /* a rank called MPI_Abort: killing once it ended, */
+    uint64_t abort_deadline_ns; /* or at this time, or 0 */
     int done;
     struct loom_launch_job_status st;
 };
@@ -123,6 +126,7 @@ int loom__pmix_register_job (loom_launch_job_t *job,
                              const loom_placement_t *pl,
                              loom_error_t *error);
 int loom__pmix_setup_fork (loom_launch_job_t *job, int rank, char ***env);
+void loom__pmix_sync (loom_launch_job_t *job);
 void loom__pmix_deregister_job (loom_launch_job_t *job);
 void loom__pmix_drain (loom_launch_t *l);
 

@@ -6,6 +6,9 @@
  * caller's thread. The 'log' upcall must not complete inside the upcall (PMIx 4.2.2
  * holds a lock there and deadlocks), so its callback is called from the drain.
  *
+ * Every wait for PMIx on the caller's thread is bounded (OP_TIMEOUT_SEC): a stuck
+ * progress thread gets a warning and is not asked again, it does not hang the caller.
+ *
  * Info given to each job is what Open MPI 4.1 reads when direct-launched: node and
  * proc maps, per-proc ranks, locality and cpuset, the topology as XML (saves each rank
  * its own hwloc discovery), and tmpdir/nsdir under our private directory (else Open
@@ -19,9 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <loom/error.h>
+#include <loom/log.h>
 #include <loom/trace.h>
 
 #include "launch_int.h"
@@ -29,13 +34,49 @@
 
 static loom_launch_t *server; /* PMIx allows one server per process */
 
-/* Completion of an asynchronous PMIx call, waited for on the caller's thread. */
+/* How long the caller's thread waits for PMIx to complete a call. Each is a hop to
+ * PMIx's progress thread and back (well under a millisecond); one that takes this long
+ * means the thread is stuck, and waiting longer would hang the launcher with it.
+ */
+#define OP_TIMEOUT_SEC 5
+
+/* Completion of an asynchronous PMIx call, waited for on the caller's thread for at
+ * most OP_TIMEOUT_SEC. On the heap with two references (waiter, callback): a call
+ * given up on may still complete later.
+ */
 struct op_wait {
     pthread_mutex_t m;
     pthread_cond_t c;
-    int done;
+    int done, refs;
     pmix_status_t status;
 };
+
+static struct op_wait *op_new (void)
+{
+    struct op_wait *w = calloc (1, sizeof (*w));
+    pthread_condattr_t ca;
+    if (!w)
+        return NULL;
+    pthread_mutex_init (&w->m, NULL);
+    pthread_condattr_init (&ca);
+    pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
+    pthread_cond_init (&w->c, &ca);
+    pthread_condattr_destroy (&ca);
+    w->refs = 2;
+    return w;
+}
+
+static void op_put (struct op_wait *w)
+{
+    pthread_mutex_lock (&w->m);
+    int left = --w->refs;
+    pthread_mutex_unlock (&w->m);
+    if (left == 0) {
+        pthread_mutex_destroy (&w->m);
+        pthread_cond_destroy (&w->c);
+        free (w);
+    }
+}
 
 static void op_done (pmix_status_t status, void *cbdata)
 {
@@ -45,28 +86,52 @@ static void op_done (pmix_status_t status, void *cbdata)
     w->done = 1;
     pthread_cond_signal (&w->c);
     pthread_mutex_unlock (&w->m);
+    op_put (w);
 }
 
-static pmix_status_t op_finish (struct op_wait *w, pmix_status_t rc)
+/* Say once that PMIx stopped answering, and stop asking it anything that waits. */
+static void pmix_stuck (loom_launch_t *l, const char *what)
 {
-    if (rc == PMIX_SUCCESS) {
-        pthread_mutex_lock (&w->m);
-        while (!w->done)
-            pthread_cond_wait (&w->c, &w->m);
-        rc = w->status;
-        pthread_mutex_unlock (&w->m);
-    } else if (rc == PMIX_OPERATION_SUCCEEDED) {
-        rc = PMIX_SUCCESS;
+    if (!l->pmix_stuck)
+        loom_warn ("launch: the PMIx server did not complete %s within %d s: its "
+                   "progress thread is stuck; not waiting for it any more",
+                   what, OP_TIMEOUT_SEC);
+    l->pmix_stuck = 1;
+}
+
+/* Wait for the call started with 'w' that returned 'rc', until 'deadline' (CLOCK_
+ * MONOTONIC). Gives w up in every case. PMIX_ERR_TIMEOUT when PMIx did not answer.
+ */
+static pmix_status_t op_finish (struct op_wait *w,
+                                pmix_status_t rc,
+                                const struct timespec *deadline,
+                                loom_launch_t *l,
+                                const char *what)
+{
+    if (rc != PMIX_SUCCESS) {
+        op_put (w); /* no callback will come */
+        op_put (w);
+        return rc == PMIX_OPERATION_SUCCEEDED ? PMIX_SUCCESS : rc;
     }
-    pthread_mutex_destroy (&w->m);
-    pthread_cond_destroy (&w->c);
+    pthread_mutex_lock (&w->m);
+    int err = 0;
+    while (!w->done && err != ETIMEDOUT)
+        err = pthread_cond_timedwait (&w->c, &w->m, deadline);
+    rc = w->done ? w->status : PMIX_ERR_TIMEOUT;
+    pthread_mutex_unlock (&w->m);
+    op_put (w);
+    if (rc == PMIX_ERR_TIMEOUT)
+        pmix_stuck (l, what);
     return rc;
 }
 
-#define OP_WAIT_INIT                                                                   \
-    {                                                                                  \
-        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0                      \
-    }
+static struct timespec op_deadline (void)
+{
+    struct timespec t;
+    clock_gettime (CLOCK_MONOTONIC, &t);
+    t.tv_sec += OP_TIMEOUT_SEC;
+    return t;
+}
 
 /* ---- upcalls (PMIx progress thread) ---------------------------------------------- */
 
@@ -74,6 +139,11 @@ static void queue_event (struct pmix_event *ev)
 {
     loom_launch_t *l = server;
     uint64_t one = 1;
+    if (!l) { /* a finalize that timed out: nobody is listening any more */
+        free (ev->text);
+        free (ev);
+        return;
+    }
     pthread_mutex_lock (&l->lock);
     *l->events_tail = ev;
     l->events_tail = &ev->next;
@@ -265,6 +335,7 @@ struct infolist {
     pmix_info_t *a;
     size_t n, cap;
     int failed;
+    int keep; /* handed to a PMIx call that never completed: leaked, not freed */
 };
 
 static pmix_info_t *il_next (struct infolist *il)
@@ -294,6 +365,8 @@ il_add (struct infolist *il, const char *key, const void *val, pmix_data_type_t 
 
 static void il_free (struct infolist *il)
 {
+    if (il->keep)
+        return;
     for (size_t i = 0; i < il->n; i++) {
         /* A PMIX_TOPO value points at our topology (PMIx does not copy it):
          * destructing it would destroy the topology under everyone's feet.
@@ -341,12 +414,36 @@ int loom__pmix_init (loom_launch_t *l, loom_error_t *error)
     return 0;
 }
 
+static void *finalize_thread (void *arg)
+{
+    PMIx_server_finalize ();
+    op_done (PMIX_SUCCESS, arg);
+    return NULL;
+}
+
+/* PMIx_server_finalize() waits for the progress thread: on a thread of its own, so a
+ * stuck progress thread costs OP_TIMEOUT_SEC and a warning, not a hung launcher.
+ */
 void loom__pmix_fini (loom_launch_t *l)
 {
     if (!l->pmix_up)
         return;
-    PMIx_server_finalize ();
     l->pmix_up = 0;
+    if (l->pmix_stuck)
+        return; /* finalizing would wait for it forever; the process exit ends it */
+    struct op_wait *w = op_new ();
+    pthread_t t;
+    if (w && pthread_create (&t, NULL, finalize_thread, w) == 0) {
+        pthread_detach (t);
+        struct timespec deadline = op_deadline ();
+        op_finish (w, PMIX_SUCCESS, &deadline, l, "finalizing");
+    } else {
+        if (w) {
+            op_put (w);
+            op_put (w);
+        }
+        PMIx_server_finalize ();
+    }
     server = NULL;
 }
 
@@ -474,9 +571,19 @@ register_job (loom_launch_job_t *job, const loom_placement_t *pl, loom_error_t *
     if (il.failed)
         goto nomem;
 
-    struct op_wait w = OP_WAIT_INIT;
-    pmix_status_t prc = op_finish (
-        &w, PMIx_server_register_nspace (job->id, n, il.a, il.n, op_done, &w));
+    if (l->pmix_stuck) {
+        loom_errset (error, EIO, "the PMIx server of this launcher is stuck");
+        goto out;
+    }
+    struct timespec deadline = op_deadline ();
+    struct op_wait *w = op_new ();
+    if (!w)
+        goto nomem;
+    pmix_status_t prc =
+        op_finish (w, PMIx_server_register_nspace (job->id, n, il.a, il.n, op_done, w),
+                   &deadline, l, "registering a job");
+    if (prc == PMIX_ERR_TIMEOUT)
+        il.keep = 1; /* PMIx may still read it */
     if (prc != PMIX_SUCCESS) {
         loom_errset (error, EIO, "PMIx could not register job %s: %s", job->id,
                      PMIx_Error_string (prc));
@@ -486,9 +593,11 @@ register_job (loom_launch_job_t *job, const loom_placement_t *pl, loom_error_t *
     for (int r = 0; r < n; r++) {
         pmix_proc_t p;
         PMIX_PROC_LOAD (&p, job->id, (pmix_rank_t)r);
-        struct op_wait cw = OP_WAIT_INIT;
-        prc = op_finish (&cw, PMIx_server_register_client (&p, getuid (), getgid (),
-                                                           NULL, op_done, &cw));
+        if (!(w = op_new ()))
+            goto nomem;
+        prc = op_finish (
+            w, PMIx_server_register_client (&p, getuid (), getgid (), NULL, op_done, w),
+            &deadline, l, "registering a rank");
         if (prc != PMIX_SUCCESS) {
             loom_errset (error, EIO, "PMIx could not register rank %d of %s: %s", r,
                          job->id, PMIx_Error_string (prc));
@@ -515,12 +624,40 @@ int loom__pmix_setup_fork (loom_launch_job_t *job, int rank, char ***env)
     return PMIx_server_setup_fork (&p, env) == PMIX_SUCCESS ? 0 : -1;
 }
 
+/* One round trip through PMIx's progress thread, done when a rank that ended on its
+ * own is about to make us kill the others. PMIx 4.2.2 must not see two ranks of a
+ * local fence drop in one pass of that thread: each drop completes the fence again
+ * (ptl_base_sendrecv.c, lost_connection) and the second completion frees the fence's
+ * tracker twice, which hung (a freed mutex) or crashed the launcher at job end: rank 1
+ * in MPI_Abort, rank 0 killed in MPI_Finalize's fence. The ended rank's connection
+ * closed before we saw it end, so the thread normally takes its drop in the same pass
+ * as this call, before the ranks we kill next can drop.
+ */
+void loom__pmix_sync (loom_launch_job_t *job)
+{
+    loom_launch_t *l = job->l;
+    if (!job->registered || l->pmix_stuck)
+        return;
+    struct op_wait *w = op_new ();
+    if (!w)
+        return;
+    struct timespec deadline = op_deadline ();
+    /* No local support to set up: this only hops to the progress thread and back. */
+    pmix_status_t rc = PMIx_server_setup_local_support (job->id, NULL, 0, op_done, w);
+    op_finish (w, rc, &deadline, l, "a round trip");
+}
+
 void loom__pmix_deregister_job (loom_launch_job_t *job)
 {
     if (!job->registered)
         return;
-    struct op_wait w = OP_WAIT_INIT;
-    PMIx_server_deregister_nspace (job->id, op_done, &w); /* always calls back */
-    op_finish (&w, PMIX_SUCCESS);
     job->registered = 0;
+    if (job->l->pmix_stuck)
+        return;
+    struct op_wait *w = op_new ();
+    if (!w)
+        return; /* leaves the namespace registered: memory, nothing else */
+    struct timespec deadline = op_deadline ();
+    PMIx_server_deregister_nspace (job->id, op_done, w); /* always calls back */
+    op_finish (w, PMIX_SUCCESS, &deadline, job->l, "deregistering a job");
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The launcher's library API as sched uses it: jobs on given cpusets, driven from a
  * poll() loop on loom_launch_fd(), output through callbacks, per-process exit status
- * with run time and peak RSS, kill, timeout, destroy while running, bad parameters.
+ * with run time and peak RSS, kill, timeout, destroy while running, MPI jobs around an
+ * aborted one, bad parameters.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -313,6 +314,39 @@ static void foreign_placement (void **state)
     loom_topo_destroy (big);
 }
 
+/* MPI jobs side by side in one launcher while one of them is taken down after
+ * MPI_Abort: the PMIx server must go on serving the job running alongside and the job
+ * started afterwards, whose connections reuse the descriptors of the killed ranks.
+ * (Deregistering a live rank from PMIx 4.2.2 before killing it broke exactly that:
+ * the next job's ranks hung in MPI_Init.)
+ */
+static void mpi_jobs_around_an_abort (void **state)
+{
+    loom_placement_t *p = place (2, NULL, 1);
+    char *slow[] = {"loom-hello", "--quiet", "--sleep", "3", NULL};
+    char *aborts[] = {"loom-hello", "--quiet", "--abort", "1", NULL};
+    char *hello[] = {"loom-hello", "--quiet", NULL};
+    struct record a = {0}, b = {0}, c = {0};
+    loom_launch_job_t *ja = start (p, slow, &a, 0, 60);
+    loom_launch_job_t *jb = start (p, aborts, &b, 0, 60);
+    drive (&b, 60000);
+    assert_int_equal (b.st.exit_code, 7);
+    assert_true (b.st.aborted);
+    assert_int_equal (b.st.failed_rank, 1);
+    assert_false (loom_launch_job_done (ja)); /* still in its sleep */
+    loom_launch_job_t *jc = start (p, hello, &c, 0, 60);
+    drive (&c, 60000);
+    assert_int_equal (c.st.exit_code, 0);
+    assert_non_null (strstr (c.out[0], "hello: 2 ranks, allreduce and ring"));
+    drive (&a, 60000);
+    assert_int_equal (a.st.exit_code, 0);
+    assert_non_null (strstr (a.out[0], "hello: 2 ranks, allreduce and ring"));
+    loom_launch_job_destroy (ja);
+    loom_launch_job_destroy (jb);
+    loom_launch_job_destroy (jc);
+    loom_placement_destroy (p);
+}
+
 /* A stand-in engine that prints its arguments and the hostfile srun would read. */
 static char fake_engine[] = "/tmp/loom-fake-engine.XXXXXX";
 
@@ -409,15 +443,11 @@ static int teardown (void **state)
 int main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (exit_codes_output_rss),
-        cmocka_unit_test (kill_and_status),
-        cmocka_unit_test (failure_kills_the_rest),
-        cmocka_unit_test (timeout),
-        cmocka_unit_test (disjoint_cpusets),
-        cmocka_unit_test (destroy_running),
-        cmocka_unit_test (bad_params),
-        cmocka_unit_test (foreign_placement),
-        cmocka_unit_test (engines),
+        cmocka_unit_test (exit_codes_output_rss),    cmocka_unit_test (kill_and_status),
+        cmocka_unit_test (failure_kills_the_rest),   cmocka_unit_test (timeout),
+        cmocka_unit_test (disjoint_cpusets),         cmocka_unit_test (destroy_running),
+        cmocka_unit_test (mpi_jobs_around_an_abort), cmocka_unit_test (bad_params),
+        cmocka_unit_test (foreign_placement),        cmocka_unit_test (engines),
     };
     return cmocka_run_group_tests (tests, setup, teardown);
 }
