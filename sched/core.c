@@ -55,34 +55,13 @@ double loom__core_user_share (const loom__core_t *c, const struct loom__user *u)
     return share (c, u->used_cores, u->used_mem, u->weight);
 }
 
-/* The framework and user heaps compare the shares cached in 'key'. A share changes
- * only with usage, weight or the totals, and each such change is followed by a
- * refresh (loom__fw_refresh, loom__user_refresh, loom__rekey_all) that recomputes
- * the key before the heap moves: the order is the live shares', and a comparison
- * costs no division (a pass compares every user with demand, see pass.c).
+/* The framework and user heaps are keyed by the shares cached in 'key' (see
+ * internal.h). A share changes only with usage, weight or the totals, and each such
+ * change is followed by a refresh (loom__fw_refresh, loom__user_refresh,
+ * loom__rekey_all) that recomputes the key and hands it to the heap: the order is
+ * the live shares', and a comparison costs no division and no pointer chase (a
+ * pass compares every user with demand, see pass.c).
  */
-static int fw_less (const void *x, const void *y)
-{
-    const struct loom__fw *a = x, *b = y;
-    if (a->key != b->key)
-        return a->key < b->key;
-    return a->id < b->id;
-}
-
-static int user_less (const void *x, const void *y)
-{
-    const struct loom__user *a = x, *b = y;
-    if (a->key != b->key)
-        return a->key < b->key;
-    return a->uid < b->uid;
-}
-
-static int deadline_less (const void *x, const void *y)
-{
-    const struct loom__task *a = x, *b = y;
-    return a->deadline < b->deadline;
-}
-
 void loom__fw_refresh (loom__core_t *c, struct loom__fw *fw)
 {
     int want;
@@ -96,11 +75,11 @@ void loom__fw_refresh (loom__core_t *c, struct loom__fw *fw)
         want = fw->offers_out == 0 && fw->filter_until == 0;
     int in = loom__heap_contains (&c->fw_heap, fw);
     if (want && !in)
-        loom__heap_push (&c->fw_heap, fw);
+        loom__heap_push (&c->fw_heap, fw, loom__fw_hkey (fw));
     else if (!want && in)
         loom__heap_remove (&c->fw_heap, fw);
     else if (in && fw->key != old) /* an unchanged key is already in place */
-        loom__heap_update (&c->fw_heap, fw);
+        loom__heap_update (&c->fw_heap, fw, loom__fw_hkey (fw));
 }
 
 void loom__user_refresh (loom__core_t *c, struct loom__user *u)
@@ -110,11 +89,11 @@ void loom__user_refresh (loom__core_t *c, struct loom__user *u)
     int want = u->pending > 0 && !u->stalled;
     int in = loom__heap_contains (&u->fw->users, u);
     if (want && !in)
-        loom__heap_push (&u->fw->users, u);
+        loom__heap_push (&u->fw->users, u, loom__user_hkey (u));
     else if (!want && in)
         loom__heap_remove (&u->fw->users, u);
     else if (in && u->key != old)
-        loom__heap_update (&u->fw->users, u);
+        loom__heap_update (&u->fw->users, u, loom__user_hkey (u));
     loom__fw_refresh (c, u->fw);
 }
 
@@ -154,9 +133,8 @@ loom__core_t *loom__core_create (const struct loom__core_ops *ops, void *arg)
     c->offer_timeout_ns = 30ull * 1000000000ull;
     c->running.next = c->running.prev = &c->running;
     c->offers.next = c->offers.prev = &c->offers;
-    loom__heap_init (&c->fw_heap, offsetof (struct loom__fw, heap_pos), fw_less);
-    loom__heap_init (&c->deadlines, offsetof (struct loom__task, dl_pos),
-                     deadline_less);
+    loom__heap_init (&c->fw_heap, offsetof (struct loom__fw, heap_pos));
+    loom__heap_init (&c->deadlines, offsetof (struct loom__task, dl_pos));
     if (loom__nodes_init_buckets (c) < 0) {
         free (c);
         return NULL;
@@ -370,7 +348,7 @@ struct loom__fw *loom__core_fw_add (loom__core_t *c,
     fw->weight = weight;
     fw->uid = uid;
     fw->heap_pos = LOOM__HEAP_NONE;
-    loom__heap_init (&fw->users, offsetof (struct loom__user, heap_pos), user_less);
+    loom__heap_init (&fw->users, offsetof (struct loom__user, heap_pos));
     c->fws[c->nfws++] = fw;
     loom__fw_refresh (c, fw);
     return fw;
@@ -906,9 +884,9 @@ void loom__task_signal (loom__core_t *c, struct loom__task *t, int sig)
         t->term_sent = 1;
         t->deadline = now + c->kill_grace_ns;
         if (loom__heap_contains (&c->deadlines, t))
-            loom__heap_update (&c->deadlines, t);
+            loom__heap_update (&c->deadlines, t, loom__deadline_hkey (t));
         else
-            loom__heap_push (&c->deadlines, t);
+            loom__heap_push (&c->deadlines, t, loom__deadline_hkey (t));
     }
     c->ops->kill (c->arg, t, sig);
 }

@@ -5,6 +5,26 @@
 
 #include "core.h"
 
+/* Heap keys. Frameworks and users: the weighted dominant share cached in 'key', ties
+ * to the lower id (ids are unique within a heap, so the order is total and the pick
+ * does not depend on the heap's layout). Running tasks: the next timer; equal
+ * deadlines are equal keys, ordered by the heap's sifts.
+ */
+static inline struct loom__heap_key loom__fw_hkey (const struct loom__fw *fw)
+{
+    return loom__heap_dkey (fw->key, fw->id);
+}
+
+static inline struct loom__heap_key loom__user_hkey (const struct loom__user *u)
+{
+    return loom__heap_dkey (u->key, u->uid);
+}
+
+static inline struct loom__heap_key loom__deadline_hkey (const struct loom__task *t)
+{
+    return (struct loom__heap_key){t->deadline, 0};
+}
+
 void loom__fw_refresh (loom__core_t *c, struct loom__fw *fw);
 void loom__user_refresh (loom__core_t *c, struct loom__user *u);
 void loom__rekey_all (loom__core_t *c);

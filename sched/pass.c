@@ -84,11 +84,11 @@ blocked_rest (loom__core_t *c, const struct reservation *r, struct loom__user **
 {
     uint64_t now = c->ops->now (c->arg);
     for (size_t i = 0; i < c->fw_heap.n; i++) {
-        struct loom__fw *fw = c->fw_heap.a[i];
+        struct loom__fw *fw = c->fw_heap.a[i].e;
         if (fw->kind == LOOM__FW_OFFER)
             continue; /* with a reservation, an offer framework is only stalled */
         for (size_t k = 0; k < fw->users.n; k++) {
-            struct loom__user *u = fw->users.a[k];
+            struct loom__user *u = fw->users.a[k].e;
             if (!surely_fails (c, loom__queue_head (u), r, now))
                 return *blocker = u;
         }
@@ -111,7 +111,7 @@ void loom__task_launch (loom__core_t *c, struct loom__task *t)
     loom__usage_add (c, t, +1);
     if (j->time_limit_ns) {
         t->deadline = now + j->time_limit_ns;
-        loom__heap_push (&c->deadlines, t);
+        loom__heap_push (&c->deadlines, t, loom__deadline_hkey (t));
     }
     c->decisions++;
     if (c->ops->start (c->arg, t) < 0) {
@@ -223,7 +223,8 @@ static void reserve (loom__core_t *c, const struct loom__task *t, struct reserva
         }
     }
     for (size_t i = 0; i < k; i++)
-        loom__heap_push (&c->deadlines, c->scratch[i]);
+        loom__heap_push (&c->deadlines, c->scratch[i],
+                         loom__deadline_hkey (c->scratch[i]));
 fallback:
     if (single && !r->node) {
         /* No estimate: hold the node with the most free cores for it. */
@@ -276,7 +277,7 @@ static void unstall_all (loom__core_t *c)
             u->stalled = 0;
             u->key = loom__core_user_share (c, u);
             if (u->pending > 0)
-                loom__heap_push (&fw->users, u);
+                loom__heap_push (&fw->users, u, loom__user_hkey (u));
         }
         loom__fw_refresh (c, fw);
     }
