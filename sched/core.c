@@ -446,6 +446,18 @@ void loom__set_state (struct loom__task *t, loom__tstate_t s)
     t->job->count[s]++;
 }
 
+/* u's queue head is now t (or NULL): cache what surely_fails (pass.c) reads. */
+static void set_head (struct loom__user *u, struct loom__task *t)
+{
+    u->head = t;
+    if (!t)
+        return;
+    const struct loom__job *j = t->job;
+    u->head_cores = j->nslots == 1 ? j->cores_per_slot : 0;
+    u->head_mem = j->mem_per_slot;
+    u->head_limit = j->time_limit_ns;
+}
+
 int loom__enqueue (loom__core_t *c, struct loom__task *t)
 {
     struct loom__user *u = t->job->user;
@@ -461,7 +473,10 @@ int loom__enqueue (loom__core_t *c, struct loom__task *t)
     else
         lv->head = t;
     lv->tail = t;
+    if (!u->head || l < u->head->level) /* levels: highest priority first */
+        set_head (u, t);
     u->pending++;
+    u->sf_gen = 0; /* its head may have changed */
     u->pending_cores += task_cores (t->job);
     u->pending_mem += task_mem (t->job);
     loom__set_state (t, LOOM__T_PENDING);
@@ -475,6 +490,8 @@ void loom__dequeue (loom__core_t *c, struct loom__task *t)
     if (c->res_task == t)
         c->res_task = NULL;
     struct loom__level *lv = &u->levels[t->level];
+    if (u->head == t)
+        set_head (u, loom__queue_next (u, t));
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -485,6 +502,7 @@ void loom__dequeue (loom__core_t *c, struct loom__task *t)
         lv->tail = t->prev;
     t->prev = t->next = NULL;
     u->pending--;
+    u->sf_gen = 0; /* its head changed */
     u->pending_cores -= task_cores (t->job);
     u->pending_mem -= task_mem (t->job);
     loom__user_refresh (c, u);
@@ -492,10 +510,7 @@ void loom__dequeue (loom__core_t *c, struct loom__task *t)
 
 struct loom__task *loom__queue_head (const struct loom__user *u)
 {
-    for (size_t l = 0; l < u->nlevels; l++)
-        if (u->levels[l].head)
-            return u->levels[l].head;
-    return NULL;
+    return u->head;
 }
 
 struct loom__task *loom__queue_next (const struct loom__user *u,

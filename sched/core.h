@@ -80,7 +80,9 @@ struct loom__fw {
     struct loom__heap users; /* users with queued tasks, by weighted share */
     struct loom__user **all;
     size_t nall, capall;
-    struct loom__user *stalled; /* users skipped for the rest of this pass */
+    struct loom__user *stalled; /* users out of the heap for the rest of this pass */
+    size_t nmarked;             /* users in the heap passed over in this pass ... */
+    uint64_t mark_gen;          /* ... if this is the core's pass_gen (pass.c) */
     uint64_t filter_until;      /* offer fw: no offers before this time */
     uint32_t offers_out;        /* offer fw: outstanding offers */
     int removed;
@@ -103,8 +105,16 @@ struct loom__user {
     size_t heap_pos;
     struct loom__level *levels; /* highest priority first */
     size_t nlevels, caplevels;
+    /* The queue head, and its request: cores per slot (0: several slots), MiB per
+     * slot, time limit. Kept by enqueue and dequeue.
+     */
+    struct loom__task *head;
+    uint32_t head_cores;
+    uint64_t head_mem, head_limit;
     struct loom__user *stall_next;
     int stalled;
+    uint64_t sf_gen;   /* == core's sf_gen: the queue head surely fails (pass.c) */
+    uint64_t skip_gen; /* == core's pass_gen: passed over in this pass, in the heap */
 };
 
 struct loom__alloc_part {
@@ -232,6 +242,8 @@ struct loom__core {
     uint64_t kill_grace_ns;
     uint64_t offer_timeout_ns;
     uint64_t bf_gen;
+    uint64_t pass_gen; /* bumped per pass: users' skip_gen marks */
+    uint64_t sf_gen;   /* bumped per pass and when a start fails: users' sf_gen */
     /* The reservation of the last blocked head, kept across passes while that task
      * stays the first blocked one: estimating it walks running tasks, so it is
      * recomputed only when the head changes or its shadow time has passed.

@@ -14,11 +14,6 @@ static size_t *pos (const struct loom__heap *h, const void *e)
     return (size_t *)((char *)e + h->idx_off);
 }
 
-static int less (const struct loom__heap_key *x, const struct loom__heap_key *y)
-{
-    return x->hi < y->hi || (x->hi == y->hi && x->lo < y->lo);
-}
-
 static void put (struct loom__heap *h, size_t i, struct loom__heap_ent ent)
 {
     h->a[i] = ent;
@@ -30,7 +25,7 @@ static size_t sift_up (struct loom__heap *h, size_t i)
     struct loom__heap_ent ent = h->a[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!less (&ent.k, &h->a[p].k))
+        if (!loom__heap_key_less (&ent.k, &h->a[p].k))
             break;
         put (h, i, h->a[p]);
         i = p;
@@ -45,11 +40,11 @@ static void sift_down (struct loom__heap *h, size_t i)
     for (;;) {
         size_t l = 2 * i + 1, m = i;
         const struct loom__heap_key *best = &ent.k;
-        if (l < h->n && less (&h->a[l].k, best)) {
+        if (l < h->n && loom__heap_key_less (&h->a[l].k, best)) {
             m = l;
             best = &h->a[l].k;
         }
-        if (l + 1 < h->n && less (&h->a[l + 1].k, best))
+        if (l + 1 < h->n && loom__heap_key_less (&h->a[l + 1].k, best))
             m = l + 1;
         if (m == i)
             break;

@@ -24,6 +24,15 @@ struct loom__heap_key {
     uint64_t hi, lo;
 };
 
+static inline int loom__heap_key_less (const struct loom__heap_key *x,
+                                       const struct loom__heap_key *y)
+{
+    return x->hi < y->hi || (x->hi == y->hi && x->lo < y->lo);
+}
+
+/* The entries a[0 .. n-1] may be read in place (e.g. to scan the keys); only the
+ * functions below change them.
+ */
 struct loom__heap_ent {
     struct loom__heap_key k;
     void *e;

@@ -47,53 +47,195 @@ static void note_failure (struct reservation *r, int k, uint64_t c, uint64_t m)
     }
 }
 
-/* Would try_start refuse t without searching, from what the pass has learnt? The same
- * tests try_start makes before its search, and nothing else.
+/* Would try_start refuse u's queue head without searching, from what the pass has
+ * learnt? The same tests try_start makes before its search, and nothing else. They
+ * read the head's request as the user caches it (see core.h), not the task and job
+ * records: the budget-spent part of a pass asks this of every user with demand.
  */
-static int surely_fails (const loom__core_t *c,
-                         const struct loom__task *t,
+static int surely_fails (const struct loom__user *u,
                          const struct reservation *r,
+                         const struct loom__task *res_task,
                          uint64_t now)
 {
-    const struct loom__job *j = t->job;
-    if (j->nslots != 1)
+    if (u->head_cores == 0) /* several slots */
         return 0;
     int k = 0;
-    if (r->active && t != c->res_task) {
-        int ends_before = j->time_limit_ns && r->shadow != UINT64_MAX
-                          && now + j->time_limit_ns <= r->shadow;
+    if (r->active && u->head != res_task) {
+        int ends_before = u->head_limit && r->shadow != UINT64_MAX
+                          && now + u->head_limit <= r->shadow;
         if (!ends_before) {
             if (!r->node)
                 return 1;
             k = 1;
         }
     }
-    return known_to_fail (r, k, j->cores_per_slot, j->mem_per_slot)
-           || known_to_fail (r, 0, j->cores_per_slot, j->mem_per_slot);
+    return known_to_fail (r, k, u->head_cores, u->head_mem)
+           || known_to_fail (r, 0, u->head_cores, u->head_mem);
+}
+
+/* Users out for the rest of the pass.
+ *
+ * A user whose turn started nothing is passed over for the rest of the pass. It
+ * stays in its framework's heap with its key (it starts nothing, so its share does
+ * not move) and is marked: u->skip_gen == c->pass_gen. Taking it out of the heap and
+ * pushing it back at the end of the pass cost two sifts through a heap as deep as
+ * the users with demand, per user and per pass; a mark costs a store. The next user
+ * is the first unmarked one in key order: a walk from the root of the heap that
+ * expands marked users (their children may be next), a few steps for the few users
+ * passed over in a pass. When the marked users near the root get many, they are
+ * taken out of the heap for real (u->stalled, fw->stalled), so a walk stays short
+ * whatever the number of users. A framework whose users are all passed over is
+ * taken out of the framework heap (fw->stalled_pass) at once, as before, so a user
+ * that gets demand during the pass (a released dependency) waits for the next pass
+ * as it did.
+ */
+#define WALK_MAX 16 /* walk frontier beyond which marked users leave the heap */
+
+static int user_marked (const loom__core_t *c, const struct loom__user *u)
+{
+    return u->skip_gen == c->pass_gen;
+}
+
+static size_t fw_nmarked (const loom__core_t *c, const struct loom__fw *fw)
+{
+    return fw->mark_gen == c->pass_gen ? fw->nmarked : 0;
+}
+
+static void stall_fw (loom__core_t *c, struct loom__fw *fw)
+{
+    fw->stalled_pass = 1;
+    loom__fw_refresh (c, fw);
+}
+
+/* Pass over u (in its framework's heap, unmarked) for the rest of the pass; pass
+ * over its framework too when no unmarked user is left in it.
+ */
+static void stall_user (loom__core_t *c, struct loom__user *u)
+{
+    struct loom__fw *fw = u->fw;
+    u->skip_gen = c->pass_gen;
+    fw->nmarked = fw_nmarked (c, fw) + 1;
+    fw->mark_gen = c->pass_gen;
+    if (fw->nmarked == fw->users.n)
+        stall_fw (c, fw);
+}
+
+/* Take fw's marked users out of its heap for real. */
+static void unmark_all (loom__core_t *c, struct loom__fw *fw)
+{
+    struct loom__user *list = NULL; /* collected first: removals move entries */
+    for (size_t k = 0; k < fw->users.n; k++) {
+        struct loom__user *u = fw->users.a[k].e;
+        if (user_marked (c, u)) {
+            u->stall_next = list;
+            list = u;
+        }
+    }
+    while (list) {
+        struct loom__user *u = list;
+        list = u->stall_next;
+        loom__heap_remove (&fw->users, u);
+        u->skip_gen = 0;
+        u->stalled = 1;
+        u->stall_next = fw->stalled;
+        fw->stalled = u;
+    }
+    fw->nmarked = 0;
+}
+
+/* The unmarked user of fw with the lowest key, or NULL. */
+static struct loom__user *first_unmarked (loom__core_t *c, struct loom__fw *fw)
+{
+    const struct loom__heap *h = &fw->users;
+    if (fw_nmarked (c, fw) == 0)
+        return loom__heap_top (h);
+    size_t front[WALK_MAX], nf = 0;
+    if (h->n)
+        front[nf++] = 0;
+    while (nf > 0) {
+        size_t b = 0;
+        for (size_t j = 1; j < nf; j++)
+            if (loom__heap_key_less (&h->a[front[j]].k, &h->a[front[b]].k))
+                b = j;
+        size_t i = front[b];
+        front[b] = front[--nf];
+        struct loom__user *u = h->a[i].e;
+        if (!user_marked (c, u))
+            return u;
+        if (nf + 2 > WALK_MAX) {
+            unmark_all (c, fw);
+            return loom__heap_top (h);
+        }
+        for (size_t ch = 2 * i + 1; ch <= 2 * i + 2 && ch < h->n; ch++)
+            front[nf++] = ch;
+    }
+    return NULL;
 }
 
 /* Once the backfill budget is spent, a user's turn is its head alone, and a head that
- * surely fails changes nothing but the heaps (stalled, then put back with the same
- * key). When every head left in the heaps surely fails, the rest of the pass is
- * that churn, one heap removal and push per user with demand: the pass ends instead,
- * with the same decisions and the same heaps. Returns NULL then, else a user whose
- * head might start (scan again once it is stalled or the pass learnt something).
+ * surely fails changes nothing but the marks: taking users in share order, the pass
+ * would pass over each until it came to the first head that might start, a step per
+ * user with demand. It goes to that user directly: the lowest (framework, user) in
+ * share order whose head might start, or NULL if none might and the pass is over.
+ * The frameworks and users before it are passed over as the walk would have. Same
+ * tries in the same order, so the same decisions.
+ *
+ * The scan reads the keys inline in the heaps, and a head found to fail is marked
+ * (u->sf_gen): within a pass the reservation is fixed and the known failures only
+ * grow, so the mark holds until the user's queue changes (enqueue and dequeue clear
+ * it) or a start fails and gives its cores back (c->sf_gen moves on).
  */
-static struct loom__user *
-blocked_rest (loom__core_t *c, const struct reservation *r, struct loom__user **blocker)
+static struct loom__user *next_candidate (loom__core_t *c, const struct reservation *r)
 {
-    uint64_t now = c->ops->now (c->arg);
+    /* Locals, so that the marks stored below do not make the compiler reload them. */
+    const struct reservation rr = *r;
+    const struct loom__task *res_task = c->res_task;
+    const uint64_t now = c->ops->now (c->arg), sf_gen = c->sf_gen, pass_gen = c->pass_gen;
+    struct loom__user *best = NULL;
+    struct loom__heap_key bestfk = {0, 0}, bestuk = {0, 0};
     for (size_t i = 0; i < c->fw_heap.n; i++) {
-        struct loom__fw *fw = c->fw_heap.a[i].e;
+        const struct loom__heap_ent *fe = &c->fw_heap.a[i];
+        struct loom__fw *fw = fe->e;
         if (fw->kind == LOOM__FW_OFFER)
             continue; /* with a reservation, an offer framework is only stalled */
-        for (size_t k = 0; k < fw->users.n; k++) {
-            struct loom__user *u = fw->users.a[k].e;
-            if (!surely_fails (c, loom__queue_head (u), r, now))
-                return *blocker = u;
+        if (best && !loom__heap_key_less (&fe->k, &bestfk))
+            continue;
+        struct loom__user *cand = NULL;
+        struct loom__heap_key ck = {0, 0};
+        const struct loom__heap_ent *ue = fw->users.a, *end = ue + fw->users.n;
+        for (; ue < end; ue++) {
+            if (cand && !loom__heap_key_less (&ue->k, &ck))
+                continue;
+            struct loom__user *u = ue->e;
+            if (u->sf_gen == sf_gen || u->skip_gen == pass_gen)
+                continue;
+            if (surely_fails (u, &rr, res_task, now)) {
+                u->sf_gen = sf_gen;
+                continue;
+            }
+            cand = u;
+            ck = ue->k;
+        }
+        if (cand) {
+            best = cand;
+            bestfk = fe->k;
+            bestuk = ck;
         }
     }
-    return *blocker = NULL;
+    if (!best)
+        return NULL;
+    struct loom__fw *bfw = best->fw;
+    while (loom__heap_top (&c->fw_heap) != bfw)
+        stall_fw (c, loom__heap_top (&c->fw_heap));
+    for (size_t k = 0; k < bfw->users.n; k++) {
+        struct loom__user *u = bfw->users.a[k].e;
+        if (loom__heap_key_less (&bfw->users.a[k].k, &bestuk) && !user_marked (c, u)) {
+            u->skip_gen = c->pass_gen;
+            bfw->nmarked = fw_nmarked (c, bfw) + 1;
+            bfw->mark_gen = c->pass_gen;
+        }
+    }
+    return best;
 }
 
 void loom__task_launch (loom__core_t *c, struct loom__task *t)
@@ -167,6 +309,7 @@ static int try_start (loom__core_t *c, struct loom__task *t, struct reservation 
     if (t->state != LOOM__T_RUNNING) { /* it failed to start: its cores came back */
         memset (r->failed, 0, sizeof (r->failed));
         r->learnt++;
+        c->sf_gen++; /* heads marked as failing may fit again */
     }
     return 1;
 }
@@ -234,42 +377,22 @@ fallback:
     }
 }
 
-/* Take u, the top of its framework's heap, out for the rest of the pass. Nothing in
- * the fw changes but its heap: the caller stalls the fw when no user is left.
- */
-static void stall_user (struct loom__user *u)
-{
-    u->stalled = 1;
-    u->stall_next = u->fw->stalled;
-    u->fw->stalled = u;
-    loom__heap_remove (&u->fw->users, u);
-}
-
-static void stall_fw (loom__core_t *c, struct loom__fw *fw)
-{
-    fw->stalled_pass = 1;
-    loom__fw_refresh (c, fw);
-}
-
-/* With a backlog, every user with demand is stalled in most passes: this is the
- * per-pass work that grows with their number, so it is kept to a heap push each.
- * Users were stalled in the order the heap gave them, lowest share first, and a
- * stalled user starts nothing: putting them back in that order makes each push one
- * comparison with its parent (the reverse order sifted each up to the root), and
- * their framework is refreshed once, not once per user.
+/* The end of a pass: users taken out of their heaps go back (in the order they were
+ * taken out, lowest share first, so most pushes are one comparison), marks expire
+ * with the pass, and the frameworks are refreshed once each.
  */
 static void unstall_all (loom__core_t *c)
 {
     for (uint32_t i = 0; i < c->nfws; i++) {
         struct loom__fw *fw = c->fws[i];
         struct loom__user *order = NULL; /* fw->stalled is last stalled first */
+        int back = fw->stalled != NULL;
         while (fw->stalled) {
             struct loom__user *u = fw->stalled;
             fw->stalled = u->stall_next;
             u->stall_next = order;
             order = u;
         }
-        fw->stalled_pass = 0;
         while (order) {
             struct loom__user *u = order;
             order = u->stall_next;
@@ -279,7 +402,11 @@ static void unstall_all (loom__core_t *c)
             if (u->pending > 0)
                 loom__heap_push (&fw->users, u, loom__user_hkey (u));
         }
-        loom__fw_refresh (c, fw);
+        fw->nmarked = 0;
+        if (fw->stalled_pass || back) {
+            fw->stalled_pass = 0;
+            loom__fw_refresh (c, fw);
+        }
     }
 }
 
@@ -300,23 +427,28 @@ uint64_t loom__core_schedule (loom__core_t *c)
     } else {
         c->res_task = NULL;
     }
-    struct loom__user *blocker = NULL; /* from the last blocked_rest scan */
-    uint64_t scanned = UINT64_MAX;     /* r.learnt + started at that scan */
+    c->pass_gen++; /* no user passed over yet */
+    c->sf_gen++;   /* no head known to fail yet */
     while (c->free_cores > 0) {
-        if (budget == 0 && (scanned != r.learnt + started || blocker->stalled)) {
-            scanned = r.learnt + started;
-            if (!blocked_rest (c, &r, &blocker))
+        struct loom__fw *fw;
+        struct loom__user *u;
+        if (budget == 0) { /* then a reservation is active: see next_candidate */
+            if (!(u = next_candidate (c, &r)))
                 break;
+            fw = u->fw;
+        } else {
+            if (!(fw = loom__heap_top (&c->fw_heap)))
+                break;
+            if (fw->kind == LOOM__FW_OFFER) {
+                if (r.active || loom__offer_make (c, fw) < 0)
+                    stall_fw (c, fw); /* an offer could take reserved cores */
+                continue;
+            }
+            if (!(u = first_unmarked (c, fw))) {
+                stall_fw (c, fw); /* every user left in its heap is passed over */
+                continue;
+            }
         }
-        struct loom__fw *fw = loom__heap_top (&c->fw_heap);
-        if (!fw)
-            break;
-        if (fw->kind == LOOM__FW_OFFER) {
-            if (r.active || loom__offer_make (c, fw) < 0)
-                stall_fw (c, fw); /* an offer could take reserved cores */
-            continue;
-        }
-        struct loom__user *u = loom__heap_top (&fw->users);
         struct loom__task *t = loom__queue_head (u);
         if (try_start (c, t, &r)) {
             started++;
@@ -343,9 +475,7 @@ uint64_t loom__core_schedule (loom__core_t *c)
             started++;
             continue;
         }
-        stall_user (u);
-        if (fw->users.n == 0)
-            stall_fw (c, fw);
+        stall_user (c, u);
     }
     unstall_all (c);
     return started;
