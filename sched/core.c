@@ -69,8 +69,8 @@ void loom__fw_refresh (loom__core_t *c, struct loom__fw *fw)
     fw->key = loom__core_fw_share (c, fw);
     if (fw->removed || fw->stalled_pass)
         want = 0;
-    else if (fw->kind == LOOM__FW_BATCH)
-        want = fw->users.n > 0;
+    else if (fw->kind == LOOM__FW_BATCH) /* users passed over in a pass do not count */
+        want = fw->users.n > loom__fw_nmarked (c, fw);
     else
         want = fw->offers_out == 0 && fw->filter_until == 0;
     int in = loom__heap_contains (&c->fw_heap, fw);

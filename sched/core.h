@@ -11,9 +11,9 @@
  * a placement that looks at free-core buckets (O(max cores per node)), never at the
  * queue. A blocked head costs one reservation estimate and at most LOOM__BF_WINDOW
  * backfill candidates of that user. A pass that ends with every head blocked has
- * looked at each user with demand once: a heap pop and, at its end, a push in
- * share order (one comparison each), except that once the LOOM__BF_BUDGET tries are
- * spent, the users whose heads are all known not to fit are left in their heaps.
+ * looked at each user with demand once: the users whose turns started nothing are
+ * marked in their heaps (no heap work), and once the LOOM__BF_BUDGET tries are spent
+ * the rest are a test of each user's cached head request (see pass.c).
  */
 #ifndef LOOM_SCHED_CORE_H
 #define LOOM_SCHED_CORE_H

@@ -55,7 +55,8 @@ void *loom__heap_top (const struct loom__heap *h);
 void *loom__heap_pop (struct loom__heap *h);
 /* Remove 'e' if it is in the heap (its position is not LOOM__HEAP_NONE). */
 void loom__heap_remove (struct loom__heap *h, void *e);
-/* Give 'e' (if it is in the heap) key 'k' and restore order; 'k' may move either way. */
+/* Give 'e' (if it is in the heap) key 'k' and restore order; 'k' may move either way.
+ */
 void loom__heap_update (struct loom__heap *h, void *e, struct loom__heap_key k);
 int loom__heap_contains (const struct loom__heap *h, const void *e);
 

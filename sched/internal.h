@@ -20,6 +20,12 @@ static inline struct loom__heap_key loom__user_hkey (const struct loom__user *u)
     return loom__heap_dkey (u->key, u->uid);
 }
 
+/* Users of fw passed over in the current pass but still in its heap (pass.c). */
+static inline size_t loom__fw_nmarked (const loom__core_t *c, const struct loom__fw *fw)
+{
+    return fw->mark_gen == c->pass_gen ? fw->nmarked : 0;
+}
+
 static inline struct loom__heap_key loom__deadline_hkey (const struct loom__task *t)
 {
     return (struct loom__heap_key){t->deadline, 0};

@@ -52,15 +52,15 @@ static void note_failure (struct reservation *r, int k, uint64_t c, uint64_t m)
  * read the head's request as the user caches it (see core.h), not the task and job
  * records: the budget-spent part of a pass asks this of every user with demand.
  */
-static int surely_fails (const struct loom__user *u,
+static int surely_fails (const loom__core_t *c,
+                         const struct loom__user *u,
                          const struct reservation *r,
-                         const struct loom__task *res_task,
                          uint64_t now)
 {
     if (u->head_cores == 0) /* several slots */
         return 0;
     int k = 0;
-    if (r->active && u->head != res_task) {
+    if (r->active && u->head != c->res_task) {
         int ends_before = u->head_limit && r->shadow != UINT64_MAX
                           && now + u->head_limit <= r->shadow;
         if (!ends_before) {
@@ -87,18 +87,15 @@ static int surely_fails (const struct loom__user *u,
  * whatever the number of users. A framework whose users are all passed over is
  * taken out of the framework heap (fw->stalled_pass) at once, as before, so a user
  * that gets demand during the pass (a released dependency) waits for the next pass
- * as it did.
+ * as it did. A framework counts its marked users (fw->nmarked) so that it leaves the
+ * framework heap, as it did, when a start leaves only marked users in its heap
+ * (loom__fw_refresh).
  */
 #define WALK_MAX 16 /* walk frontier beyond which marked users leave the heap */
 
 static int user_marked (const loom__core_t *c, const struct loom__user *u)
 {
     return u->skip_gen == c->pass_gen;
-}
-
-static size_t fw_nmarked (const loom__core_t *c, const struct loom__fw *fw)
-{
-    return fw->mark_gen == c->pass_gen ? fw->nmarked : 0;
 }
 
 static void stall_fw (loom__core_t *c, struct loom__fw *fw)
@@ -108,13 +105,14 @@ static void stall_fw (loom__core_t *c, struct loom__fw *fw)
 }
 
 /* Pass over u (in its framework's heap, unmarked) for the rest of the pass; pass
- * over its framework too when no unmarked user is left in it.
+ * over its framework too when no unmarked user is left in it (it then stays out of
+ * the framework heap for the pass, even if a user gets demand).
  */
 static void stall_user (loom__core_t *c, struct loom__user *u)
 {
     struct loom__fw *fw = u->fw;
     u->skip_gen = c->pass_gen;
-    fw->nmarked = fw_nmarked (c, fw) + 1;
+    fw->nmarked = loom__fw_nmarked (c, fw) + 1;
     fw->mark_gen = c->pass_gen;
     if (fw->nmarked == fw->users.n)
         stall_fw (c, fw);
@@ -147,7 +145,7 @@ static void unmark_all (loom__core_t *c, struct loom__fw *fw)
 static struct loom__user *first_unmarked (loom__core_t *c, struct loom__fw *fw)
 {
     const struct loom__heap *h = &fw->users;
-    if (fw_nmarked (c, fw) == 0)
+    if (loom__fw_nmarked (c, fw) == 0)
         return loom__heap_top (h);
     size_t front[WALK_MAX], nf = 0;
     if (h->n)
@@ -187,10 +185,7 @@ static struct loom__user *first_unmarked (loom__core_t *c, struct loom__fw *fw)
  */
 static struct loom__user *next_candidate (loom__core_t *c, const struct reservation *r)
 {
-    /* Locals, so that the marks stored below do not make the compiler reload them. */
-    const struct reservation rr = *r;
-    const struct loom__task *res_task = c->res_task;
-    const uint64_t now = c->ops->now (c->arg), sf_gen = c->sf_gen, pass_gen = c->pass_gen;
+    uint64_t now = c->ops->now (c->arg);
     struct loom__user *best = NULL;
     struct loom__heap_key bestfk = {0, 0}, bestuk = {0, 0};
     for (size_t i = 0; i < c->fw_heap.n; i++) {
@@ -202,15 +197,15 @@ static struct loom__user *next_candidate (loom__core_t *c, const struct reservat
             continue;
         struct loom__user *cand = NULL;
         struct loom__heap_key ck = {0, 0};
-        const struct loom__heap_ent *ue = fw->users.a, *end = ue + fw->users.n;
-        for (; ue < end; ue++) {
+        for (size_t k = 0; k < fw->users.n; k++) {
+            const struct loom__heap_ent *ue = &fw->users.a[k];
             if (cand && !loom__heap_key_less (&ue->k, &ck))
                 continue;
             struct loom__user *u = ue->e;
-            if (u->sf_gen == sf_gen || u->skip_gen == pass_gen)
+            if (u->sf_gen == c->sf_gen || user_marked (c, u))
                 continue;
-            if (surely_fails (u, &rr, res_task, now)) {
-                u->sf_gen = sf_gen;
+            if (surely_fails (c, u, r, now)) {
+                u->sf_gen = c->sf_gen;
                 continue;
             }
             cand = u;
@@ -231,7 +226,7 @@ static struct loom__user *next_candidate (loom__core_t *c, const struct reservat
         struct loom__user *u = bfw->users.a[k].e;
         if (loom__heap_key_less (&bfw->users.a[k].k, &bestuk) && !user_marked (c, u)) {
             u->skip_gen = c->pass_gen;
-            bfw->nmarked = fw_nmarked (c, bfw) + 1;
+            bfw->nmarked = loom__fw_nmarked (c, bfw) + 1;
             bfw->mark_gen = c->pass_gen;
         }
     }
@@ -385,8 +380,8 @@ static void unstall_all (loom__core_t *c)
 {
     for (uint32_t i = 0; i < c->nfws; i++) {
         struct loom__fw *fw = c->fws[i];
+        int refresh = fw->stalled_pass || fw->stalled || loom__fw_nmarked (c, fw);
         struct loom__user *order = NULL; /* fw->stalled is last stalled first */
-        int back = fw->stalled != NULL;
         while (fw->stalled) {
             struct loom__user *u = fw->stalled;
             fw->stalled = u->stall_next;
@@ -403,11 +398,11 @@ static void unstall_all (loom__core_t *c)
                 loom__heap_push (&fw->users, u, loom__user_hkey (u));
         }
         fw->nmarked = 0;
-        if (fw->stalled_pass || back) {
-            fw->stalled_pass = 0;
+        fw->stalled_pass = 0;
+        if (refresh)
             loom__fw_refresh (c, fw);
-        }
     }
+    c->pass_gen++; /* the marks end with the pass */
 }
 
 uint64_t loom__core_schedule (loom__core_t *c)
@@ -445,7 +440,7 @@ uint64_t loom__core_schedule (loom__core_t *c)
                 continue;
             }
             if (!(u = first_unmarked (c, fw))) {
-                stall_fw (c, fw); /* every user left in its heap is passed over */
+                stall_fw (c, fw); /* not reached: fw would have left the heap */
                 continue;
             }
         }

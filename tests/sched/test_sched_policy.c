@@ -239,6 +239,95 @@ static void test_backfill_budget_spent (void **state)
     loom__core_destroy (c);
 }
 
+/* Many users passed over in one pass: the users whose heads do not fit stay in the
+ * heap, marked, and past 16 marks near the root they leave it until the end of the
+ * pass. The user behind them still starts, and every user is back in the heap, in
+ * share order, for the next pass.
+ */
+static void test_many_users_passed_over (void **state)
+{
+    struct fake f;
+    loom__core_t *c = fake_core (&f);
+    loom__core_add_node (c, "n0", 64, 0);
+    struct loom__fw *fw = loom__core_fw_add (c, "batch", LOOM__FW_BATCH, 1.0, 0);
+    enum { NU = 39 };
+    for (uint32_t uid = 1; uid <= NU + 1; uid++) /* user NU + 1 runs two */
+        submit (c, fw,
+                (struct sub){
+                    .uid = uid, .limit = 100 * SEC, .array = uid > NU ? "1-2" : NULL});
+    assert_int_equal (loom__core_schedule (c), NU + 2);
+    struct loom__job *head[NU];
+    for (uint32_t i = 0; i < NU; i++) /* needs the whole node */
+        head[i] = submit (c, fw, (struct sub){.uid = i + 1, .cps = 64});
+    struct loom__job *quick =
+        submit (c, fw, (struct sub){.uid = NU + 1, .limit = 10 * SEC});
+    f.now = 1 * SEC;
+    /* Users 1..NU (share 1/64) come first and are passed over; user NU+1 (2/64) has
+     * a task that ends before the reservation at 100 s.
+     */
+    assert_int_equal (loom__core_schedule (c), 1);
+    assert_int_equal (running_of (quick), 1);
+    for (uint32_t i = 0; i < NU; i++) {
+        struct loom__user *u = loom__core_user (c, fw, i + 1);
+        assert_int_equal (u->stalled, 0);
+        assert_int_equal (u->pending, 1);
+        assert_true (loom__heap_contains (&fw->users, u));
+        assert_int_equal (running_of (head[i]), 0);
+    }
+    assert_int_equal (fw->users.n, NU);
+    assert_int_equal (loom__core_schedule (c), 0);
+    /* Everything ends: all shares are 0 and user 1 (lowest uid) takes the node. */
+    f.now = 100 * SEC;
+    while (c->nrunning > 0)
+        exit_task (&f, c->running.next, 0);
+    assert_int_equal (loom__core_schedule (c), 1);
+    assert_int_equal (running_of (head[0]), 1);
+    for (uint32_t i = 1; i < NU; i++)
+        assert_int_equal (running_of (head[i]), 0);
+    loom__core_destroy (c);
+}
+
+/* A user passed over is out for the rest of the pass, even when a dependency released
+ * during the pass gives it a head that would fit: that head starts in the next pass.
+ * (The order of starts is the one the pass had when it removed such users from the
+ * heap; this pins it.)
+ */
+static void test_passed_over_new_head (void **state)
+{
+    struct fake f;
+    loom__core_t *c = fake_core (&f);
+    loom__core_add_node (c, "n0", 4, 0);
+    loom__core_add_node (c, "n1", 4, 0);
+    struct loom__fw *fw = loom__core_fw_add (c, "batch", LOOM__FW_BATCH, 1.0, 0);
+    submit (c, fw,
+            (struct sub){.uid = 9, .cps = 3, .limit = 100 * SEC, .array = "1-2"});
+    assert_int_equal (loom__core_schedule (c), 2); /* 1 core free on each node */
+    struct loom__job *h1 = submit (c, fw, (struct sub){.uid = 1, .cps = 4});
+    struct loom__job *h2 = submit (c, fw, (struct sub){.uid = 2, .cps = 4});
+    struct loom__job *a = submit (c, fw, (struct sub){.uid = 3, .limit = 10 * SEC});
+    struct loom__job *d =
+        submit (c, fw,
+                (struct sub){.uid = 2,
+                             .limit = 10 * SEC,
+                             .prio = 1,
+                             .ndeps = 1,
+                             .deps = {{.job = a->id, .type = LOOM__DEP_AFTER}}});
+    assert_int_equal (d->count[LOOM__T_WAITING], 1);
+    f.now = 1 * SEC;
+    /* Users 1 and 2 are passed over (4-core heads), user 3's task starts and
+     * releases d, user 2's new head.
+     */
+    assert_int_equal (loom__core_schedule (c), 1);
+    assert_int_equal (running_of (a), 1);
+    assert_int_equal (d->count[LOOM__T_PENDING], 1);
+    assert_ptr_equal (loom__core_user (c, fw, 2)->head, &d->tasks[0]);
+    assert_int_equal (running_of (d), 0);
+    assert_int_equal (loom__core_schedule (c), 1);
+    assert_int_equal (running_of (d), 1);
+    assert_int_equal (running_of (h1) + running_of (h2), 0);
+    loom__core_destroy (c);
+}
+
 /* With two nodes, the reservation holds one node; a long task may use the other. */
 static void test_backfill_other_node (void **state)
 {
@@ -580,6 +669,8 @@ int main (void)
         cmocka_unit_test (test_backfill),
         cmocka_unit_test (test_backfill_other_node),
         cmocka_unit_test (test_backfill_budget_spent),
+        cmocka_unit_test (test_many_users_passed_over),
+        cmocka_unit_test (test_passed_over_new_head),
         cmocka_unit_test (test_dependencies),
         cmocka_unit_test (test_range_parse),
         cmocka_unit_test (test_arrays),
