@@ -380,7 +380,9 @@ static void unstall_all (loom__core_t *c)
 {
     for (uint32_t i = 0; i < c->nfws; i++) {
         struct loom__fw *fw = c->fws[i];
-        int refresh = fw->stalled_pass || fw->stalled || loom__fw_nmarked (c, fw);
+        /* A framework left in the heap is in place: its key moves with every start. */
+        int refresh =
+            fw->stalled_pass || fw->stalled || !loom__heap_contains (&c->fw_heap, fw);
         struct loom__user *order = NULL; /* fw->stalled is last stalled first */
         while (fw->stalled) {
             struct loom__user *u = fw->stalled;
