@@ -303,7 +303,9 @@ struct loom_shuffle {
     uint64_t it_pos; /* position in the current data */
     const char *it_data;
     uint64_t it_bytes;
-    char *it_buf; /* read buffer for spilled segments */
+    uint64_t it_left; /* records of it_data not yet delivered */
+    int it_src;       /* their source */
+    char *it_buf;     /* read buffer for spilled segments */
     uint64_t it_buf_cap;
     int it_phase; /* 0 segments/table, 1 done */
 

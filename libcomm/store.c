@@ -439,15 +439,21 @@ int loom__store_finish (loom_shuffle_t *sh, loom_error_t *error)
     }
 }
 
-int loom_shuffle_next (loom_shuffle_t *sh, struct loom_record *rec, loom_error_t *error)
+static int iter_check (loom_shuffle_t *sh, const char *fn, loom_error_t *error)
 {
     if (!sh->finished || sh->failed)
         return loom_errset (error, EINVAL,
-                            "shuffle: loom_shuffle_next before a successful "
-                            "loom_shuffle_finish");
+                            "shuffle: %s before a successful loom_shuffle_finish", fn);
     if (sh->recv_fn)
-        return loom_errset (error, EINVAL,
-                            "shuffle: loom_shuffle_next with a receive callback set");
+        return loom_errset (error, EINVAL, "shuffle: %s with a receive callback set",
+                            fn);
+    return 0;
+}
+
+int loom_shuffle_next (loom_shuffle_t *sh, struct loom_record *rec, loom_error_t *error)
+{
+    if (iter_check (sh, "loom_shuffle_next", error) < 0)
+        return -1;
     for (;;) {
         if (sh->it_data && sh->it_pos < sh->it_bytes) {
             size_t fs = sh->shape.fixed_size;
@@ -459,6 +465,7 @@ int loom_shuffle_next (loom_shuffle_t *sh, struct loom_record *rec, loom_error_t
                 rec->value = q + sh->shape.kw;
                 rec->value_len = sh->shape.vw;
                 sh->it_pos += fs;
+                sh->it_left--;
                 sh->st.records_delivered++;
                 return 1;
             }
@@ -467,6 +474,7 @@ int loom_shuffle_next (loom_shuffle_t *sh, struct loom_record *rec, loom_error_t
             if (n == 0)
                 return loom_errset (error, EPROTO, "shuffle: corrupt received data");
             sh->it_pos += n;
+            sh->it_left--;
             sh->st.records_delivered++;
             return 1;
         }
@@ -479,6 +487,40 @@ int loom_shuffle_next (loom_shuffle_t *sh, struct loom_record *rec, loom_error_t
         sh->it_data = batch.data;
         sh->it_bytes = batch.bytes;
         sh->it_pos = 0;
+        sh->it_left = batch.nrecords;
+        sh->it_src = batch.source;
+    }
+}
+
+int loom_shuffle_next_batch (loom_shuffle_t *sh,
+                             struct loom_batch *batch,
+                             loom_error_t *error)
+{
+    if (iter_check (sh, "loom_shuffle_next_batch", error) < 0)
+        return -1;
+    if (!batch)
+        return loom_errset (error, EINVAL, "shuffle: batch is NULL");
+    if (sh->it_data && sh->it_pos < sh->it_bytes) {
+        /* The rest of a batch loom_shuffle_next() started. */
+        batch->source = sh->it_src;
+        batch->data = sh->it_data + sh->it_pos;
+        batch->bytes = sh->it_bytes - sh->it_pos;
+        batch->nrecords = sh->it_left;
+        batch->key_width = sh->shape.kw;
+        batch->value_width = sh->shape.vw;
+        sh->it_data = NULL;
+        sh->st.records_delivered += batch->nrecords;
+        return 1;
+    }
+    sh->it_data = NULL;
+    for (;;) {
+        int rc = next_batch (sh, batch, error);
+        if (rc <= 0)
+            return rc;
+        if (batch->nrecords == 0)
+            continue; /* "never empty" */
+        sh->st.records_delivered += batch->nrecords;
+        return 1;
     }
 }
 

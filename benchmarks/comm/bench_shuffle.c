@@ -3,9 +3,19 @@
  * run, as JSON lines (one per repetition, then a summary with medians).
  *
  *   --mode uniform  100-byte records (10-byte uniform keys), --bytes in total. libcomm
- *                   (partition + exchange + iterate) against MPI_Alltoall (counts) +
- *                   MPI_Alltoallv over the same data already partitioned; and the
- *                   single-process memcpy bandwidth of the same volume.
+ *                   (partition + exchange + reading what arrived) against
+ *                   MPI_Alltoall (counts) + MPI_Alltoallv over the same data already
+ *                   partitioned + the same reading; and the single-process memcpy
+ *                   bandwidth of the same volume.
+ *                   Both sides then consume what they received the same way, inside
+ *                   the timing: a checksum of every received key (sum_keys()),
+ *                   libcomm's over the batches of loom_shuffle_next_batch(), the
+ *                   baseline's over its receive buffer. Until 2026-12-08 libcomm's
+ *                   side iterated every record (loom_shuffle_next) while the baseline
+ *                   never read what it received; now both read the same bytes, and
+ *                   the two checksums must agree on every rank (the run aborts if
+ *                   not), which also checks that libcomm delivered exactly the records
+ *                   MPI did.
  *   --mode combine  word-count records (Zipf(1.0) over --words words, u64 count):
  *                   bytes sent and time with the sum combiner and without.
  *   --mode spill    records generated on the fly: a budget of 1/8 of each rank's data
@@ -57,6 +67,23 @@ static long faults_loom, faults_base; /* minor page faults of the last run */
 static double cpu_loom, cpu_base;
 /* Bytes libcomm's last run wrote straight into local peers (node-local direct path). */
 static uint64_t direct_loom;
+
+/* The consumption both sides get, timed: a sum over the received records of a mix of
+ * their 10-byte keys. Order-independent, so libcomm's batches and MPI's receive buffer
+ * give the same value when they hold the same records.
+ */
+static uint64_t sum_keys (const char *p, uint64_t n)
+{
+    uint64_t s = 0;
+    for (uint64_t i = 0; i < n; i++, p += RS) {
+        uint64_t a;
+        uint16_t b;
+        memcpy (&a, p, 8);
+        memcpy (&b, p + 8, 2);
+        s += (a ^ ((uint64_t)b << 48)) * 0x9E3779B97F4A7C15ULL + b;
+    }
+    return s;
+}
 
 static double cpu_sec (void)
 {
@@ -142,7 +169,8 @@ static void die (const char *what, const loom_error_t *e)
 }
 
 /* Baseline: partition outside the timing, then time Alltoall + Alltoallv. */
-static double run_baseline (const char *in, uint64_t n, uint64_t *received)
+static double
+run_baseline (const char *in, uint64_t n, uint64_t *received, uint64_t *checksum)
 {
     int *scnt = calloc ((size_t)size, sizeof (int)),
         *rcnt = calloc ((size_t)size, sizeof (int));
@@ -192,6 +220,7 @@ static double run_baseline (const char *in, uint64_t n, uint64_t *received)
     }
     MPI_Alltoallv (sbuf, scnt, sdis, MPI_BYTE, rbuf, rcnt, rdis, MPI_BYTE,
                    MPI_COMM_WORLD);
+    *checksum = sum_keys (rbuf, total / RS);
     double t = loom_clock_sec () - t0;
     faults_base = minflt () - f0;
     cpu_base = cpu_sec () - c0;
@@ -213,7 +242,8 @@ static double run_loom (loom_comm_t *comm,
                         uint64_t n,
                         uint64_t mem,
                         uint64_t batch,
-                        uint64_t *received)
+                        uint64_t *received,
+                        uint64_t *checksum)
 {
     loom_error_t e = {{0}};
     struct loom_shuffle_params p = LOOM_SHUFFLE_PARAMS_INIT;
@@ -234,11 +264,17 @@ static double run_loom (loom_comm_t *comm,
     if (loom_shuffle_finish (sh, &e) < 0)
         die ("finish", &e);
     double t2 = loom_clock_sec ();
-    struct loom_record rec;
-    uint64_t got = 0;
-    while (loom_shuffle_next (sh, &rec, &e) == 1)
-        got++;
+    struct loom_batch b;
+    uint64_t got = 0, sum = 0;
+    int rc;
+    while ((rc = loom_shuffle_next_batch (sh, &b, &e)) == 1) {
+        sum += sum_keys (b.data, b.nrecords);
+        got += b.nrecords;
+    }
+    if (rc < 0)
+        die ("next_batch", &e);
     double t = loom_clock_sec () - t0;
+    *checksum = sum;
     if (getenv ("LOOM_BENCH_PHASES"))
         fprintf (stderr, "rank %d: put %.3f s, finish %.3f s, iterate %.3f s\n", rank,
                  t1 - t0, t2 - t1, t0 + t - t2);
@@ -280,21 +316,22 @@ static void mode_uniform (loom_comm_t *comm, uint64_t total, int reps, uint64_t 
         /* Fresh input each repetition, then the two sides in alternating order. */
         char *in = malloc (n * RS);
         fill_records (in, n, (uint64_t)rank * 1000 + (uint64_t)r);
-        uint64_t got_l = 0, got_b = 0;
+        uint64_t got_l = 0, got_b = 0, sum_l = 0, sum_b = 0;
         double l, b;
         if (r % 2 == 0) {
-            l = tmax (run_loom (comm, in, n, 4ull << 30, batch, &got_l));
-            b = tmax (run_baseline (in, n, &got_b));
+            l = tmax (run_loom (comm, in, n, 4ull << 30, batch, &got_l, &sum_l));
+            b = tmax (run_baseline (in, n, &got_b, &sum_b));
         } else {
-            b = tmax (run_baseline (in, n, &got_b));
-            l = tmax (run_loom (comm, in, n, 4ull << 30, batch, &got_l));
+            b = tmax (run_baseline (in, n, &got_b, &sum_b));
+            l = tmax (run_loom (comm, in, n, 4ull << 30, batch, &got_l, &sum_l));
         }
         free (in);
-        if (got_l != got_b) {
+        if (got_l != got_b || sum_l != sum_b) {
             fprintf (stderr,
-                     "loom-bench-shuffle: rank %d received %llu records, "
-                     "baseline %llu\n",
-                     rank, (unsigned long long)got_l, (unsigned long long)got_b);
+                     "loom-bench-shuffle: rank %d received %llu records (key checksum "
+                     "%016llx), baseline %llu (%016llx)\n",
+                     rank, (unsigned long long)got_l, (unsigned long long)sum_l,
+                     (unsigned long long)got_b, (unsigned long long)sum_b);
             MPI_Abort (MPI_COMM_WORLD, 1);
         }
         double m = 0;
@@ -332,7 +369,7 @@ static void mode_uniform (loom_comm_t *comm, uint64_t total, int reps, uint64_t 
             "\"memcpy_GBps\":%.3f,\"loom_vs_memcpy\":%.3f,\"batch\":%llu,"
             "\"hugepages\":%s,\"base_hugepages\":%s,\"load_start\":%.2f,\"load_end\":%."
             "2f,"
-            "\"target_ratio\":1.25,\"met\":%s}\n",
+            "\"consume\":\"key_checksum\",\"target_ratio\":1.25,\"met\":%s}\n",
             size, reps, mr, mc, ml, mb, bytes / ml / 1e9, bytes / mb / 1e9,
             (double)(n * RS) / mm / 1e9, (bytes / ml) / ((double)(n * RS) / mm),
             (unsigned long long)batch, comm_hugepages () ? "true" : "false",

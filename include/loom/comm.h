@@ -431,6 +431,19 @@ struct loom_batch {
 LOOM_API int
 loom_batch_next (const struct loom_batch *b, uint64_t *pos, struct loom_record *rec);
 
+/* Iterator by batch, after loom_shuffle_finish(): fills 'batch' with the next batch of
+ * received records (a run of encoded records, all from batch->source; with fixed
+ * widths packed key||value, so record i is at data + i * (key_width + value_width)),
+ * for loops that would rather walk an array than call loom_shuffle_next() per record.
+ * Mixes with loom_shuffle_next(): after some records of a batch went through it, the
+ * next call here returns the rest of that batch. 'batch' is valid as long as a record
+ * of loom_shuffle_next() would be. Returns 1 (a batch, never empty), 0 (no more), or
+ * -1 with errno set as loom_shuffle_next().
+ */
+LOOM_API int loom_shuffle_next_batch (loom_shuffle_t *sh,
+                                      struct loom_batch *batch,
+                                      loom_error_t *error);
+
 /* A receive callback: consume 'batch' (owned by libcomm, valid during the call).
  * Return 0 to go on, or -1 with errno set to make loom_shuffle_finish() fail.
  */

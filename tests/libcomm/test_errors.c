@@ -84,6 +84,11 @@ static void bad_records (void)
     errno = 0;
     MT_EQ (loom_shuffle_next (sh, &rec, &e), -1);
     MT_EQ (errno, EINVAL);
+    struct loom_batch batch;
+    errno = 0;
+    MT_EQ (loom_shuffle_next_batch (sh, &batch, &e), -1);
+    MT_EQ (errno, EINVAL);
+    MT_CHECK (strstr (e.text, "loom_shuffle_next_batch before") != NULL);
     uint64_t key = 1;
     errno = 0;
     MT_EQ (loom_shuffle_put (sh, &key, 4, "v", 1, &e), -1);
@@ -110,6 +115,9 @@ static void bad_records (void)
     MT_EQ (errno, EINVAL);
     MT_CHECK (strstr (e.text, "after") != NULL);
     MT_EQ (loom_shuffle_finish (sh, &e), -1);
+    errno = 0;
+    MT_EQ (loom_shuffle_next_batch (sh, NULL, &e), -1);
+    MT_EQ (errno, EINVAL);
     uint64_t n = 0;
     while (loom_shuffle_next (sh, &rec, &e) == 1)
         n++;

@@ -243,6 +243,48 @@ static int recv_cb (const struct loom_batch *b, void *arg)
     return 0;
 }
 
+/* How run_case() reads what arrived without a callback: record by record, by batch
+ * (loom_shuffle_next_batch), or mixed (a few records of each batch through
+ * loom_shuffle_next, then the rest of it as a batch).
+ */
+enum iter_mode { ITER_NEXT, ITER_BATCH, ITER_MIXED };
+static enum iter_mode iter_mode = ITER_NEXT;
+
+/* Read every record by batch (or mixed); checks each batch's record count and
+ * layout. Returns 0 at the end, -1 on an error.
+ */
+static int recv_batches (loom_shuffle_t *sh, struct recv_state *st, loom_error_t *err)
+{
+    int rc;
+    for (uint64_t nb = 0;; nb++) {
+        if (iter_mode == ITER_MIXED) {
+            /* 0, 1 or 2 records one by one before taking the rest as a batch. */
+            struct loom_record rec;
+            for (uint64_t i = 0; i < nb % 3; i++) {
+                rc = loom_shuffle_next (sh, &rec, err);
+                if (rc <= 0)
+                    return rc;
+                recv_one (st, &rec, -1);
+            }
+        }
+        struct loom_batch b;
+        rc = loom_shuffle_next_batch (sh, &b, err);
+        if (rc <= 0)
+            return rc;
+        MT_CHECK (b.nrecords > 0);
+        MT_CHECK (b.source >= -1 && b.source < size);
+        MT_EQ (b.key_width, st->p->key_width);
+        MT_EQ (b.value_width, st->p->value_width);
+        size_t fs = b.key_width != LOOM_VARLEN && b.value_width != LOOM_VARLEN
+                        ? b.key_width + b.value_width
+                        : 0;
+        if (fs)
+            MT_EQ (b.bytes, b.nrecords * fs);
+        if (recv_cb (&b, st) < 0)
+            return -1;
+    }
+}
+
 /* Run one case; returns the order hash of what was received. */
 static uint64_t run_case (const char *name,
                           const struct gen *g,
@@ -267,9 +309,19 @@ static uint64_t run_case (const char *name,
     if (!callback) {
         struct loom_record rec;
         int rc;
-        while ((rc = loom_shuffle_next (sh, &rec, &err)) == 1)
-            recv_one (&st, &rec, -1);
+        if (iter_mode == ITER_NEXT) {
+            while ((rc = loom_shuffle_next (sh, &rec, &err)) == 1)
+                recv_one (&st, &rec, -1);
+        } else {
+            rc = recv_batches (sh, &st, &err);
+        }
+        if (rc != 0)
+            fprintf (stderr, "[rank %d] %s: iterate: %s\n", rank, name, err.text);
         MT_EQ (rc, 0);
+        /* At the end both say so. */
+        struct loom_batch b;
+        MT_EQ (loom_shuffle_next_batch (sh, &b, &err), 0);
+        MT_EQ (loom_shuffle_next (sh, &rec, &err), 0);
     }
     struct sum want = expected (g, p);
     if (st.got.n != want.n || st.got.add != want.add || st.got.xor != want.xor)
@@ -385,6 +437,22 @@ static void cases_basic (void)
     pf.partition = LOOM_PARTITION_CALLBACK;
     pf.partition_fn = to_last;
     run_case ("fixed callback partitioner", &fx, &pf, PUT_FIXED, false, NULL);
+    pf.partition = LOOM_PARTITION_HASH;
+
+    /* The batch iterator, alone and mixed with loom_shuffle_next, on variable and
+     * fixed widths (several segments per source: many rounds).
+     */
+    for (int m = ITER_BATCH; m <= ITER_MIXED; m++) {
+        iter_mode = (enum iter_mode)m;
+        struct loom_shuffle_params pv = p;
+        pv.batch_bytes = 16384;
+        run_case (m == ITER_BATCH ? "varlen next_batch" : "varlen mixed", &g, &pv,
+                  PUT_ONE, false, NULL);
+        run_case (m == ITER_BATCH ? "fixed next_batch" : "fixed mixed", &fx, &pf,
+                  PUT_FIXED, false, &st);
+        MT_EQ (st.records_delivered, st.records_received);
+    }
+    iter_mode = ITER_NEXT;
 }
 
 static void cases_sizes (void)
