@@ -439,21 +439,26 @@ int loom__store_finish (loom_shuffle_t *sh, loom_error_t *error)
     }
 }
 
-static int iter_check (loom_shuffle_t *sh, const char *fn, loom_error_t *error)
+/* Why the iterator may not run: the error, off the per-record path. */
+static int __attribute__ ((noinline))
+iter_refuse (loom_shuffle_t *sh, const char *fn, loom_error_t *error)
 {
-    if (!sh->finished || sh->failed)
-        return loom_errset (error, EINVAL,
-                            "shuffle: %s before a successful loom_shuffle_finish", fn);
-    if (sh->recv_fn)
+    if (sh->recv_fn && sh->finished && !sh->failed)
         return loom_errset (error, EINVAL, "shuffle: %s with a receive callback set",
                             fn);
-    return 0;
+    return loom_errset (error, EINVAL,
+                        "shuffle: %s before a successful loom_shuffle_finish", fn);
+}
+
+static inline bool iter_ok (const loom_shuffle_t *sh)
+{
+    return sh->finished && !sh->failed && !sh->recv_fn;
 }
 
 int loom_shuffle_next (loom_shuffle_t *sh, struct loom_record *rec, loom_error_t *error)
 {
-    if (iter_check (sh, "loom_shuffle_next", error) < 0)
-        return -1;
+    if (!iter_ok (sh))
+        return iter_refuse (sh, "loom_shuffle_next", error);
     for (;;) {
         if (sh->it_data && sh->it_pos < sh->it_bytes) {
             size_t fs = sh->shape.fixed_size;
@@ -496,8 +501,8 @@ int loom_shuffle_next_batch (loom_shuffle_t *sh,
                              struct loom_batch *batch,
                              loom_error_t *error)
 {
-    if (iter_check (sh, "loom_shuffle_next_batch", error) < 0)
-        return -1;
+    if (!iter_ok (sh))
+        return iter_refuse (sh, "loom_shuffle_next_batch", error);
     if (!batch)
         return loom_errset (error, EINVAL, "shuffle: batch is NULL");
     if (sh->it_data && sh->it_pos < sh->it_bytes) {
