@@ -66,8 +66,8 @@ static long faults_loom, faults_base; /* minor page faults of the last run */
  */
 static double cpu_loom, cpu_base;
 /* Each side's time to the end of the exchange, before reading what arrived (libcomm:
- * put + finish; baseline: Alltoall + Alltoallv): the issue's literal comparison, reported
- * next to the timed-with-consumption one.
+ * put + finish; baseline: Alltoall + Alltoallv): the issue's literal comparison,
+ * reported next to the timed-with-consumption one.
  */
 static double xchg_loom, xchg_base;
 /* Bytes libcomm's last run wrote straight into local peers (node-local direct path). */
