@@ -533,13 +533,20 @@ static double run_streamed (
         if (loom_shuffle_put_fixed (sh, slice, m, &e) < 0)
             die ("put", &e);
     }
+    double t1 = loom_clock_sec ();
     if (loom_shuffle_finish (sh, &e) < 0)
         die ("finish", &e);
+    double t2 = loom_clock_sec ();
     struct loom_record rec;
     uint64_t got = 0, all = 0;
     while (loom_shuffle_next (sh, &rec, &e) == 1)
         got++;
-    double t = tmax (loom_clock_sec () - t0);
+    double t3 = loom_clock_sec ();
+    if (getenv ("LOOM_BENCH_PHASES"))
+        fprintf (stderr,
+                 "rank %d budget %llu MiB: put %.3f s, finish %.3f s, iterate %.3f s\n",
+                 rank, (unsigned long long)(mem >> 20), t1 - t0, t2 - t1, t3 - t2);
+    double t = tmax (t3 - t0);
     loom_shuffle_stats (sh, st);
     loom_shuffle_destroy (sh);
     free (slice);
