@@ -14,59 +14,16 @@
  */
 #include <string.h>
 
+#include "../common/xxh64_core.h"
 #include "internal.h"
-
-#define P1 0x9E3779B185EBCA87ULL
-#define P2 0xC2B2AE3D27D4EB4FULL
-#define P3 0x165667B19E3779F9ULL
-#define P4 0x85EBCA77C2B2AE63ULL
-#define P5 0x27D4EB2F165667C5ULL
-
-static inline uint64_t rotl (uint64_t x, int r)
-{
-    return (x << r) | (x >> (64 - r));
-}
-
-static inline uint64_t le64 (const void *p)
-{
-    uint64_t v;
-    memcpy (&v, p, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64 (v);
-#endif
-    return v;
-}
-
-static inline uint32_t le32 (const void *p)
-{
-    uint32_t v;
-    memcpy (&v, p, 4);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap32 (v);
-#endif
-    return v;
-}
-
-static inline uint64_t round64 (uint64_t acc, uint64_t in)
-{
-    acc += in * P2;
-    acc = rotl (acc, 31);
-    return acc * P1;
-}
-
-static inline uint64_t merge64 (uint64_t acc, uint64_t v)
-{
-    acc ^= round64 (0, v);
-    return acc * P1 + P4;
-}
 
 void loom__xxh64_reset (struct ds_xxh64 *h, uint64_t seed)
 {
     memset (h, 0, sizeof (*h));
-    h->v[0] = seed + P1 + P2;
-    h->v[1] = seed + P2;
+    h->v[0] = seed + LOOM__XXH_P1 + LOOM__XXH_P2;
+    h->v[1] = seed + LOOM__XXH_P2;
     h->v[2] = seed;
-    h->v[3] = seed - P1;
+    h->v[3] = seed - LOOM__XXH_P1;
 }
 
 /* The inner loops: 'm' stripes of 32 bytes of one or two streams, copied to 'd' when
@@ -77,16 +34,16 @@ stripes1 (uint64_t *v, const uint8_t *s, uint8_t *d, size_t m, const int copy)
 {
     uint64_t a = v[0], b = v[1], c = v[2], e = v[3];
     for (size_t i = 0; i < m; i++, s += 32) {
-        uint64_t w0 = le64 (s), w1 = le64 (s + 8), w2 = le64 (s + 16),
-                 w3 = le64 (s + 24);
+        uint64_t w0 = loom__xxh_le64 (s), w1 = loom__xxh_le64 (s + 8),
+                 w2 = loom__xxh_le64 (s + 16), w3 = loom__xxh_le64 (s + 24);
         if (copy) {
             memcpy (d, s, 32);
             d += 32;
         }
-        a = round64 (a, w0);
-        b = round64 (b, w1);
-        c = round64 (c, w2);
-        e = round64 (e, w3);
+        a = loom__xxh_round (a, w0);
+        b = loom__xxh_round (b, w1);
+        c = loom__xxh_round (c, w2);
+        e = loom__xxh_round (e, w3);
     }
     v[0] = a;
     v[1] = b;
@@ -112,14 +69,14 @@ static inline __attribute__ ((always_inline)) void stripes2 (uint64_t *v,
             d += 32;
             e += 32;
         }
-        a0 = round64 (a0, le64 (s));
-        a1 = round64 (a1, le64 (s + 8));
-        a2 = round64 (a2, le64 (s + 16));
-        a3 = round64 (a3, le64 (s + 24));
-        b0 = round64 (b0, le64 (t));
-        b1 = round64 (b1, le64 (t + 8));
-        b2 = round64 (b2, le64 (t + 16));
-        b3 = round64 (b3, le64 (t + 24));
+        a0 = loom__xxh_round (a0, loom__xxh_le64 (s));
+        a1 = loom__xxh_round (a1, loom__xxh_le64 (s + 8));
+        a2 = loom__xxh_round (a2, loom__xxh_le64 (s + 16));
+        a3 = loom__xxh_round (a3, loom__xxh_le64 (s + 24));
+        b0 = loom__xxh_round (b0, loom__xxh_le64 (t));
+        b1 = loom__xxh_round (b1, loom__xxh_le64 (t + 8));
+        b2 = loom__xxh_round (b2, loom__xxh_le64 (t + 16));
+        b3 = loom__xxh_round (b3, loom__xxh_le64 (t + 24));
     }
     v[0] = a0;
     v[1] = a1;
@@ -247,34 +204,12 @@ uint64_t loom__xxh64_digest (const struct ds_xxh64 *h)
 {
     uint64_t acc;
     if (h->total >= 32) {
-        acc = rotl (h->v[0], 1) + rotl (h->v[1], 7) + rotl (h->v[2], 12)
-              + rotl (h->v[3], 18);
+        acc = loom__xxh_rotl (h->v[0], 1) + loom__xxh_rotl (h->v[1], 7)
+              + loom__xxh_rotl (h->v[2], 12) + loom__xxh_rotl (h->v[3], 18);
         for (int i = 0; i < 4; i++)
-            acc = merge64 (acc, h->v[i]);
+            acc = loom__xxh_merge (acc, h->v[i]);
     } else {
-        acc = h->v[2] + P5; /* v[2] is still the seed */
+        acc = h->v[2] + LOOM__XXH_P5; /* v[2] is still the seed */
     }
-    acc += h->total;
-    const uint8_t *p = h->mem;
-    size_t n = h->memsize;
-    for (; n >= 8; n -= 8, p += 8) {
-        acc ^= round64 (0, le64 (p));
-        acc = rotl (acc, 27) * P1 + P4;
-    }
-    if (n >= 4) {
-        acc ^= (uint64_t)le32 (p) * P1;
-        acc = rotl (acc, 23) * P2 + P3;
-        n -= 4;
-        p += 4;
-    }
-    for (; n > 0; n--, p++) {
-        acc ^= *p * P5;
-        acc = rotl (acc, 11) * P1;
-    }
-    acc ^= acc >> 33;
-    acc *= P2;
-    acc ^= acc >> 29;
-    acc *= P3;
-    acc ^= acc >> 32;
-    return acc;
+    return loom__xxh_tail (acc + h->total, h->mem, h->memsize);
 }
