@@ -525,24 +525,16 @@ static void cases_spill (void)
     rmdir (dir);
 }
 
-static void cases_deterministic (void)
+/* Put 'nput' records (8-byte key; value: this rank, then the put index) with 'p'
+ * (key_width 8, value_width 12, deterministic order) and check that they arrive by
+ * source, then in put order. Returns the number of records this rank received.
+ */
+static uint64_t check_source_order (const struct loom_shuffle_params *p, uint64_t nput)
 {
-    struct gen g = {.nrec = 5000, .kmax = 20, .vmax = 20};
-    struct loom_shuffle_params p = LOOM_SHUFFLE_PARAMS_INIT;
-    p.flags = LOOM_SHUFFLE_DETERMINISTIC;
-    p.batch_bytes = 8192;
-    uint64_t a = run_case ("deterministic 1", &g, &p, PUT_ONE, false, NULL);
-    uint64_t b = run_case ("deterministic 2", &g, &p, PUT_BATCH, false, NULL);
-    MT_CHECK (a == b);
-
-    /* Order is by source, then put order: values carry (source, index). */
     loom_error_t err = {{0}};
-    struct loom_shuffle_params pf = p;
-    pf.key_width = 8;
-    pf.value_width = 12;
-    loom_shuffle_t *sh = loom_shuffle_create (comm, &pf, &err);
+    loom_shuffle_t *sh = loom_shuffle_create (comm, p, &err);
     MT_REQUIRE (sh != NULL);
-    for (uint64_t i = 0; i < 3000; i++) {
+    for (uint64_t i = 0; i < nput; i++) {
         char rec[20];
         uint64_t key = mix (i * 31 + (uint64_t)rank);
         uint32_t r = (uint32_t)rank;
@@ -569,6 +561,24 @@ static void cases_deterministic (void)
     }
     MT_EQ (bad, 0);
     loom_shuffle_destroy (sh);
+    return n;
+}
+
+static void cases_deterministic (void)
+{
+    struct gen g = {.nrec = 5000, .kmax = 20, .vmax = 20};
+    struct loom_shuffle_params p = LOOM_SHUFFLE_PARAMS_INIT;
+    p.flags = LOOM_SHUFFLE_DETERMINISTIC;
+    p.batch_bytes = 8192;
+    uint64_t a = run_case ("deterministic 1", &g, &p, PUT_ONE, false, NULL);
+    uint64_t b = run_case ("deterministic 2", &g, &p, PUT_BATCH, false, NULL);
+    MT_CHECK (a == b);
+
+    /* Order is by source, then put order. */
+    struct loom_shuffle_params pf = p;
+    pf.key_width = 8;
+    pf.value_width = 12;
+    check_source_order (&pf, 3000);
 }
 
 static void cases_reset (void)
@@ -711,39 +721,9 @@ static void cases_local_direct (void)
         struct loom_shuffle_params pd = p;
         pd.value_width = 12;
         pd.flags = LOOM_SHUFFLE_DETERMINISTIC;
-        loom_error_t err = {{0}};
-        loom_shuffle_t *sh = loom_shuffle_create (comm, &pd, &err);
-        MT_REQUIRE (sh != NULL);
-        for (uint64_t i = 0; i < 30000; i++) {
-            char r20[20];
-            uint64_t key = mix (i * 31 + (uint64_t)rank);
-            uint32_t r = (uint32_t)rank;
-            memcpy (r20, &key, 8);
-            memcpy (r20 + 8, &r, 4);
-            memcpy (r20 + 12, &i, 8);
-            MT_REQUIRE (loom_shuffle_put_fixed (sh, r20, 1, &err) == 0);
-        }
-        MT_EQ (loom_shuffle_finish (sh, &err), 0);
-        struct loom_record rec;
-        uint32_t last_src = 0;
-        uint64_t last_i = 0, n = 0;
-        int bad = 0;
-        while (loom_shuffle_next (sh, &rec, &err) == 1) {
-            uint32_t src;
-            uint64_t i;
-            memcpy (&src, rec.value, 4);
-            memcpy (&i, (const char *)rec.value + 4, 8);
-            if (n > 0 && (src < last_src || (src == last_src && i <= last_i)))
-                bad++;
-            last_src = src;
-            last_i = i;
-            n++;
-        }
-        MT_EQ (bad, 0);
-        uint64_t total = 0;
+        uint64_t n = check_source_order (&pd, 30000), total = 0;
         MPI_Allreduce (&n, &total, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
         MT_EQ (total, 30000u * (uint64_t)size);
-        loom_shuffle_destroy (sh);
         unsetenv ("LOOM_COMM_LOCAL_REGION_MAX");
         loom_comm_destroy (comm);
     }
