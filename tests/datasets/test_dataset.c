@@ -36,6 +36,26 @@ static char *dspath (const char *name)
     return buf[k];
 }
 
+/* Flip bits 'mask' of byte 'at' of the first copy of the 8-byte 'value' in 'file' (a
+ * column value in the middle of the data, where only the checksum can notice).
+ */
+static void flip_byte_of_value (const char *file, const void *value, int at, int mask)
+{
+    int fd = open (file, O_RDWR);
+    assert_true (fd >= 0);
+    struct stat st;
+    assert_int_equal (fstat (fd, &st), 0);
+    char *img = malloc ((size_t)st.st_size);
+    assert_non_null (img);
+    assert_int_equal (pread (fd, img, (size_t)st.st_size, 0), st.st_size);
+    const char *hit = memmem (img, (size_t)st.st_size, value, 8);
+    assert_non_null (hit);
+    char c = (char)(hit[at] ^ mask);
+    assert_int_equal (pwrite (fd, &c, 1, hit - img + at), 1);
+    close (fd);
+    free (img);
+}
+
 /* Write the dsgen dataset with 'nparts' partitions at 'path'. */
 static void write_gen (const char *path, uint32_t nparts, int flags)
 {
@@ -584,19 +604,7 @@ static void big_partition_and_read_into (void **state)
      */
     char file[300];
     snprintf (file, sizeof (file), "%s/part-00000.g1.h5", one);
-    FILE *f = fopen (file, "r+b");
-    assert_non_null (f);
-    struct stat st;
-    assert_int_equal (stat (file, &st), 0);
-    char *img = malloc ((size_t)st.st_size);
-    assert_int_equal (fread (img, 1, (size_t)st.st_size, f), (size_t)st.st_size);
-    const char *hit = memmem (img, (size_t)st.st_size, &x[100000], 8);
-    assert_non_null (hit);
-    long at = hit - img;
-    fseek (f, at + 3, SEEK_SET);
-    fputc (img[at + 3] ^ 0x01, f);
-    fclose (f);
-    free (img);
+    flip_byte_of_value (file, &x[100000], 3, 0x01);
     loom_ds_t *ds = loom_ds_open (MPI_COMM_NULL, one, NULL, &err);
     struct loom_ds_readbuf bufs[2] = {{x2, n * 8, NULL}, {bytes2, off[n], off2}};
     assert_int_equal (loom_ds_part_read_into (ds, 0, bufs, &err), -1);
@@ -699,18 +707,7 @@ static void big_partition_direct_io (void **state)
      */
     char file[300];
     snprintf (file, sizeof (file), "%s/part-00000.g1.h5", path);
-    FILE *f = fopen (file, "r+b");
-    assert_non_null (f);
-    struct stat st;
-    assert_int_equal (stat (file, &st), 0);
-    char *img = malloc ((size_t)st.st_size);
-    assert_int_equal (fread (img, 1, (size_t)st.st_size, f), (size_t)st.st_size);
-    const char *hit = memmem (img, (size_t)st.st_size, &x[n / 2], 8);
-    assert_non_null (hit);
-    fseek (f, hit - img + 2, SEEK_SET);
-    fputc (hit[2] ^ 0x10, f);
-    fclose (f);
-    free (img);
+    flip_byte_of_value (file, &x[n / 2], 2, 0x10);
     ds = loom_ds_open (MPI_COMM_NULL, path, NULL, &err);
     assert_null (loom_ds_part_read (ds, 0, &err));
     assert_int_equal (errno, EPROTO);
@@ -803,18 +800,7 @@ static void big_partition_cold_read (void **state)
     loom_ds_close (ds);
 
     /* Flip one byte near the end of y (the last piece hashed), then read cold. */
-    int fd = open (file, O_RDWR);
-    assert_true (fd >= 0);
-    struct stat st;
-    assert_int_equal (fstat (fd, &st), 0);
-    char *img = malloc ((size_t)st.st_size);
-    assert_int_equal (pread (fd, img, (size_t)st.st_size, 0), st.st_size);
-    const char *hit = memmem (img, (size_t)st.st_size, &y[n - 3], 8);
-    assert_non_null (hit);
-    char c = (char)(hit[5] ^ 0x01);
-    assert_int_equal (pwrite (fd, &c, 1, hit - img + 5), 1);
-    close (fd);
-    free (img);
+    flip_byte_of_value (file, &y[n - 3], 5, 0x01);
     ds = loom_ds_open (MPI_COMM_NULL, path, NULL, &err);
     assert_non_null (ds);
     evict (file);
